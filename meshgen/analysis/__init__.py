@@ -1,0 +1,1 @@
+"""Reading the policy graph: lint findings and service graph drawings."""

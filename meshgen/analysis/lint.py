@@ -1,0 +1,245 @@
+"""Static analysis of a mesh's policies: what no running mesh tells you until it hurts.
+
+- retry amplification: attempts multiply per hop along a call chain;
+- retry budgets cut by timeouts: Envoy's route timeout covers every attempt;
+- timeout inversions: a caller that gives up before its callee's own calls can finish;
+- dependency cycles, services and versions no traffic can reach, routes that can never match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from meshgen.analysis.callgraph import Edge, adjacency, cycles, reachable
+from meshgen.model.mesh import Mesh
+
+_MAX_PATHS = 100_000  # enough for any hand-written catalog; beyond it the worst chains are still found first
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_amplification: int = 10
+    min_timeout_margin_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # amplification | retry-budget | timeout-budget | cycle | unreachable | shadowed-route | no-retry
+    subject: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _amplification(mesh: Mesh, thresholds: Thresholds) -> list[Finding]:
+    graph = adjacency(mesh)
+    worst: dict[str, tuple[int, list[Edge]]] = {}
+    explored = 0
+
+    def walk(node: str, chain: list[Edge], product: int, visited: set[str]) -> None:
+        nonlocal explored
+        explored += 1
+        if explored > _MAX_PATHS:
+            return
+        for edge in graph.get(node, []):
+            if edge.callee in visited:
+                continue  # cycles are their own finding
+            total = product * edge.attempts
+            path = [*chain, edge]
+            if total > worst.get(edge.callee, (0, []))[0]:
+                worst[edge.callee] = (total, path)
+            walk(edge.callee, path, total, visited | {edge.callee})
+
+    for entry in mesh.entry_services:
+        walk(entry.name, [], 1, {entry.name})
+    findings = []
+    for callee, (total, path) in sorted(worst.items()):
+        if total <= thresholds.max_amplification or len(path) < 1:
+            continue
+        services = [path[0].caller, *(e.callee for e in path)]
+        factors = " x ".join(str(e.attempts) for e in path)
+        findings.append(
+            Finding(
+                check="amplification",
+                subject=" -> ".join(services),
+                message=f"one call to {services[0]} can reach {callee} {total} times ({factors} attempts per hop), "
+                f"above the limit of {thresholds.max_amplification}",
+                details={"chain": services, "attempts_per_hop": [e.attempts for e in path], "requests": total},
+            )
+        )
+    return findings
+
+
+def _retry_budgets(mesh: Mesh) -> list[Finding]:
+    findings = []
+    policies = [(f"{s.name}/{r.name}", r.timeout, r.retries) for s in mesh.services for r in s.routes]
+    policies += [(f"{e.name} (external)", e.timeout, e.retries) for e in mesh.externals if e.is_http]
+    for subject, timeout, retries in policies:
+        if retries.attempts < 2:
+            continue
+        needed = retries.worst_case_duration()
+        if needed is None:
+            findings.append(
+                Finding(
+                    check="retry-budget",
+                    subject=subject,
+                    message=f"{retries.attempts} attempts but no per_try_timeout: one slow try uses the whole "
+                    f"{timeout} route timeout and leaves nothing to retry with",
+                    details={"timeout_ms": timeout.ms, "attempts": retries.attempts},
+                )
+            )
+        elif timeout < needed:
+            findings.append(
+                Finding(
+                    check="retry-budget",
+                    subject=subject,
+                    message=f"route timeout {timeout} cuts retries short: {retries.attempts} attempts x "
+                    f"{retries.per_try_timeout} per try plus back-off need up to {needed}",
+                    details={"timeout_ms": timeout.ms, "needed_ms": needed.ms, "attempts": retries.attempts},
+                )
+            )
+    return findings
+
+
+def _timeout_inversions(mesh: Mesh, thresholds: Thresholds) -> list[Finding]:
+    """A caller must wait longer per try than its callee may itself wait on a dependency."""
+    graph = adjacency(mesh)
+    findings = []
+    for caller_edges in graph.values():
+        for edge in caller_edges:
+            downstream = graph.get(edge.callee, [])
+            if not downstream:
+                continue
+            patience = edge.per_try_timeout or edge.timeout
+            slowest = max(downstream, key=lambda e: e.timeout)
+            if patience.ms <= slowest.timeout.ms + thresholds.min_timeout_margin_ms:
+                kind = "per try" if edge.per_try_timeout else "in all"
+                findings.append(
+                    Finding(
+                        check="timeout-budget",
+                        subject=f"{edge.caller} -> {edge.callee} -> {slowest.callee}",
+                        message=f"{edge.caller} gives up on {edge.callee} after {patience} {kind}, but {edge.callee} "
+                        f"may wait {slowest.timeout} on {slowest.callee}: the caller times out first and "
+                        f"{edge.callee}'s work is wasted",
+                        details={
+                            "caller_timeout_ms": patience.ms,
+                            "callee_timeout_ms": slowest.timeout.ms,
+                            "margin_ms": thresholds.min_timeout_margin_ms,
+                        },
+                    )
+                )
+    return findings
+
+
+def _cycles(mesh: Mesh) -> list[Finding]:
+    return [
+        Finding(
+            check="cycle",
+            subject=" -> ".join(cycle),
+            message="services call each other in a loop: retries and timeouts compound without bound",
+            details={"cycle": cycle},
+        )
+        for cycle in cycles(mesh)
+    ]
+
+
+def _unreachable(mesh: Mesh) -> list[Finding]:
+    findings = []
+    entries = [s.name for s in mesh.entry_services]
+    reached = reachable(mesh, entries)
+    for service in mesh.services:
+        if service.name not in reached:
+            findings.append(
+                Finding(
+                    check="unreachable",
+                    subject=service.name,
+                    message="no entry service reaches it (entry services: "
+                    + (", ".join(entries) or "none")
+                    + "); mark it `edge: true` if it is called from outside",
+                    details={"entries": entries},
+                )
+            )
+        routed = {v for r in service.routes for v, _ in r.weights} | {
+            r.mirror.version for r in service.routes if r.mirror
+        }
+        for version in service.versions:
+            if version.name not in routed:
+                findings.append(
+                    Finding(
+                        check="unreachable",
+                        subject=f"{service.name}/{version.name}",
+                        message="no route sends traffic to this version",
+                    )
+                )
+    return findings
+
+
+def _shadowed_routes(mesh: Mesh) -> list[Finding]:
+    findings = []
+    for service in mesh.services:
+        for index, route in enumerate(service.routes):
+            earlier = service.routes[:index]
+            blocker = next((r for r in earlier if r.match.catch_all or r.match == route.match), None)
+            if blocker is not None:
+                findings.append(
+                    Finding(
+                        check="shadowed-route",
+                        subject=f"{service.name}/{route.name}",
+                        message=f"never matches: route {blocker.name!r} before it matches every request this one does",
+                    )
+                )
+        if service.is_http and service.routes and not any(r.match.catch_all for r in service.routes):
+            findings.append(
+                Finding(
+                    check="shadowed-route",
+                    subject=service.name,
+                    message="no route matches every request: calls that match none get 404 from the caller's sidecar",
+                )
+            )
+    return findings
+
+
+def _ineffective_retries(mesh: Mesh) -> list[Finding]:
+    findings = []
+    for service in mesh.services:
+        if service.protocol != "grpc":
+            continue
+        for route in service.routes:
+            if route.retries.attempts > 1 and route.retries.methods == "idempotent":
+                findings.append(
+                    Finding(
+                        check="no-retry",
+                        subject=f"{service.name}/{route.name}",
+                        message="gRPC calls are all POST, so idempotent-only retries never happen; "
+                        "set `retries.methods: all` if these calls are safe to repeat",
+                    )
+                )
+    return findings
+
+
+def lint(mesh: Mesh, thresholds: Thresholds | None = None) -> list[Finding]:
+    thresholds = thresholds or Thresholds()
+    return [
+        *_amplification(mesh, thresholds),
+        *_retry_budgets(mesh),
+        *_timeout_inversions(mesh, thresholds),
+        *_cycles(mesh),
+        *_unreachable(mesh),
+        *_shadowed_routes(mesh),
+        *_ineffective_retries(mesh),
+    ]
+
+
+def to_json(findings: list[Finding], thresholds: Thresholds) -> dict[str, Any]:
+    return {"thresholds": asdict(thresholds), "findings": [asdict(f) for f in findings]}
+
+
+def to_table(findings: list[Finding]) -> str:
+    if not findings:
+        return "no findings"
+    width_check = max(len("CHECK"), *(len(f.check) for f in findings))
+    width_subject = max(len("SUBJECT"), *(len(f.subject) for f in findings))
+    lines = [f"{'CHECK':<{width_check}}  {'SUBJECT':<{width_subject}}  FINDING"]
+    lines += [f"{f.check:<{width_check}}  {f.subject:<{width_subject}}  {f.message}" for f in findings]
+    lines.append(f"{len(findings)} finding{'s' if len(findings) != 1 else ''}")
+    return "\n".join(lines)

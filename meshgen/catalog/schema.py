@@ -1,0 +1,312 @@
+"""The catalog as users write it: pydantic models, and from them the JSON Schema.
+
+Every policy field is optional here: what a field left out means is decided once, in
+`meshgen.model.resolve`, by inheritance (route -> service -> mesh defaults -> built-in defaults).
+Shorthands (a host name for an instance, a service name for a dependency, a string for a header
+match) are expanded before validation so that error paths stay simple.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from meshgen.durations import DurationField
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case letters, digits and dashes")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+RetryOn = Literal[
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "envoy-ratelimited",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "http3-post-connect-failure",
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+]
+Protocol = Literal["http", "http2", "grpc", "tcp"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _shorthand(key: str) -> Any:
+    """A bare string stands for an object whose `key` is that string."""
+
+    def expand(value: Any) -> Any:
+        return {key: value} if isinstance(value, str) else value
+
+    return expand
+
+
+class Backoff(Strict):
+    base: DurationField = Field(description="first back-off interval between attempts")
+    max: DurationField | None = Field(None, description="longest back-off interval (default 10x base)")
+
+
+class Retries(Strict):
+    """How a failed call is tried again. `attempts` counts every try, the first included."""
+
+    attempts: int | None = Field(None, ge=1, le=20, description="total tries, first included; 1 = no retry")
+    on: list[RetryOn] | None = Field(None, description="conditions that allow a retry (Envoy retry_on names)")
+    status_codes: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
+        None, description="extra HTTP status codes that allow a retry"
+    )
+    per_try_timeout: DurationField | None = Field(None, description="time limit of each single try")
+    backoff: Backoff | None = None
+    methods: Literal["idempotent", "all"] | None = Field(
+        None,
+        description="idempotent: only GET, HEAD, OPTIONS, PUT, DELETE and TRACE are retried; "
+        "all: the calls are safe to repeat",
+    )
+    another_host: bool | None = Field(None, description="retry on a different instance than the one that failed")
+
+
+class CircuitBreaker(Strict):
+    """Connection limits and outlier detection towards a service's instances."""
+
+    max_connections: int | None = Field(None, ge=1)
+    max_pending_requests: int | None = Field(None, ge=1)
+    max_requests: int | None = Field(None, ge=1)
+    max_retries: int | None = Field(None, ge=0, description="retries in flight at once towards the service")
+    consecutive_5xx: int | None = Field(None, ge=1, description="errors in a row that eject an instance")
+    interval: DurationField | None = Field(None, description="how often ejections are evaluated")
+    ejection_time: DurationField | None = Field(None, description="base time an ejected instance stays out")
+    max_ejection_percent: int | None = Field(None, ge=0, le=100)
+
+
+class HealthCheck(Strict):
+    """Active HTTP health checking of a service's instances by its callers."""
+
+    path: str = Field(pattern=r"^/", description="HTTP path answered with 200 when healthy")
+    interval: DurationField | None = None
+    timeout: DurationField | None = None
+    unhealthy_threshold: int | None = Field(None, ge=1)
+    healthy_threshold: int | None = Field(None, ge=1)
+
+
+class RateLimit(Strict):
+    """A token bucket: `requests` per `per`, bursting to `burst`."""
+
+    requests: int = Field(ge=1)
+    per: DurationField = Field(description="refill interval, at least 50ms")
+    burst: int | None = Field(None, ge=1, description="bucket size (default: requests)")
+
+
+class Defaults(Strict):
+    timeout: DurationField | None = Field(None, description="route timeout, covering every attempt")
+    connect_timeout: DurationField | None = None
+    retries: Retries | None = None
+    circuit_breaker: CircuitBreaker | None = None
+
+
+class Tracing(Strict):
+    provider: Literal["zipkin", "opentelemetry"] = "zipkin"
+    collector: str = Field(description="HOST:PORT of the collector; HOST may name a catalog host")
+    sample_percent: Percent = 100.0
+
+    @field_validator("collector")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"expected HOST:PORT, got {value!r}")
+        return value
+
+
+class AccessLog(Strict):
+    format: Literal["json", "text"] = "json"
+    path: str = Field("/dev/stdout", description="file each sidecar appends its access log to")
+
+
+class Sidecar(Strict):
+    """Port layout of every sidecar; an instance may override its own."""
+
+    inbound_port: Port = 15006
+    outbound_port: Port = 15001
+    admin_port: Port = 15000
+    max_downstream_connections: int = Field(
+        50_000, ge=1, description="connections one sidecar accepts in all; Envoy's own default is unlimited"
+    )
+
+
+class MeshSection(Strict):
+    name: Name
+    defaults: Defaults = Defaults()
+    tracing: Tracing | None = None
+    access_log: AccessLog = AccessLog()
+    sidecar: Sidecar = Sidecar()
+
+
+class Host(Strict):
+    address: str = Field(description="IP address the host's sidecars accept mesh traffic on")
+    local_address: str | None = Field(
+        None,
+        description="loopback address for the app and the sidecar's local listeners "
+        "(default: the address itself if it is a loopback address, else 127.0.0.1)",
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError("expected an IP address") from None
+        return value
+
+    @field_validator("local_address")
+    @classmethod
+    def _loopback(cls, value: str | None) -> str | None:
+        # The admin interface binds here, and it must never be reachable from the network.
+        if value is not None:
+            try:
+                loopback = ipaddress.ip_address(value).is_loopback
+            except ValueError:
+                raise ValueError("expected an IP address") from None
+            if not loopback:
+                raise ValueError("expected a loopback address (127.0.0.0/8 or ::1)")
+        return value
+
+
+class Instance(Strict):
+    host: Name = Field(description="name of a host in `hosts`")
+    port: Port | None = Field(None, description="port the app listens on (default: the service's)")
+    inbound_port: Port | None = None
+    admin_port: Port | None = None
+    command: list[str] | None = Field(None, description="the app to run (default: the built-in demo app)")
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class Version(Strict):
+    instances: list[Annotated[Instance, BeforeValidator(_shorthand("host"), json_schema_input_type=Name | Instance)]] = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class HeaderMatch(Strict):
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+    present: bool | None = None
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+
+HeaderMatches = dict[str, Annotated[HeaderMatch, BeforeValidator(_shorthand("exact"), json_schema_input_type=str | HeaderMatch)]]
+
+
+class Match(Strict):
+    prefix: str | None = Field(None, pattern=r"^/")
+    path: str | None = Field(None, pattern=r"^/")
+    headers: HeaderMatches = Field(default_factory=dict)
+    methods: list[Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]] | None = None
+
+
+class Delay(Strict):
+    duration: DurationField
+    percent: Percent = 100.0
+
+
+class Abort(Strict):
+    status: int = Field(ge=200, le=599)
+    percent: Percent = 100.0
+
+
+class Fault(Strict):
+    """Injected faults; with `headers`, only requests carrying them are affected."""
+
+    delay: Delay | None = None
+    abort: Abort | None = None
+    headers: HeaderMatches = Field(default_factory=dict)
+
+
+class Mirror(Strict):
+    """Shadow a share of requests to another version; its responses are dropped."""
+
+    to: str = Field(description="version that receives the copies")
+    percent: Percent = 100.0
+
+
+class Route(Strict):
+    name: Name | None = Field(None, description="used in traces and stats (default: route-N)")
+    match: Match = Match()
+    to: dict[str, Annotated[int, Field(ge=0, le=100)]] = Field(description="version -> weight in percent")
+    timeout: DurationField | None = None
+    retries: Retries | None = None
+    fault: Fault | None = None
+    mirror: Mirror | None = None
+
+
+class Dependency(Strict):
+    service: str = Field(description="a service or external service this one calls")
+    local_port: Port | None = Field(None, description="local port for TCP dependencies (default: the callee's port)")
+    rate_limit: RateLimit | None = Field(None, description="throttle this caller's calls to the dependency")
+
+
+class Service(Strict):
+    port: Port = Field(description="port the app listens on, behind its sidecar")
+    protocol: Protocol = "http"
+    edge: bool = Field(False, description="called from outside the mesh (an entry point)")
+    versions: dict[Name, Version] = Field(min_length=1)
+    dependencies: list[Annotated[Dependency, BeforeValidator(_shorthand("service"), json_schema_input_type=str | Dependency)]] = Field(
+        default_factory=list
+    )
+    routes: list[Route] = Field(default_factory=list, description="first match wins")
+    timeout: DurationField | None = None
+    connect_timeout: DurationField | None = None
+    retries: Retries | None = None
+    circuit_breaker: CircuitBreaker | None = None
+    health_check: HealthCheck | None = None
+    rate_limit: RateLimit | None = Field(None, description="limit on what each instance accepts, all callers")
+
+
+class External(Strict):
+    address: str = Field(description="DNS name or IP address outside the mesh")
+    port: Port
+    protocol: Literal["http", "tcp"] = "http"
+    tls: bool = False
+    sni: str | None = Field(None, description="TLS server name, also checked against the certificate (default: the address)")
+    ca_file: str = Field("/etc/ssl/certs/ca-certificates.crt", description="CA bundle that verifies the server")
+    timeout: DurationField | None = None
+    connect_timeout: DurationField | None = None
+    retries: Retries | None = None
+    circuit_breaker: CircuitBreaker | None = None
+
+
+class Catalog(Strict):
+    """A service catalog: one mesh, its hosts, its services and what they call outside it."""
+
+    mesh: MeshSection
+    hosts: dict[Name, Host] = Field(default_factory=dict)
+    services: dict[Name, Service] = Field(min_length=1)
+    external: dict[Name, External] = Field(default_factory=dict)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Catalog.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "meshgen service catalog"
+    return schema

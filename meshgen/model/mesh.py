@@ -1,0 +1,288 @@
+"""The resolved mesh model.
+
+Every value here is final: defaults are already inherited, names already checked against each
+other. Renderers read this and nothing else, and never re-implement inheritance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from meshgen.durations import Duration
+
+IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE")
+
+
+@dataclass(frozen=True)
+class Retries:
+    attempts: int
+    on: tuple[str, ...]
+    status_codes: tuple[int, ...]
+    per_try_timeout: Duration | None
+    backoff_base: Duration
+    backoff_max: Duration
+    methods: str  # "idempotent" | "all"
+    another_host: bool
+
+    @property
+    def num_retries(self) -> int:
+        return self.attempts - 1
+
+    def worst_case_duration(self) -> Duration | None:
+        """Time all attempts may take when each runs to its per-try timeout and every
+        back-off is at its maximum; None when tries are not individually bounded."""
+        if self.per_try_timeout is None:
+            return None
+        waits = sum(
+            min(self.backoff_base.ms * 2**i, self.backoff_max.ms) for i in range(self.num_retries)
+        )
+        return Duration(self.per_try_timeout.ms * self.attempts + waits)
+
+
+@dataclass(frozen=True)
+class CircuitBreaker:
+    max_connections: int
+    max_pending_requests: int
+    max_requests: int
+    max_retries: int
+    consecutive_5xx: int
+    interval: Duration
+    ejection_time: Duration
+    max_ejection_percent: int
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    path: str
+    interval: Duration
+    timeout: Duration
+    unhealthy_threshold: int
+    healthy_threshold: int
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests: int
+    per: Duration
+    burst: int
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    name: str
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+    present: bool | None = None
+
+    def describe(self) -> str:
+        if self.exact is not None:
+            return f"{self.name}={self.exact}"
+        if self.prefix is not None:
+            return f"{self.name}^={self.prefix}"
+        if self.regex is not None:
+            return f"{self.name}~{self.regex}"
+        return f"{self.name} present" if self.present is not False else f"{self.name} absent"
+
+
+@dataclass(frozen=True)
+class Match:
+    prefix: str | None = None
+    path: str | None = None
+    headers: tuple[HeaderMatch, ...] = ()
+    methods: tuple[str, ...] = ()
+
+    @property
+    def catch_all(self) -> bool:
+        """True when every request matches."""
+        return self.path is None and self.prefix in (None, "/") and not self.headers and not self.methods
+
+    def describe(self) -> str:
+        parts = []
+        if self.path is not None:
+            parts.append(f"path {self.path}")
+        else:
+            parts.append(f"prefix {self.prefix or '/'}")
+        parts += [f"header {h.describe()}" for h in self.headers]
+        if self.methods:
+            parts.append("methods " + ",".join(self.methods))
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Fault:
+    delay: Duration | None
+    delay_percent: float
+    abort_status: int | None
+    abort_percent: float
+    headers: tuple[HeaderMatch, ...]
+
+
+@dataclass(frozen=True)
+class Mirror:
+    version: str
+    percent: float
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    match: Match
+    weights: tuple[tuple[str, int], ...]  # (version, weight), weights > 0 only
+    timeout: Duration
+    retries: Retries
+    fault: Fault | None = None
+    mirror: Mirror | None = None
+
+    def shares(self) -> tuple[tuple[str, float], ...]:
+        """(version, percent of requests); weights are relative, so they need not sum to 100."""
+        total = sum(weight for _, weight in self.weights)
+        return tuple((version, 100 * weight / total) for version, weight in self.weights)
+
+    def describe_weights(self) -> str:
+        return ", ".join(f"{version} {share:.4g}%" for version, share in self.shares())
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    address: str
+    local_address: str
+
+
+@dataclass(frozen=True)
+class Instance:
+    service: str
+    version: str
+    host: Host
+    app_port: int
+    inbound_port: int
+    admin_port: int
+    command: tuple[str, ...] | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.service}.{self.version}.{self.host.name}"
+
+
+@dataclass(frozen=True)
+class Version:
+    name: str
+    instances: tuple[Instance, ...]
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Dependency:
+    target: str
+    external: bool
+    local_port: int | None  # TCP dependencies only
+    rate_limit: RateLimit | None
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    protocol: str
+    port: int
+    edge: bool
+    versions: tuple[Version, ...]
+    dependencies: tuple[Dependency, ...]
+    routes: tuple[Route, ...]
+    timeout: Duration
+    connect_timeout: Duration
+    circuit_breaker: CircuitBreaker
+    health_check: HealthCheck | None
+    rate_limit: RateLimit | None
+
+    @property
+    def is_http(self) -> bool:
+        return self.protocol != "tcp"
+
+    @property
+    def instances(self) -> tuple[Instance, ...]:
+        return tuple(i for v in self.versions for i in v.instances)
+
+    def version(self, name: str) -> Version:
+        return next(v for v in self.versions if v.name == name)
+
+    @property
+    def inbound_timeout(self) -> Duration:
+        """The longest any caller may wait on this service: bounds the inbound hop."""
+        return max([self.timeout, *(r.timeout for r in self.routes)])
+
+
+@dataclass(frozen=True)
+class External:
+    name: str
+    address: str
+    port: int
+    protocol: str
+    tls: bool
+    sni: str | None
+    ca_file: str
+    timeout: Duration
+    connect_timeout: Duration
+    retries: Retries
+    circuit_breaker: CircuitBreaker
+
+    @property
+    def is_http(self) -> bool:
+        return self.protocol != "tcp"
+
+
+@dataclass(frozen=True)
+class Tracing:
+    provider: str
+    collector_address: str
+    collector_port: int
+    collector_is_ip: bool
+    sample_percent: float
+
+
+@dataclass(frozen=True)
+class AccessLog:
+    format: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Mesh:
+    name: str
+    hosts: tuple[Host, ...]
+    services: tuple[Service, ...]
+    externals: tuple[External, ...]
+    tracing: Tracing | None
+    access_log: AccessLog
+    outbound_port: int
+    max_downstream_connections: int
+    origin: str = field(default="", compare=False)
+
+    @cached_property
+    def _services_by_name(self) -> dict[str, Service]:
+        return {s.name: s for s in self.services}
+
+    @cached_property
+    def _externals_by_name(self) -> dict[str, External]:
+        return {e.name: e for e in self.externals}
+
+    def service(self, name: str) -> Service:
+        return self._services_by_name[name]
+
+    def external(self, name: str) -> External:
+        return self._externals_by_name[name]
+
+    @property
+    def instances(self) -> tuple[Instance, ...]:
+        return tuple(i for s in self.services for i in s.instances)
+
+    def callers_of(self, name: str) -> tuple[Service, ...]:
+        return tuple(s for s in self.services if any(d.target == name for d in s.dependencies))
+
+    @property
+    def entry_services(self) -> tuple[Service, ...]:
+        """Services marked `edge`, or, when none is, the services nobody calls."""
+        marked = tuple(s for s in self.services if s.edge)
+        return marked or tuple(s for s in self.services if not self.callers_of(s.name))

@@ -1,0 +1,420 @@
+"""Catalog (as written) -> Mesh (as meant): inheritance and every cross-field check.
+
+Defaults are inherited once here, route -> service -> mesh defaults -> built-in defaults.
+All problems are collected and raised together, each located in the catalog source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from collections import defaultdict
+from typing import Any
+
+from pydantic import BaseModel
+
+from meshgen.catalog import schema as s
+from meshgen.catalog.source import FieldPath, SourceMap
+from meshgen.durations import Duration
+from meshgen.errors import CatalogError, Problem
+from meshgen.model import mesh as m
+from meshgen.model.defaults import BUILTIN
+
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+MIN_RATE_LIMIT_INTERVAL = Duration(50)  # Envoy rejects token buckets refilled faster
+
+
+def _set_fields(model: BaseModel | None) -> dict[str, Any]:
+    return {} if model is None else model.model_dump(exclude_none=True, mode="python")
+
+
+def _duration(value: Any) -> Duration:
+    return value if isinstance(value, Duration) else Duration.parse(value)
+
+
+class _Resolver:
+    def __init__(self, catalog: s.Catalog, sources: SourceMap) -> None:
+        self.catalog = catalog
+        self.sources = sources
+        self.problems: list[Problem] = []
+        self.defaults = catalog.mesh.defaults
+
+    def problem(self, path: FieldPath, message: str) -> None:
+        self.problems.append(self.sources.problem(path, message))
+
+    # -- policies -------------------------------------------------------------------------
+
+    def retries(self, protocol: str, *layers: tuple[FieldPath, s.Retries | None]) -> m.Retries:
+        merged: dict[str, Any] = dict(BUILTIN["retries"])
+        if protocol == "grpc":
+            merged["on"] = list(BUILTIN["grpc_retry_on"])
+        for _, layer in ((("mesh", "defaults", "retries"), self.defaults.retries), *layers):
+            merged.update(_set_fields(layer))
+        backoff = merged["backoff"]
+        base = _duration(backoff["base"])
+        maximum = _duration(backoff["max"]) if backoff.get("max") is not None else base * 10
+        if maximum < base:
+            path = next((p for p, layer in reversed(layers) if layer and layer.backoff), ("mesh", "defaults", "retries"))
+            self.problem((*path, "backoff", "max"), f"must be at least backoff.base ({base}), got {maximum}")
+        on = tuple(merged["on"])
+        status_codes = tuple(merged["status_codes"])
+        if status_codes and "retriable-status-codes" not in on:
+            on = (*on, "retriable-status-codes")
+        per_try = merged["per_try_timeout"]
+        return m.Retries(
+            attempts=merged["attempts"],
+            on=on,
+            status_codes=status_codes,
+            per_try_timeout=_duration(per_try) if per_try is not None else None,
+            backoff_base=base,
+            backoff_max=maximum,
+            methods=merged["methods"],
+            another_host=merged["another_host"],
+        )
+
+    def circuit_breaker(self, own: s.CircuitBreaker | None) -> m.CircuitBreaker:
+        merged = {**BUILTIN["circuit_breaker"], **_set_fields(self.defaults.circuit_breaker), **_set_fields(own)}
+        for key in ("interval", "ejection_time"):
+            merged[key] = _duration(merged[key])
+        return m.CircuitBreaker(**merged)
+
+    def timeout(self, *candidates: Any) -> Duration:
+        for value in (*candidates, self.defaults.timeout, BUILTIN["timeout"]):
+            if value is not None:
+                return _duration(value)
+        raise AssertionError("unreachable: the built-in default is set")
+
+    def connect_timeout(self, own: Duration | None) -> Duration:
+        return self.timeout(own, self.defaults.connect_timeout, BUILTIN["connect_timeout"])
+
+    def rate_limit(self, own: s.RateLimit | None, path: FieldPath) -> m.RateLimit | None:
+        if own is None:
+            return None
+        if own.per < MIN_RATE_LIMIT_INTERVAL:
+            self.problem((*path, "per"), f"must be at least {MIN_RATE_LIMIT_INTERVAL}, got {own.per}")
+        return m.RateLimit(requests=own.requests, per=own.per, burst=own.burst or own.requests)
+
+    @staticmethod
+    def health_check(own: s.HealthCheck | None) -> m.HealthCheck | None:
+        if own is None:
+            return None
+        merged = {**BUILTIN["health_check"], **_set_fields(own)}
+        return m.HealthCheck(
+            path=merged["path"],
+            interval=_duration(merged["interval"]),
+            timeout=_duration(merged["timeout"]),
+            unhealthy_threshold=merged["unhealthy_threshold"],
+            healthy_threshold=merged["healthy_threshold"],
+        )
+
+    # -- structure --------------------------------------------------------------------------
+
+    def hosts(self) -> dict[str, m.Host]:
+        hosts = {}
+        for name, host in self.catalog.hosts.items():
+            local = host.local_address
+            if local is None:
+                local = host.address if ipaddress.ip_address(host.address).is_loopback else "127.0.0.1"
+            hosts[name] = m.Host(name=name, address=host.address, local_address=local)
+        return hosts
+
+    def tracing(self, hosts: dict[str, m.Host]) -> m.Tracing | None:
+        tracing = self.catalog.mesh.tracing
+        if tracing is None:
+            return None
+        host, _, port = tracing.collector.rpartition(":")
+        host = host.strip("[]")
+        is_ip = True
+        if host in hosts:
+            host = hosts[host].address
+        else:
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                is_ip = False
+                if not HOSTNAME.match(host):
+                    self.problem(
+                        ("mesh", "tracing", "collector"),
+                        f"{host!r} is neither a catalog host, an IP address nor a DNS name",
+                    )
+        return m.Tracing(
+            provider=tracing.provider,
+            collector_address=host,
+            collector_port=int(port),
+            collector_is_ip=is_ip,
+            sample_percent=tracing.sample_percent,
+        )
+
+    def instances(self, name: str, service: s.Service, version: str, hosts: dict[str, m.Host]) -> tuple[m.Instance, ...]:
+        sidecar = self.catalog.mesh.sidecar
+        result = []
+        for index, instance in enumerate(service.versions[version].instances):
+            host = hosts.get(instance.host)
+            if host is None:
+                known = ", ".join(sorted(hosts)) or "none defined"
+                self.problem(
+                    ("services", name, "versions", version, "instances", index, "host"),
+                    f"unknown host {instance.host!r} (hosts: {known})",
+                )
+                continue
+            result.append(
+                m.Instance(
+                    service=name,
+                    version=version,
+                    host=host,
+                    app_port=instance.port or service.port,
+                    inbound_port=instance.inbound_port or sidecar.inbound_port,
+                    admin_port=instance.admin_port or sidecar.admin_port,
+                    command=tuple(instance.command) if instance.command else None,
+                    env=tuple(sorted(instance.env.items())),
+                )
+            )
+        return tuple(result)
+
+    def header_matches(self, headers: s.HeaderMatches, path: FieldPath) -> tuple[m.HeaderMatch, ...]:
+        result = []
+        for header, match in sorted(headers.items()):
+            given = [k for k, v in match.model_dump(exclude_none=True).items()]
+            if len(given) != 1:
+                self.problem((*path, header), f"expected exactly one of exact, prefix, regex, present; got {given or 'none'}")
+                continue
+            result.append(m.HeaderMatch(name=header.lower(), **match.model_dump(exclude_none=True)))
+        return tuple(result)
+
+    def routes(self, name: str, service: s.Service) -> tuple[m.Route, ...]:
+        versions = set(service.versions)
+        base: FieldPath = ("services", name)
+        if not service.routes:
+            weights = tuple((v, len(version.instances)) for v, version in service.versions.items())
+            return (
+                m.Route(
+                    name="default",
+                    match=m.Match(prefix="/"),
+                    weights=weights,
+                    timeout=self.timeout(service.timeout),
+                    retries=self.retries(service.protocol, (base + ("retries",), service.retries)),
+                ),
+            )
+        routes = []
+        seen_names: dict[str, int] = {}
+        for index, route in enumerate(service.routes):
+            path = (*base, "routes", index)
+            route_name = route.name or f"route-{index}"
+            if route_name in seen_names:
+                self.problem((*path, "name"), f"duplicate route name {route_name!r} (also routes[{seen_names[route_name]}])")
+            seen_names[route_name] = index
+            for version in route.to:
+                if version not in versions:
+                    self.problem((*path, "to", version), f"unknown version {version!r} (versions: {', '.join(sorted(versions))})")
+            total = sum(route.to.values())
+            if total != 100:
+                self.problem((*path, "to"), f"weights must sum to 100, got {total}")
+            if route.match.prefix is not None and route.match.path is not None:
+                self.problem((*path, "match"), "give either prefix or path, not both")
+            mirror = None
+            if route.mirror is not None:
+                if route.mirror.to not in versions:
+                    self.problem((*path, "mirror", "to"), f"unknown version {route.mirror.to!r} (versions: {', '.join(sorted(versions))})")
+                mirror = m.Mirror(version=route.mirror.to, percent=route.mirror.percent)
+            fault = None
+            if route.fault is not None:
+                if route.fault.delay is None and route.fault.abort is None:
+                    self.problem((*path, "fault"), "expected delay, abort or both")
+                fault = m.Fault(
+                    delay=route.fault.delay.duration if route.fault.delay else None,
+                    delay_percent=route.fault.delay.percent if route.fault.delay else 0.0,
+                    abort_status=route.fault.abort.status if route.fault.abort else None,
+                    abort_percent=route.fault.abort.percent if route.fault.abort else 0.0,
+                    headers=self.header_matches(route.fault.headers, (*path, "fault", "headers")),
+                )
+            routes.append(
+                m.Route(
+                    name=route_name,
+                    match=m.Match(
+                        prefix=route.match.prefix if route.match.path is None else None,
+                        path=route.match.path,
+                        headers=self.header_matches(route.match.headers, (*path, "match", "headers")),
+                        methods=tuple(route.match.methods or ()),
+                    ),
+                    weights=tuple((v, w) for v, w in route.to.items() if w > 0),
+                    timeout=self.timeout(route.timeout, service.timeout),
+                    retries=self.retries(
+                        service.protocol,
+                        (base + ("retries",), service.retries),
+                        ((*path, "retries"), route.retries),
+                    ),
+                    fault=fault,
+                    mirror=mirror,
+                )
+            )
+        return tuple(routes)
+
+    def check_tcp_service(self, name: str, service: s.Service) -> None:
+        base: FieldPath = ("services", name)
+        for field in ("retries", "health_check", "rate_limit"):
+            if getattr(service, field) is not None:
+                self.problem((*base, field), "not available for protocol tcp (an HTTP feature)")
+        if len(service.routes) > 1:
+            self.problem((*base, "routes"), "a tcp service takes at most one route: a weighted split without match")
+        for index, route in enumerate(service.routes):
+            for field in ("retries", "fault", "mirror", "timeout"):
+                if getattr(route, field) is not None:
+                    self.problem((*base, "routes", index, field), "not available for protocol tcp")
+            if route.match != s.Match():
+                self.problem((*base, "routes", index, "match"), "tcp routes cannot match on paths or headers")
+
+    def dependencies(self, name: str, service: s.Service, protocols: dict[str, str]) -> tuple[m.Dependency, ...]:
+        result = []
+        seen: set[str] = set()
+        for index, dependency in enumerate(service.dependencies):
+            path: FieldPath = ("services", name, "dependencies", index)
+            target = dependency.service
+            if target not in protocols:
+                known = ", ".join(sorted(protocols))
+                self.problem((*path, "service"), f"unknown dependency {target!r} (services and external: {known})")
+                continue
+            if target in seen:
+                self.problem((*path, "service"), f"duplicate dependency {target!r}")
+                continue
+            seen.add(target)
+            is_tcp = protocols[target] == "tcp"
+            if dependency.local_port is not None and not is_tcp:
+                self.problem((*path, "local_port"), f"only for tcp dependencies; {target!r} is reached through the HTTP outbound listener")
+            if dependency.rate_limit is not None and is_tcp:
+                self.problem((*path, "rate_limit"), "not available for tcp dependencies")
+            local_port = None
+            if is_tcp:
+                local_port = dependency.local_port or (
+                    self.catalog.services[target].port if target in self.catalog.services else self.catalog.external[target].port
+                )
+            result.append(
+                m.Dependency(
+                    target=target,
+                    external=target in self.catalog.external,
+                    local_port=local_port,
+                    rate_limit=self.rate_limit(dependency.rate_limit, (*path, "rate_limit")),
+                )
+            )
+        return tuple(result)
+
+    def externals(self) -> tuple[m.External, ...]:
+        result = []
+        for name, external in self.catalog.external.items():
+            path: FieldPath = ("external", name)
+            try:
+                ipaddress.ip_address(external.address)
+            except ValueError:
+                if not HOSTNAME.match(external.address):
+                    self.problem((*path, "address"), f"expected a DNS name or IP address, got {external.address!r}")
+            if external.protocol == "tcp" and external.retries is not None:
+                self.problem((*path, "retries"), "not available for protocol tcp")
+            result.append(
+                m.External(
+                    name=name,
+                    address=external.address,
+                    port=external.port,
+                    protocol=external.protocol,
+                    tls=external.tls,
+                    sni=external.sni or (external.address if external.tls else None),
+                    ca_file=external.ca_file,
+                    timeout=self.timeout(external.timeout),
+                    connect_timeout=self.connect_timeout(external.connect_timeout),
+                    retries=self.retries(external.protocol, (path + ("retries",), external.retries)),
+                    circuit_breaker=self.circuit_breaker(external.circuit_breaker),
+                )
+            )
+        return tuple(result)
+
+    # -- whole mesh ---------------------------------------------------------------------------
+
+    def resolve(self) -> m.Mesh:
+        catalog = self.catalog
+        for name in sorted(set(catalog.services) & set(catalog.external)):
+            self.problem(("external", name), f"duplicate name: {name!r} is also a service")
+        hosts = self.hosts()
+        protocols = {**{n: e.protocol for n, e in catalog.external.items()}, **{n: sv.protocol for n, sv in catalog.services.items()}}
+        services = []
+        for name, service in catalog.services.items():
+            if service.protocol == "tcp":
+                self.check_tcp_service(name, service)
+            versions = tuple(
+                m.Version(
+                    name=version,
+                    instances=self.instances(name, service, version, hosts),
+                    labels=tuple(sorted(spec.labels.items())),
+                )
+                for version, spec in service.versions.items()
+            )
+            services.append(
+                m.Service(
+                    name=name,
+                    protocol=service.protocol,
+                    port=service.port,
+                    edge=service.edge,
+                    versions=versions,
+                    dependencies=self.dependencies(name, service, protocols),
+                    routes=self.routes(name, service),
+                    timeout=self.timeout(service.timeout),
+                    connect_timeout=self.connect_timeout(service.connect_timeout),
+                    circuit_breaker=self.circuit_breaker(service.circuit_breaker),
+                    health_check=self.health_check(service.health_check),
+                    rate_limit=self.rate_limit(service.rate_limit, ("services", name, "rate_limit")),
+                )
+            )
+        mesh = m.Mesh(
+            name=catalog.mesh.name,
+            hosts=tuple(hosts.values()),
+            services=tuple(services),
+            externals=self.externals(),
+            tracing=self.tracing(hosts),
+            access_log=m.AccessLog(format=catalog.mesh.access_log.format, path=catalog.mesh.access_log.path),
+            outbound_port=catalog.mesh.sidecar.outbound_port,
+            max_downstream_connections=catalog.mesh.sidecar.max_downstream_connections,
+        )
+        self.check_instances_unique(mesh)
+        self.check_listener_conflicts(mesh)
+        return mesh
+
+    def check_instances_unique(self, mesh: m.Mesh) -> None:
+        seen: set[str] = set()
+        for service in mesh.services:
+            for version in service.versions:
+                for index, instance in enumerate(version.instances):
+                    if instance.id in seen:
+                        self.problem(
+                            ("services", service.name, "versions", version.name, "instances", index),
+                            f"duplicate instance: {service.name} {version.name} is already on host {instance.host.name}",
+                        )
+                    seen.add(instance.id)
+
+    def check_listener_conflicts(self, mesh: m.Mesh) -> None:
+        """Two sockets on one address and port cannot both bind: name both owners."""
+        owners: dict[tuple[str, int], list[tuple[str, FieldPath]]] = defaultdict(list)
+        for service in mesh.services:
+            for version in service.versions:
+                for index, instance in enumerate(version.instances):
+                    path: FieldPath = ("services", service.name, "versions", version.name, "instances", index)
+                    local = instance.host.local_address
+                    owners[(instance.host.address, instance.inbound_port)].append((f"{instance.id} inbound listener", path))
+                    owners[(local, instance.app_port)].append((f"{instance.id} app", path))
+                    owners[(local, instance.admin_port)].append((f"{instance.id} admin", path))
+                    if any(not d.local_port for d in service.dependencies):
+                        owners[(local, mesh.outbound_port)].append((f"{instance.id} outbound listener", path))
+                    for dependency in service.dependencies:
+                        if dependency.local_port:
+                            owners[(local, dependency.local_port)].append(
+                                (f"{instance.id} tcp listener for {dependency.target}", path)
+                            )
+        for (address, port), claims in sorted(owners.items()):
+            if len(claims) > 1:
+                names = "; ".join(owner for owner, _ in claims)
+                self.problem(claims[-1][1], f"two listeners on {address}:{port}: {names}")
+
+
+def resolve(catalog: s.Catalog, sources: SourceMap, origin: str = "") -> m.Mesh:
+    resolver = _Resolver(catalog, sources)
+    mesh = resolver.resolve()
+    if resolver.problems:
+        raise CatalogError(resolver.problems)
+    return dataclasses.replace(mesh, origin=origin)

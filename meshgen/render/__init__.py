@@ -1,0 +1,1 @@
+"""Renderers: pure functions from the resolved Mesh to files, one package per target."""

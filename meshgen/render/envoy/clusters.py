@@ -1,0 +1,174 @@
+"""Clusters: the local app, every version of every dependency, externals, the trace collector."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from meshgen.model.mesh import CircuitBreaker, External, HealthCheck, Instance, Mesh, Service, Tracing
+from meshgen.render.envoy import names
+from meshgen.render.envoy.common import socket_address
+
+_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def _protocol_options(protocol: str) -> dict[str, Any]:
+    if protocol == "tcp":
+        return {}
+    explicit = {"http2_protocol_options": {}} if protocol in ("http2", "grpc") else {"http_protocol_options": {}}
+    return {
+        "typed_extension_protocol_options": {
+            _HTTP_OPTIONS: {"@type": f"type.googleapis.com/{_HTTP_OPTIONS}", "explicit_http_config": explicit}
+        }
+    }
+
+
+def _static(name: str, endpoints: list[tuple[str, int]]) -> dict[str, Any]:
+    return {
+        "cluster_name": name,
+        "endpoints": [
+            {"lb_endpoints": [{"endpoint": {"address": socket_address(address, port)}} for address, port in endpoints]}
+        ],
+    }
+
+
+def _circuit_breakers(breaker: CircuitBreaker) -> dict[str, Any]:
+    return {
+        "circuit_breakers": {
+            "thresholds": [
+                {
+                    "priority": "DEFAULT",
+                    "max_connections": breaker.max_connections,
+                    "max_pending_requests": breaker.max_pending_requests,
+                    "max_requests": breaker.max_requests,
+                    "max_retries": breaker.max_retries,
+                }
+            ]
+        }
+    }
+
+
+def _outlier_detection(breaker: CircuitBreaker) -> dict[str, Any]:
+    return {
+        "outlier_detection": {
+            "consecutive_5xx": breaker.consecutive_5xx,
+            "interval": breaker.interval.envoy(),
+            "base_ejection_time": breaker.ejection_time.envoy(),
+            "max_ejection_percent": breaker.max_ejection_percent,
+        }
+    }
+
+
+def _health_checks(check: HealthCheck, protocol: str) -> dict[str, Any]:
+    return {
+        "health_checks": [
+            {
+                "timeout": check.timeout.envoy(),
+                "interval": check.interval.envoy(),
+                "unhealthy_threshold": check.unhealthy_threshold,
+                "healthy_threshold": check.healthy_threshold,
+                "http_health_check": {
+                    "path": check.path,
+                    "codec_client_type": "HTTP2" if protocol in ("http2", "grpc") else "HTTP1",
+                },
+            }
+        ]
+    }
+
+
+def local_app_cluster(service: Service, instance: Instance) -> dict[str, Any]:
+    return {
+        "name": names.LOCAL_APP_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": service.connect_timeout.envoy(),
+        "load_assignment": _static(names.LOCAL_APP_CLUSTER, [(instance.host.local_address, instance.app_port)]),
+        **_protocol_options(service.protocol),
+    }
+
+
+def version_clusters(service: Service) -> list[dict[str, Any]]:
+    """One cluster per version of `service`, its instances reached through their sidecars."""
+    clusters = []
+    for version in service.versions:
+        name = names.version_cluster(service.name, version.name)
+        cluster = {
+            "name": name,
+            "type": "STATIC",
+            "connect_timeout": service.connect_timeout.envoy(),
+            "lb_policy": "ROUND_ROBIN",
+            "load_assignment": _static(name, [(i.host.address, i.inbound_port) for i in version.instances]),
+            **_circuit_breakers(service.circuit_breaker),
+            **_protocol_options(service.protocol),
+        }
+        if service.is_http:
+            cluster.update(_outlier_detection(service.circuit_breaker))
+        if service.health_check is not None:
+            cluster.update(_health_checks(service.health_check, service.protocol))
+        clusters.append(cluster)
+    return clusters
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def external_cluster(external: External) -> dict[str, Any]:
+    name = names.external_cluster(external.name)
+    cluster: dict[str, Any] = {
+        "name": name,
+        # One DNS answer at a time, re-resolved on new connections: the right type for an
+        # internet endpoint behind many rotating addresses.
+        "type": "STATIC" if _is_ip(external.address) else "LOGICAL_DNS",
+        "connect_timeout": external.connect_timeout.envoy(),
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": _static(name, [(external.address, external.port)]),
+        **_circuit_breakers(external.circuit_breaker),
+        **_protocol_options(external.protocol),
+    }
+    if not _is_ip(external.address):
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
+    if external.is_http:
+        cluster.update(_outlier_detection(external.circuit_breaker))
+    if external.tls:
+        assert external.sni is not None
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": external.sni,
+                "common_tls_context": {
+                    "validation_context": {
+                        "trusted_ca": {"filename": external.ca_file},
+                        "match_typed_subject_alt_names": [
+                            {"san_type": "DNS", "matcher": {"exact": external.sni}}
+                        ],
+                    }
+                },
+            },
+        }
+    return cluster
+
+
+def tracing_cluster(tracing: Tracing) -> dict[str, Any]:
+    return {
+        "name": names.TRACING_CLUSTER,
+        "type": "STATIC" if tracing.collector_is_ip else "STRICT_DNS",
+        "connect_timeout": "1s",
+        "load_assignment": _static(names.TRACING_CLUSTER, [(tracing.collector_address, tracing.collector_port)]),
+        **_protocol_options("http"),
+    }
+
+
+def dependency_clusters(mesh: Mesh, service: Service) -> list[dict[str, Any]]:
+    """Exactly the clusters `service` needs to reach what it calls: nothing else in the mesh."""
+    clusters: list[dict[str, Any]] = []
+    for dependency in service.dependencies:
+        if dependency.external:
+            clusters.append(external_cluster(mesh.external(dependency.target)))
+        else:
+            clusters.extend(version_clusters(mesh.service(dependency.target)))
+    return clusters

@@ -1,0 +1,169 @@
+"""Listeners: inbound (mesh -> app), outbound HTTP (app -> dependencies), outbound TCP."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from meshgen.model.mesh import Instance, Mesh, Service
+from meshgen.render.envoy import names
+from meshgen.render.envoy.common import socket_address, typed
+from meshgen.render.envoy.observability import access_log, tracing_config
+from meshgen.render.envoy.routes import (
+    FAULT_FILTER,
+    RATE_LIMIT_FILTER,
+    http_dependencies,
+    uses_faults,
+    uses_outbound_rate_limits,
+)
+
+_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+# Envoy's own default, written out so no timeout in a config is implicit.
+TCP_IDLE_TIMEOUT = "3600s"
+
+
+def file_source(path: PurePosixPath) -> dict[str, Any]:
+    return {"path_config_source": {"path": str(path)}, "resource_api_version": "V3"}
+
+
+def _http_filters(*, fault: bool, rate_limit: bool) -> list[dict[str, Any]]:
+    filters = []
+    if fault:
+        # Empty here: each route that injects faults carries its own settings.
+        filters.append(typed(FAULT_FILTER, "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"))
+    if rate_limit:
+        filters.append(
+            typed(
+                RATE_LIMIT_FILTER,
+                "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+                stat_prefix="http_local_rate_limiter",
+            )
+        )
+    filters.append(typed("envoy.filters.http.router", "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"))
+    return filters
+
+
+def _http_connection_manager(
+    mesh: Mesh,
+    instance: Instance,
+    *,
+    stat_prefix: str,
+    direction: str,
+    route_config: str,
+    sidecar_dir: PurePosixPath,
+    filters: list[dict[str, Any]],
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "@type": _HCM,
+        "stat_prefix": stat_prefix,
+        "codec_type": "AUTO",
+        "generate_request_id": True,
+        "rds": {
+            "route_config_name": route_config,
+            "config_source": file_source(sidecar_dir / names.RDS_FILES[route_config]),
+        },
+        "http_filters": filters,
+        "access_log": access_log(mesh.access_log, instance, direction),
+    }
+    tracing = tracing_config(mesh, instance)
+    if tracing is not None:
+        config["tracing"] = tracing
+    return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}
+
+
+def inbound_listener(mesh: Mesh, service: Service, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, Any]:
+    if service.is_http:
+        network_filter = _http_connection_manager(
+            mesh,
+            instance,
+            stat_prefix="inbound_http",
+            direction="inbound",
+            route_config=names.INBOUND_ROUTES,
+            sidecar_dir=sidecar_dir,
+            filters=_http_filters(fault=False, rate_limit=service.rate_limit is not None),
+        )
+    else:
+        network_filter = typed(
+            "envoy.filters.network.tcp_proxy",
+            _TCP_PROXY,
+            stat_prefix="inbound_tcp",
+            cluster=names.LOCAL_APP_CLUSTER,
+            idle_timeout=TCP_IDLE_TIMEOUT,
+            access_log=access_log(mesh.access_log, instance, "inbound", tcp=True),
+        )
+    return {
+        "name": names.INBOUND_LISTENER,
+        "address": socket_address(instance.host.address, instance.inbound_port),
+        "traffic_direction": "INBOUND",
+        "filter_chains": [{"filters": [network_filter]}],
+    }
+
+
+def outbound_http_listener(mesh: Mesh, service: Service, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, Any]:
+    hcm = _http_connection_manager(
+        mesh,
+        instance,
+        stat_prefix="outbound_http",
+        direction="outbound",
+        route_config=names.OUTBOUND_ROUTES,
+        sidecar_dir=sidecar_dir,
+        filters=_http_filters(fault=uses_faults(mesh, service), rate_limit=uses_outbound_rate_limits(service)),
+    )
+    return {
+        "name": names.OUTBOUND_HTTP_LISTENER,
+        "address": socket_address(instance.host.local_address, mesh.outbound_port),
+        "traffic_direction": "OUTBOUND",
+        "filter_chains": [{"filters": [hcm]}],
+    }
+
+
+def _tcp_route(mesh: Mesh, target: str, external: bool) -> dict[str, Any]:
+    if external:
+        return {"cluster": names.external_cluster(target)}
+    callee = mesh.service(target)
+    weights = callee.routes[0].weights
+    if len(weights) == 1:
+        return {"cluster": names.version_cluster(target, weights[0][0])}
+    return {
+        "weighted_clusters": {
+            "clusters": [{"name": names.version_cluster(target, v), "weight": w} for v, w in weights]
+        }
+    }
+
+
+def outbound_tcp_listeners(mesh: Mesh, service: Service, instance: Instance) -> list[dict[str, Any]]:
+    listeners = []
+    for dependency in service.dependencies:
+        if dependency.local_port is None:
+            continue
+        listeners.append(
+            {
+                "name": names.tcp_listener(dependency.target),
+                "address": socket_address(instance.host.local_address, dependency.local_port),
+                "traffic_direction": "OUTBOUND",
+                "filter_chains": [
+                    {
+                        "filters": [
+                            typed(
+                                "envoy.filters.network.tcp_proxy",
+                                _TCP_PROXY,
+                                stat_prefix=f"outbound_tcp_{dependency.target}",
+                                idle_timeout=TCP_IDLE_TIMEOUT,
+                                access_log=access_log(mesh.access_log, instance, "outbound", tcp=True),
+                                **_tcp_route(mesh, dependency.target, dependency.external),
+                            )
+                        ]
+                    }
+                ],
+            }
+        )
+    return listeners
+
+
+def sidecar_listeners(mesh: Mesh, service: Service, instance: Instance, sidecar_dir: PurePosixPath) -> list[dict[str, Any]]:
+    listeners = [inbound_listener(mesh, service, instance, sidecar_dir)]
+    if http_dependencies(service):
+        listeners.append(outbound_http_listener(mesh, service, instance, sidecar_dir))
+    listeners.extend(outbound_tcp_listeners(mesh, service, instance))
+    return listeners

@@ -1,0 +1,31 @@
+"""Names shared by the pieces of a sidecar config: clusters, listeners, route configs, files."""
+
+from __future__ import annotations
+
+LOCAL_APP_CLUSTER = "local_app"
+TRACING_CLUSTER = "tracing_collector"
+INBOUND_LISTENER = "inbound"
+OUTBOUND_HTTP_LISTENER = "outbound_http"
+INBOUND_ROUTES = "inbound"
+OUTBOUND_ROUTES = "outbound"
+
+BOOTSTRAP_FILE = "envoy.yaml"
+CDS_FILE = "cds.yaml"
+LDS_FILE = "lds.yaml"
+RDS_FILES = {INBOUND_ROUTES: "rds-inbound.yaml", OUTBOUND_ROUTES: "rds-outbound.yaml"}
+
+LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
+CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+ROUTE_CONFIG_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+
+
+def version_cluster(service: str, version: str) -> str:
+    return f"{service}.{version}"
+
+
+def external_cluster(name: str) -> str:
+    return f"external.{name}"
+
+
+def tcp_listener(target: str) -> str:
+    return f"outbound_tcp.{target}"

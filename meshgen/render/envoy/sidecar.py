@@ -1,0 +1,92 @@
+"""One sidecar = one directory: a bootstrap plus the dynamic resource files it watches."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from meshgen.model.mesh import Instance, Mesh, Service
+from meshgen.render.document import to_yaml
+from meshgen.render.envoy import names
+from meshgen.render.envoy.bootstrap import bootstrap
+from meshgen.render.envoy.clusters import dependency_clusters, local_app_cluster
+from meshgen.render.envoy.listeners import sidecar_listeners
+from meshgen.render.envoy.routes import http_dependencies, inbound_route_config, outbound_route_config
+
+# Order in which a running Envoy should see replaced files: clusters before the routes that
+# use them, routes before the listeners that name them, the bootstrap last.
+SIDECAR_FILES = (names.CDS_FILE, *names.RDS_FILES.values(), names.LDS_FILE, names.BOOTSTRAP_FILE)
+
+
+def _resources(type_url: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resources": [{"@type": type_url, **resource} for resource in resources]}
+
+
+def summary(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
+    """What this sidecar does, in a few lines a person can read before the YAML."""
+    host = instance.host
+    lines = [
+        f"meshgen sidecar for {service.name} {instance.version} on host {host.name} (node {instance.id}), mesh {mesh.name}",
+        "generated from the service catalog: edit the catalog, not this file",
+        f"inbound   {host.address}:{instance.inbound_port} -> app {host.local_address}:{instance.app_port} ({service.protocol})",
+    ]
+    http = http_dependencies(service)
+    if http:
+        targets = ", ".join(sorted(d.target for d in http))
+        lines.append(f"outbound  {host.local_address}:{mesh.outbound_port} (http, by Host header) -> {targets}")
+        for dependency in sorted(http, key=lambda d: d.target):
+            if dependency.external:
+                external = mesh.external(dependency.target)
+                scheme = "https" if external.tls else "http"
+                lines.append(f"  {dependency.target}: external {scheme}://{external.address}:{external.port}, timeout {external.timeout}")
+                continue
+            for route in mesh.service(dependency.target).routes:
+                lines.append(
+                    f"  {dependency.target}/{route.name}: {route.match.describe()} -> {route.describe_weights()}"
+                    f", timeout {route.timeout}, attempts {route.retries.attempts}"
+                )
+    for dependency in service.dependencies:
+        if dependency.local_port is not None:
+            lines.append(f"outbound  {host.local_address}:{dependency.local_port} (tcp) -> {dependency.target}")
+    lines.append(f"admin     {host.local_address}:{instance.admin_port} (loopback only)")
+    if mesh.tracing is not None:
+        tracing = mesh.tracing
+        lines.append(
+            f"tracing   {tracing.provider} -> {tracing.collector_address}:{tracing.collector_port}, "
+            f"{tracing.sample_percent:g}% sampled"
+        )
+    lines.append(f"access log {mesh.access_log.format} -> {mesh.access_log.path}")
+    return lines
+
+
+def render_sidecar(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, str]:
+    """File name -> content for one instance's sidecar, whose files will live in `sidecar_dir`."""
+    service = mesh.service(instance.service)
+    header = summary(mesh, service, instance)
+    clusters = [local_app_cluster(service, instance), *dependency_clusters(mesh, service)]
+    files = {
+        names.CDS_FILE: to_yaml(_resources(names.CLUSTER_TYPE, clusters), header),
+        names.LDS_FILE: to_yaml(
+            _resources(names.LISTENER_TYPE, sidecar_listeners(mesh, service, instance, sidecar_dir)), header
+        ),
+        names.BOOTSTRAP_FILE: to_yaml(bootstrap(mesh, instance, sidecar_dir), header),
+    }
+    if service.is_http:
+        files[names.RDS_FILES[names.INBOUND_ROUTES]] = to_yaml(
+            _resources(names.ROUTE_CONFIG_TYPE, [inbound_route_config(service)]), header
+        )
+    if http_dependencies(service):
+        files[names.RDS_FILES[names.OUTBOUND_ROUTES]] = to_yaml(
+            _resources(names.ROUTE_CONFIG_TYPE, [outbound_route_config(mesh, service)]), header
+        )
+    return {name: files[name] for name in SIDECAR_FILES if name in files}
+
+
+def render_envoy(mesh: Mesh, config_root: PurePosixPath) -> dict[str, str]:
+    """Relative path -> content for every sidecar in the mesh; `config_root` is where the
+    directories will live when Envoy runs (absolute, since the bootstraps point into it)."""
+    files: dict[str, str] = {}
+    for instance in mesh.instances:
+        for name, content in render_sidecar(mesh, instance, config_root / instance.id).items():
+            files[f"{instance.id}/{name}"] = content
+    return files
