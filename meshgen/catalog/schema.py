@@ -93,7 +93,12 @@ class CircuitBreaker(Strict):
 class HealthCheck(Strict):
     """Active HTTP health checking of a service's instances by its callers."""
 
-    path: str = Field(pattern=r"^/", description="HTTP path answered with 200 when healthy")
+    path: str | None = Field(
+        None, pattern=r"^/", description="HTTP path answered with 200 when healthy (default /healthz; not for grpc)"
+    )
+    grpc_service: str | None = Field(
+        None, description="gRPC services: the name asked of grpc.health.v1.Health (default: the server's overall health)"
+    )
     interval: DurationField | None = None
     timeout: DurationField | None = None
     unhealthy_threshold: int | None = Field(None, ge=1)
@@ -188,6 +193,7 @@ class Instance(Strict):
     host: Name = Field(description="name of a host in `hosts`")
     port: Port | None = Field(None, description="port the app listens on (default: the service's)")
     inbound_port: Port | None = None
+    outbound_port: Port | None = None
     admin_port: Port | None = None
     command: list[str] | None = Field(None, description="the app to run (default: the built-in demo app)")
     env: dict[str, str] = Field(default_factory=dict)

@@ -54,7 +54,8 @@ class CircuitBreaker:
 
 @dataclass(frozen=True)
 class HealthCheck:
-    path: str
+    path: str | None  # HTTP services
+    grpc_service: str | None  # gRPC services
     interval: Duration
     timeout: Duration
     unhealthy_threshold: int
@@ -158,6 +159,7 @@ class Instance:
     host: Host
     app_port: int
     inbound_port: int
+    outbound_port: int
     admin_port: int
     command: tuple[str, ...] | None = None
     env: tuple[tuple[str, str], ...] = ()
@@ -256,7 +258,6 @@ class Mesh:
     externals: tuple[External, ...]
     tracing: Tracing | None
     access_log: AccessLog
-    outbound_port: int
     max_downstream_connections: int
     origin: str = field(default="", compare=False)
 

@@ -95,13 +95,18 @@ class _Resolver:
             self.problem((*path, "per"), f"must be at least {MIN_RATE_LIMIT_INTERVAL}, got {own.per}")
         return m.RateLimit(requests=own.requests, per=own.per, burst=own.burst or own.requests)
 
-    @staticmethod
-    def health_check(own: s.HealthCheck | None) -> m.HealthCheck | None:
+    def health_check(self, own: s.HealthCheck | None, protocol: str, path: FieldPath) -> m.HealthCheck | None:
         if own is None:
             return None
         merged = {**BUILTIN["health_check"], **_set_fields(own)}
+        grpc = protocol == "grpc"
+        if grpc and own.path is not None:
+            self.problem((*path, "path"), "gRPC services are checked through grpc.health.v1; use grpc_service")
+        if not grpc and own.grpc_service is not None:
+            self.problem((*path, "grpc_service"), "only for protocol grpc; use path")
         return m.HealthCheck(
-            path=merged["path"],
+            path=None if grpc else merged.get("path", "/healthz"),
+            grpc_service=merged.get("grpc_service", "") if grpc else None,
             interval=_duration(merged["interval"]),
             timeout=_duration(merged["timeout"]),
             unhealthy_threshold=merged["unhealthy_threshold"],
@@ -165,6 +170,7 @@ class _Resolver:
                     host=host,
                     app_port=instance.port or service.port,
                     inbound_port=instance.inbound_port or sidecar.inbound_port,
+                    outbound_port=instance.outbound_port or sidecar.outbound_port,
                     admin_port=instance.admin_port or sidecar.admin_port,
                     command=tuple(instance.command) if instance.command else None,
                     env=tuple(sorted(instance.env.items())),
@@ -358,7 +364,7 @@ class _Resolver:
                     timeout=self.timeout(service.timeout),
                     connect_timeout=self.connect_timeout(service.connect_timeout),
                     circuit_breaker=self.circuit_breaker(service.circuit_breaker),
-                    health_check=self.health_check(service.health_check),
+                    health_check=self.health_check(service.health_check, service.protocol, ("services", name, "health_check")),
                     rate_limit=self.rate_limit(service.rate_limit, ("services", name, "rate_limit")),
                 )
             )
@@ -369,7 +375,6 @@ class _Resolver:
             externals=self.externals(),
             tracing=self.tracing(hosts),
             access_log=m.AccessLog(format=catalog.mesh.access_log.format, path=catalog.mesh.access_log.path),
-            outbound_port=catalog.mesh.sidecar.outbound_port,
             max_downstream_connections=catalog.mesh.sidecar.max_downstream_connections,
         )
         self.check_instances_unique(mesh)
@@ -400,7 +405,7 @@ class _Resolver:
                     owners[(local, instance.app_port)].append((f"{instance.id} app", path))
                     owners[(local, instance.admin_port)].append((f"{instance.id} admin", path))
                     if any(not d.local_port for d in service.dependencies):
-                        owners[(local, mesh.outbound_port)].append((f"{instance.id} outbound listener", path))
+                        owners[(local, instance.outbound_port)].append((f"{instance.id} outbound listener", path))
                     for dependency in service.dependencies:
                         if dependency.local_port:
                             owners[(local, dependency.local_port)].append(

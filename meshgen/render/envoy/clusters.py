@@ -60,6 +60,11 @@ def _outlier_detection(breaker: CircuitBreaker) -> dict[str, Any]:
 
 
 def _health_checks(check: HealthCheck, protocol: str) -> dict[str, Any]:
+    probe: dict[str, Any]
+    if check.grpc_service is not None:
+        probe = {"grpc_health_check": {"service_name": check.grpc_service}}
+    else:
+        probe = {"http_health_check": {"path": check.path, "codec_client_type": "HTTP2" if protocol == "http2" else "HTTP1"}}
     return {
         "health_checks": [
             {
@@ -67,10 +72,7 @@ def _health_checks(check: HealthCheck, protocol: str) -> dict[str, Any]:
                 "interval": check.interval.envoy(),
                 "unhealthy_threshold": check.unhealthy_threshold,
                 "healthy_threshold": check.healthy_threshold,
-                "http_health_check": {
-                    "path": check.path,
-                    "codec_client_type": "HTTP2" if protocol in ("http2", "grpc") else "HTTP1",
-                },
+                **probe,
             }
         ]
     }

@@ -112,7 +112,7 @@ def outbound_http_listener(mesh: Mesh, service: Service, instance: Instance, sid
     )
     return {
         "name": names.OUTBOUND_HTTP_LISTENER,
-        "address": socket_address(instance.host.local_address, mesh.outbound_port),
+        "address": socket_address(instance.host.local_address, instance.outbound_port),
         "traffic_direction": "OUTBOUND",
         "filter_chains": [{"filters": [hcm]}],
     }

@@ -33,7 +33,7 @@ def summary(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
     http = http_dependencies(service)
     if http:
         targets = ", ".join(sorted(d.target for d in http))
-        lines.append(f"outbound  {host.local_address}:{mesh.outbound_port} (http, by Host header) -> {targets}")
+        lines.append(f"outbound  {host.local_address}:{instance.outbound_port} (http, by Host header) -> {targets}")
         for dependency in sorted(http, key=lambda d: d.target):
             if dependency.external:
                 external = mesh.external(dependency.target)

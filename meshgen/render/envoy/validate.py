@@ -62,12 +62,26 @@ def inline_bootstrap(sidecar_dir: Path) -> dict[str, Any]:
                 if network_filter["name"] == _HCM_NAME:
                     hcm = network_filter["typed_config"]
                     hcm["route_config"] = routes[hcm.pop("rds")["route_config_name"]]
+    _discard_log_files(listeners)
     clusters = _strip_types(_load(sidecar_dir / names.CDS_FILE)["resources"])
     config.pop("dynamic_resources")
     static = config.setdefault("static_resources", {})
     static["listeners"] = listeners
     static["clusters"] = static.get("clusters", []) + clusters
     return config
+
+
+def _discard_log_files(node: Any) -> None:
+    """Point file access logs at /dev/null: validation opens them, and their directories
+    exist only on the hosts the sidecars are deployed to."""
+    if isinstance(node, dict):
+        if node.get("name") == "envoy.access_loggers.file":
+            node["typed_config"]["path"] = "/dev/null"
+        for value in node.values():
+            _discard_log_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            _discard_log_files(item)
 
 
 def _run(envoy: str, config: Path) -> None:

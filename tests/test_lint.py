@@ -1,0 +1,155 @@
+"""meshgen lint: each check finds what it should, and stays quiet on a sound catalog."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+from click.testing import CliRunner
+
+from meshgen.analysis.lint import Thresholds, lint
+from meshgen.cli import main
+from meshgen.model import load_mesh
+from tests.support import EXAMPLES
+
+CHAIN = """
+mesh:
+  name: chain
+  defaults: {{retries: {{attempts: 3, per_try_timeout: 100ms}}, timeout: 1s}}
+hosts:
+  h1: {{address: 127.0.50.1}}
+  h2: {{address: 127.0.50.2}}
+  h3: {{address: 127.0.50.3}}
+  h4: {{address: 127.0.50.4}}
+services:
+  a: {{port: 8080, edge: true, versions: {{v1: {{instances: [h1]}}}}, dependencies: [b]}}
+  b: {{port: 8080, versions: {{v1: {{instances: [h2]}}}}, dependencies: [c]}}
+  c: {{port: 8080, versions: {{v1: {{instances: [h3]}}}}, dependencies: [d]}}
+  d: {{port: 8080, versions: {{v1: {{instances: [h4]}}}}{extra}}}
+"""
+
+
+def _mesh(tmp_path: Path, text: str) -> object:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(dedent(text))
+    return load_mesh(path)
+
+
+def _checks(findings: list) -> list[tuple[str, str]]:
+    return [(f.check, f.subject) for f in findings]
+
+
+def test_three_hops_of_three_attempts_is_27_requests_at_the_bottom(tmp_path: Path) -> None:
+    findings = lint(_mesh(tmp_path, CHAIN.format(extra="")))
+    amplification = [f for f in findings if f.check == "amplification"]
+    # a -> b -> c makes 9 requests at c: within the default limit of 10, so not reported.
+    assert [(f.subject, f.details["requests"]) for f in amplification] == [("a -> b -> c -> d", 27)]
+    assert amplification[0].details["attempts_per_hop"] == [3, 3, 3]
+
+
+def test_amplification_threshold_is_configurable(tmp_path: Path) -> None:
+    mesh = _mesh(tmp_path, CHAIN.format(extra=""))
+    subjects = [f.subject for f in lint(mesh, Thresholds(max_amplification=5)) if f.check == "amplification"]
+    assert subjects == ["a -> b -> c", "a -> b -> c -> d"]
+    assert not [f for f in lint(mesh, Thresholds(max_amplification=27)) if f.check == "amplification"]
+
+
+def test_route_timeout_shorter_than_its_retries_is_found(tmp_path: Path) -> None:
+    text = CHAIN.format(extra="").replace("timeout: 1s", "timeout: 250ms")
+    findings = [f for f in lint(_mesh(tmp_path, text)) if f.check == "retry-budget"]
+    # 3 x 100ms + 25ms + 50ms back-off = 375ms > 250ms
+    assert [f.subject for f in findings] == ["a/default", "b/default", "c/default", "d/default"]
+    assert findings[0].details == {"timeout_ms": 250, "needed_ms": 375, "attempts": 3}
+
+
+def test_retries_without_per_try_timeout_are_found(tmp_path: Path) -> None:
+    text = CHAIN.format(extra="").replace(", per_try_timeout: 100ms", "")
+    findings = [f for f in lint(_mesh(tmp_path, text)) if f.check == "retry-budget"]
+    assert len(findings) == 4 and "no per_try_timeout" in findings[0].message
+
+
+def test_caller_that_gives_up_before_its_callee_is_found(tmp_path: Path) -> None:
+    text = CHAIN.format(extra="") .replace(
+        "  c: {port: 8080,", "  c: {port: 8080, timeout: 5s, retries: {attempts: 1},"
+    )
+    findings = [f for f in lint(_mesh(tmp_path, text)) if f.check == "timeout-budget"]
+    # a -> b waits 100ms per try; b waits up to 5s on c.
+    assert _checks(findings) == [("timeout-budget", "a -> b -> c")]
+    assert findings[0].details["caller_timeout_ms"] == 100
+    assert findings[0].details["callee_timeout_ms"] == 5000
+
+
+def test_timeout_margin_threshold(tmp_path: Path) -> None:
+    mesh = _mesh(tmp_path, CHAIN.format(extra="").replace("per_try_timeout: 100ms", "per_try_timeout: 1100ms").replace("timeout: 1s", "timeout: 1s"))
+    # per-try 1.1s against a 1s downstream timeout: fine with no margin, too tight with 200ms.
+    assert not [f for f in lint(mesh) if f.check == "timeout-budget"]
+    tight = [f for f in lint(mesh, Thresholds(min_timeout_margin_ms=200)) if f.check == "timeout-budget"]
+    assert [f.subject for f in tight] == ["a -> b -> c", "b -> c -> d"]
+
+
+def test_cycles_and_unreachable_services(tmp_path: Path) -> None:
+    text = CHAIN.format(extra=", dependencies: [b]") + "  lonely: {port: 9090, versions: {v1: {instances: [{host: h1, inbound_port: 16006, outbound_port: 16001, admin_port: 16000}]}}, dependencies: [lonely2]}\n  lonely2: {port: 9091, versions: {v1: {instances: [{host: h2, inbound_port: 16006, outbound_port: 16001, admin_port: 16000}]}}, dependencies: [lonely]}\n"
+    findings = lint(_mesh(tmp_path, text), Thresholds(max_amplification=1000))
+    assert ("cycle", "b -> c -> d -> b") in _checks(findings)
+    assert ("cycle", "lonely -> lonely2 -> lonely") in _checks(findings)
+    assert ("unreachable", "lonely") in _checks(findings)
+    assert ("unreachable", "lonely2") in _checks(findings)
+
+
+def test_shadowed_routes_unrouted_versions_and_missing_catch_all(tmp_path: Path) -> None:
+    text = """
+    mesh: {name: routes}
+    hosts: {h1: {address: 127.0.50.1}, h2: {address: 127.0.50.2}, h3: {address: 127.0.50.3}}
+    services:
+      s:
+        port: 8080
+        versions: {v1: {instances: [h1]}, v2: {instances: [h2]}, v3: {instances: [h3]}}
+        routes:
+          - {name: all, to: {v1: 100}}
+          - {name: late, match: {prefix: /x}, to: {v2: 100}}
+      t:
+        port: 8081
+        versions: {v1: {instances: [{host: h1, inbound_port: 16006, outbound_port: 16001, admin_port: 16000}]}}
+        routes:
+          - {name: only-x, match: {prefix: /x}, to: {v1: 100}}
+          - {name: again-x, match: {prefix: /x}, to: {v1: 100}}
+    """
+    findings = _checks(lint(_mesh(tmp_path, text)))
+    assert ("shadowed-route", "s/late") in findings
+    assert ("unreachable", "s/v3") in findings
+    assert ("shadowed-route", "t/again-x") in findings
+    assert ("shadowed-route", "t") in findings  # no catch-all: unmatched calls get 404
+    assert ("unreachable", "s/v2") not in findings  # routed, if shadowed
+
+
+def test_grpc_idempotent_retries_never_fire(tmp_path: Path) -> None:
+    text = """
+    mesh: {name: g}
+    hosts: {h1: {address: 127.0.50.1}}
+    services:
+      g: {port: 50051, protocol: grpc, versions: {v1: {instances: [h1]}}, retries: {attempts: 3, per_try_timeout: 100ms}}
+    """
+    assert ("no-retry", "g/default") in _checks(lint(_mesh(tmp_path, text)))
+
+
+@pytest.mark.parametrize("catalog", EXAMPLES, ids=[p.parent.name for p in EXAMPLES])
+def test_examples_are_lint_clean(catalog: Path) -> None:
+    result = CliRunner().invoke(main, ["lint", str(catalog)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "no findings"
+
+
+def test_cli_lint_exits_1_with_table_and_json(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(dedent(CHAIN.format(extra="")))
+    table = CliRunner().invoke(main, ["lint", str(path)])
+    assert table.exit_code == 1
+    assert table.output.splitlines()[0].split() == ["CHECK", "SUBJECT", "FINDING"]
+    assert "amplification" in table.output and "27 times" in table.output
+    as_json = CliRunner().invoke(main, ["lint", str(path), "--json", "--max-amplification", "30"])
+    assert as_json.exit_code == 1  # 27 is within a limit of 30, but the timeout inversions remain
+    data = json.loads(as_json.output)
+    assert data["thresholds"] == {"max_amplification": 30, "min_timeout_margin_ms": 0}
+    assert sorted({f["check"] for f in data["findings"]}) == ["timeout-budget"]
