@@ -22,62 +22,98 @@ def _resources(type_url: str, resources: list[dict[str, Any]]) -> dict[str, Any]
     return {"resources": [{"@type": type_url, **resource} for resource in resources]}
 
 
-def summary(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
-    """What this sidecar does, in a few lines a person can read before the YAML."""
+def _identity(mesh: Mesh, instance: Instance) -> list[str]:
+    return [
+        f"meshgen sidecar for {instance.service} {instance.version} on host {instance.host.name} "
+        f"(node {instance.id}), mesh {mesh.name}",
+        "generated from the service catalog: edit the catalog, not this file",
+    ]
+
+
+# Each file's header describes only that file's content, so a change to routes rewrites the
+# route files alone and Envoy swaps routes without touching listeners, clusters or the process.
+
+
+def bootstrap_header(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
     host = instance.host
     lines = [
-        f"meshgen sidecar for {service.name} {instance.version} on host {host.name} (node {instance.id}), mesh {mesh.name}",
-        "generated from the service catalog: edit the catalog, not this file",
-        f"inbound   {host.address}:{instance.inbound_port} -> app {host.local_address}:{instance.app_port} ({service.protocol})",
+        *_identity(mesh, instance),
+        f"admin     {host.local_address}:{instance.admin_port} (loopback only)",
+        f"dynamic   {', '.join(f for f in SIDECAR_FILES if f != names.BOOTSTRAP_FILE)} (watched; changes apply live)",
     ]
-    http = http_dependencies(service)
-    if http:
-        targets = ", ".join(sorted(d.target for d in http))
-        lines.append(f"outbound  {host.local_address}:{instance.outbound_port} (http, by Host header) -> {targets}")
-        for dependency in sorted(http, key=lambda d: d.target):
-            if dependency.external:
-                external = mesh.external(dependency.target)
-                scheme = "https" if external.tls else "http"
-                lines.append(f"  {dependency.target}: external {scheme}://{external.address}:{external.port}, timeout {external.timeout}")
-                continue
-            for route in mesh.service(dependency.target).routes:
-                lines.append(
-                    f"  {dependency.target}/{route.name}: {route.match.describe()} -> {route.describe_weights()}"
-                    f", timeout {route.timeout}, attempts {route.retries.attempts}"
-                )
-    for dependency in service.dependencies:
-        if dependency.local_port is not None:
-            lines.append(f"outbound  {host.local_address}:{dependency.local_port} (tcp) -> {dependency.target}")
-    lines.append(f"admin     {host.local_address}:{instance.admin_port} (loopback only)")
     if mesh.tracing is not None:
         tracing = mesh.tracing
         lines.append(
             f"tracing   {tracing.provider} -> {tracing.collector_address}:{tracing.collector_port}, "
             f"{tracing.sample_percent:g}% sampled"
         )
+    return lines
+
+
+def listeners_header(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
+    host = instance.host
+    lines = [
+        *_identity(mesh, instance),
+        f"inbound   {host.address}:{instance.inbound_port} -> app {host.local_address}:{instance.app_port} ({service.protocol})",
+    ]
+    http = http_dependencies(service)
+    if http:
+        targets = ", ".join(sorted(d.target for d in http))
+        lines.append(f"outbound  {host.local_address}:{instance.outbound_port} (http, by Host header) -> {targets}")
+    for dependency in service.dependencies:
+        if dependency.local_port is not None:
+            lines.append(f"outbound  {host.local_address}:{dependency.local_port} (tcp) -> {dependency.target}")
     lines.append(f"access log {mesh.access_log.format} -> {mesh.access_log.path}")
     return lines
+
+
+def clusters_header(mesh: Mesh, instance: Instance, clusters: list[dict[str, Any]]) -> list[str]:
+    return [*_identity(mesh, instance), "clusters  " + ", ".join(c["name"] for c in clusters)]
+
+
+def outbound_routes_header(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
+    lines = [*_identity(mesh, instance), "outbound routes, first match wins:"]
+    for dependency in sorted(http_dependencies(service), key=lambda d: d.target):
+        if dependency.external:
+            external = mesh.external(dependency.target)
+            scheme = "https" if external.tls else "http"
+            lines.append(
+                f"  {dependency.target}: external {scheme}://{external.address}:{external.port}, timeout {external.timeout}"
+            )
+            continue
+        for route in mesh.service(dependency.target).routes:
+            lines.append(
+                f"  {dependency.target}/{route.name}: {route.match.describe()} -> {route.describe_weights()}"
+                f", timeout {route.timeout}, attempts {route.retries.attempts}"
+            )
+    return lines
+
+
+def inbound_routes_header(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
+    return [*_identity(mesh, instance), f"inbound route: everything -> local app, timeout {service.inbound_timeout}"]
 
 
 def render_sidecar(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, str]:
     """File name -> content for one instance's sidecar, whose files will live in `sidecar_dir`."""
     service = mesh.service(instance.service)
-    header = summary(mesh, service, instance)
     clusters = [local_app_cluster(service, instance), *dependency_clusters(mesh, service)]
     files = {
-        names.CDS_FILE: to_yaml(_resources(names.CLUSTER_TYPE, clusters), header),
+        names.CDS_FILE: to_yaml(_resources(names.CLUSTER_TYPE, clusters), clusters_header(mesh, instance, clusters)),
         names.LDS_FILE: to_yaml(
-            _resources(names.LISTENER_TYPE, sidecar_listeners(mesh, service, instance, sidecar_dir)), header
+            _resources(names.LISTENER_TYPE, sidecar_listeners(mesh, service, instance, sidecar_dir)),
+            listeners_header(mesh, service, instance),
         ),
-        names.BOOTSTRAP_FILE: to_yaml(bootstrap(mesh, instance, sidecar_dir), header),
+        names.BOOTSTRAP_FILE: to_yaml(bootstrap(mesh, instance, sidecar_dir), bootstrap_header(mesh, service, instance)),
     }
     if service.is_http:
         files[names.RDS_FILES[names.INBOUND_ROUTES]] = to_yaml(
-            _resources(names.ROUTE_CONFIG_TYPE, [inbound_route_config(service)]), header
+            _resources(names.ROUTE_CONFIG_TYPE, [inbound_route_config(service)]),
+            inbound_routes_header(mesh, service, instance),
         )
     if http_dependencies(service):
         files[names.RDS_FILES[names.OUTBOUND_ROUTES]] = to_yaml(
-            _resources(names.ROUTE_CONFIG_TYPE, [outbound_route_config(mesh, service)]), header
+            _resources(names.ROUTE_CONFIG_TYPE, [outbound_route_config(mesh, service)]),
+            outbound_routes_header(mesh, service, instance),
         )
     return {name: files[name] for name in SIDECAR_FILES if name in files}
 
