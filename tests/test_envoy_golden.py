@@ -53,7 +53,13 @@ def _features_api(mesh: Mesh) -> None:
     assert [d.local_port for d in api.dependencies] == [None, 5432, 7000]
     grpc = mesh.service("grpc")
     assert grpc.routes[0].retries.attempts == 1
-    assert grpc.routes[1].retries.on == ("connect-failure", "refused-stream", "reset", "unavailable", "retriable-status-codes")
+    assert grpc.routes[1].retries.on == (
+        "connect-failure",
+        "refused-stream",
+        "reset",
+        "unavailable",
+        "retriable-status-codes",
+    )
     assert mesh.tracing is not None and not mesh.tracing.collector_is_ip
 
 

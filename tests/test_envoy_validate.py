@@ -6,18 +6,20 @@ from pathlib import Path
 
 import pytest
 
+from meshgen.errors import EnvoyRejectedError
 from meshgen.model import load_mesh
 from meshgen.render.envoy import render_envoy
 from meshgen.render.envoy.validate import find_envoy, inline_bootstrap, sidecar_dirs, validate_sidecar
 from meshgen.render.output import write_tree
-from meshgen.errors import EnvoyRejectedError
 from tests.support import EXAMPLES, TESTDATA, root_of
 
 pytestmark = pytest.mark.envoy
 CATALOGS = [*EXAMPLES, TESTDATA / "catalogs/features.yaml"]
 
 
-@pytest.mark.parametrize("catalog", CATALOGS, ids=[p.parent.name if p.name == "catalog.yaml" else p.stem for p in CATALOGS])
+@pytest.mark.parametrize(
+    "catalog", CATALOGS, ids=[p.parent.name if p.name == "catalog.yaml" else p.stem for p in CATALOGS]
+)
 def test_every_sidecar_of_catalog_passes_envoy_validation(catalog: Path, tmp_path: Path) -> None:
     mesh = load_mesh(catalog)
     write_tree(tmp_path, render_envoy(mesh, root_of(tmp_path)))

@@ -71,9 +71,7 @@ def test_retries_without_per_try_timeout_are_found(tmp_path: Path) -> None:
 
 
 def test_caller_that_gives_up_before_its_callee_is_found(tmp_path: Path) -> None:
-    text = CHAIN.format(extra="") .replace(
-        "  c: {port: 8080,", "  c: {port: 8080, timeout: 5s, retries: {attempts: 1},"
-    )
+    text = CHAIN.format(extra="").replace("  c: {port: 8080,", "  c: {port: 8080, timeout: 5s, retries: {attempts: 1},")
     findings = [f for f in lint(_mesh(tmp_path, text)) if f.check == "timeout-budget"]
     # a -> b waits 100ms per try; b waits up to 5s on c.
     assert _checks(findings) == [("timeout-budget", "a -> b -> c")]
@@ -82,7 +80,12 @@ def test_caller_that_gives_up_before_its_callee_is_found(tmp_path: Path) -> None
 
 
 def test_timeout_margin_threshold(tmp_path: Path) -> None:
-    mesh = _mesh(tmp_path, CHAIN.format(extra="").replace("per_try_timeout: 100ms", "per_try_timeout: 1100ms").replace("timeout: 1s", "timeout: 1s"))
+    mesh = _mesh(
+        tmp_path,
+        CHAIN.format(extra="")
+        .replace("per_try_timeout: 100ms", "per_try_timeout: 1100ms")
+        .replace("timeout: 1s", "timeout: 1s"),
+    )
     # per-try 1.1s against a 1s downstream timeout: fine with no margin, too tight with 200ms.
     assert not [f for f in lint(mesh) if f.check == "timeout-budget"]
     tight = [f for f in lint(mesh, Thresholds(min_timeout_margin_ms=200)) if f.check == "timeout-budget"]
@@ -90,7 +93,10 @@ def test_timeout_margin_threshold(tmp_path: Path) -> None:
 
 
 def test_cycles_and_unreachable_services(tmp_path: Path) -> None:
-    text = CHAIN.format(extra=", dependencies: [b]") + "  lonely: {port: 9090, versions: {v1: {instances: [{host: h1, inbound_port: 16006, outbound_port: 16001, admin_port: 16000}]}}, dependencies: [lonely2]}\n  lonely2: {port: 9091, versions: {v1: {instances: [{host: h2, inbound_port: 16006, outbound_port: 16001, admin_port: 16000}]}}, dependencies: [lonely]}\n"
+    text = (
+        CHAIN.format(extra=", dependencies: [b]")
+        + "  lonely: {port: 9090, versions: {v1: {instances: [{host: h1, inbound_port: 16006, outbound_port: 16001, admin_port: 16000}]}}, dependencies: [lonely2]}\n  lonely2: {port: 9091, versions: {v1: {instances: [{host: h2, inbound_port: 16006, outbound_port: 16001, admin_port: 16000}]}}, dependencies: [lonely]}\n"
+    )
     findings = lint(_mesh(tmp_path, text), Thresholds(max_amplification=1000))
     assert ("cycle", "b -> c -> d -> b") in _checks(findings)
     assert ("cycle", "lonely -> lonely2 -> lonely") in _checks(findings)

@@ -21,7 +21,12 @@ from tests.support import root_of
 
 durations = st.sampled_from(["50ms", "250ms", "1s", "2s", "1500ms", "1m"])
 percents = st.sampled_from([0, 0.5, 10, 33.3, 100])
-retry_on = st.lists(st.sampled_from(["5xx", "reset", "connect-failure", "gateway-error", "retriable-4xx"]), min_size=1, max_size=3, unique=True)
+retry_on = st.lists(
+    st.sampled_from(["5xx", "reset", "connect-failure", "gateway-error", "retriable-4xx"]),
+    min_size=1,
+    max_size=3,
+    unique=True,
+)
 
 
 @st.composite
@@ -56,7 +61,9 @@ def http_route(draw: st.DrawFn, index: int, versions: list[str]) -> dict[str, An
     elif kind == "path":
         route["match"] = {"path": f"/exact/{index}", "methods": ["GET", "POST"]}
     elif kind == "header":
-        route["match"] = {"headers": {"x-h": draw(st.sampled_from(["yes", {"regex": "a|b"}, {"present": False}, {"prefix": "p"}]))}}
+        route["match"] = {
+            "headers": {"x-h": draw(st.sampled_from(["yes", {"regex": "a|b"}, {"present": False}, {"prefix": "p"}]))}
+        }
     if draw(st.booleans()):
         route["timeout"] = draw(durations)
     if draw(st.booleans()):
@@ -107,17 +114,27 @@ def catalogs(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             spec["timeout"] = draw(durations)
         if draw(st.booleans()):
-            spec["circuit_breaker"] = {"max_requests": draw(st.integers(1, 100)), "consecutive_5xx": 2, "max_ejection_percent": 100}
+            spec["circuit_breaker"] = {
+                "max_requests": draw(st.integers(1, 100)),
+                "consecutive_5xx": 2,
+                "max_ejection_percent": 100,
+            }
         services[name] = spec
-    for name, spec in services.items():
+    for spec in services.values():
         tcp_targets = [d for d in spec["dependencies"] if protocols.get(d) == "tcp" or d == "legacy"]
         spec["dependencies"] = [
-            {"service": d, "rate_limit": {"requests": 5, "per": "1s"}} if d not in tcp_targets and draw(st.booleans()) else d
+            {"service": d, "rate_limit": {"requests": 5, "per": "1s"}}
+            if d not in tcp_targets and draw(st.booleans())
+            else d
             for d in spec["dependencies"]
         ]
     mesh: dict[str, Any] = {"name": "prop", "access_log": {"format": draw(st.sampled_from(["json", "text"]))}}
     if draw(st.booleans()):
-        mesh["tracing"] = {"provider": draw(st.sampled_from(["zipkin", "opentelemetry"])), "collector": "127.0.0.9:9411", "sample_percent": draw(percents)}
+        mesh["tracing"] = {
+            "provider": draw(st.sampled_from(["zipkin", "opentelemetry"])),
+            "collector": "127.0.0.9:9411",
+            "sample_percent": draw(percents),
+        }
     if draw(st.booleans()):
         mesh["defaults"] = {"timeout": draw(durations), "retries": draw(retries())}
     return {"mesh": mesh, "hosts": hosts, "services": services, "external": external}

@@ -21,10 +21,19 @@ def _version_edges(service: Service) -> list[tuple[str, str, str, bool]]:
     result = []
     for route in service.routes:
         for version, share in route.shares():
-            result.append((_node_id("svc", service.name), _node_id("ver", service.name, version), _route_label(route, version, share), False))
+            result.append(
+                (
+                    _node_id("svc", service.name),
+                    _node_id("ver", service.name, version),
+                    _route_label(route, version, share),
+                    False,
+                )
+            )
         if route.mirror is not None:
             label = f"{route.name}: mirror {route.mirror.percent:g}%"
-            result.append((_node_id("svc", service.name), _node_id("ver", service.name, route.mirror.version), label, True))
+            result.append(
+                (_node_id("svc", service.name), _node_id("ver", service.name, route.mirror.version), label, True)
+            )
     return result
 
 
@@ -35,7 +44,10 @@ def to_mermaid(mesh: Mesh) -> str:
         lines.append(f'  {_node_id("svc", service.name)}["{service.name}{edge}<br/>{service.protocol}"]')
         for version in service.versions:
             count = len(version.instances)
-            lines.append(f'  {_node_id("ver", service.name, version.name)}(["{service.name} {version.name}<br/>{count} instance{"s" if count != 1 else ""}"])')
+            lines.append(
+                f"  {_node_id('ver', service.name, version.name)}"
+                f'(["{service.name} {version.name}<br/>{count} instance{"s" if count != 1 else ""}"])'
+            )
     for external in mesh.externals:
         lines.append(f'  {_node_id("ext", external.name)}[/"{external.name}<br/>{external.address}:{external.port}"/]')
     for service in mesh.services:

@@ -97,7 +97,8 @@ class HealthCheck(Strict):
         None, pattern=r"^/", description="HTTP path answered with 200 when healthy (default /healthz; not for grpc)"
     )
     grpc_service: str | None = Field(
-        None, description="gRPC services: the name asked of grpc.health.v1.Health (default: the server's overall health)"
+        None,
+        description="gRPC services: the name asked of grpc.health.v1.Health (default: the server's overall health)",
     )
     interval: DurationField | None = None
     timeout: DurationField | None = None
@@ -200,7 +201,9 @@ class Instance(Strict):
 
 
 class Version(Strict):
-    instances: list[Annotated[Instance, BeforeValidator(_shorthand("host"), json_schema_input_type=Name | Instance)]] = Field(min_length=1)
+    instances: list[
+        Annotated[Instance, BeforeValidator(_shorthand("host"), json_schema_input_type=Name | Instance)]
+    ] = Field(min_length=1)
     labels: dict[str, str] = Field(default_factory=dict)
 
 
@@ -221,7 +224,9 @@ class HeaderMatch(Strict):
         return value
 
 
-HeaderMatches = dict[str, Annotated[HeaderMatch, BeforeValidator(_shorthand("exact"), json_schema_input_type=str | HeaderMatch)]]
+HeaderMatches = dict[
+    str, Annotated[HeaderMatch, BeforeValidator(_shorthand("exact"), json_schema_input_type=str | HeaderMatch)]
+]
 
 
 class Match(Strict):
@@ -277,9 +282,9 @@ class Service(Strict):
     protocol: Protocol = "http"
     edge: bool = Field(False, description="called from outside the mesh (an entry point)")
     versions: dict[Name, Version] = Field(min_length=1)
-    dependencies: list[Annotated[Dependency, BeforeValidator(_shorthand("service"), json_schema_input_type=str | Dependency)]] = Field(
-        default_factory=list
-    )
+    dependencies: list[
+        Annotated[Dependency, BeforeValidator(_shorthand("service"), json_schema_input_type=str | Dependency)]
+    ] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list, description="first match wins")
     timeout: DurationField | None = None
     connect_timeout: DurationField | None = None
@@ -294,7 +299,9 @@ class External(Strict):
     port: Port
     protocol: Literal["http", "tcp"] = "http"
     tls: bool = False
-    sni: str | None = Field(None, description="TLS server name, also checked against the certificate (default: the address)")
+    sni: str | None = Field(
+        None, description="TLS server name, also checked against the certificate (default: the address)"
+    )
     ca_file: str = Field("/etc/ssl/certs/ca-certificates.crt", description="CA bundle that verifies the server")
     timeout: DurationField | None = None
     connect_timeout: DurationField | None = None

@@ -79,7 +79,7 @@ def load_raw(path: Path) -> RawCatalog:
         document = _load_document(file, file_sources, problems)
         if document is None:
             continue
-        _merge_document(merged, document, file, file_sources, sources, problems)
+        _merge_document(merged, (file, document, file_sources), sources, problems)
         for field_path, position in file_sources.positions.items():
             sources.positions.setdefault(field_path, position)
     if problems:
@@ -150,12 +150,11 @@ class _NodeConverter:
 
 def _merge_document(
     merged: dict[str, Any],
-    document: dict[str, Any],
-    file: Path,
-    file_sources: SourceMap,
+    loaded: tuple[Path, dict[str, Any], SourceMap],
     sources: SourceMap,
     problems: list[Problem],
 ) -> None:
+    file, document, file_sources = loaded
     for section, value in document.items():
         if section in MERGEABLE_SECTIONS and isinstance(value, dict) and isinstance(merged.get(section), dict):
             for name, item in value.items():
@@ -182,4 +181,3 @@ def _merge_document(
             )
         else:
             merged[section] = value
-

@@ -34,9 +34,7 @@ class Retries:
         back-off is at its maximum; None when tries are not individually bounded."""
         if self.per_try_timeout is None:
             return None
-        waits = sum(
-            min(self.backoff_base.ms * 2**i, self.backoff_max.ms) for i in range(self.num_retries)
-        )
+        waits = sum(min(self.backoff_base.ms * 2**i, self.backoff_max.ms) for i in range(self.num_retries))
         return Duration(self.per_try_timeout.ms * self.attempts + waits)
 
 

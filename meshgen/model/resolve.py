@@ -10,6 +10,7 @@ import dataclasses
 import ipaddress
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,7 +22,9 @@ from meshgen.errors import CatalogError, Problem
 from meshgen.model import mesh as m
 from meshgen.model.defaults import BUILTIN
 
-HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+)
 MIN_RATE_LIMIT_INTERVAL = Duration(50)  # Envoy rejects token buckets refilled faster
 
 
@@ -55,7 +58,9 @@ class _Resolver:
         base = _duration(backoff["base"])
         maximum = _duration(backoff["max"]) if backoff.get("max") is not None else base * 10
         if maximum < base:
-            path = next((p for p, layer in reversed(layers) if layer and layer.backoff), ("mesh", "defaults", "retries"))
+            path = next(
+                (p for p, layer in reversed(layers) if layer and layer.backoff), ("mesh", "defaults", "retries")
+            )
             self.problem((*path, "backoff", "max"), f"must be at least backoff.base ({base}), got {maximum}")
         on = tuple(merged["on"])
         status_codes = tuple(merged["status_codes"])
@@ -151,7 +156,9 @@ class _Resolver:
             sample_percent=tracing.sample_percent,
         )
 
-    def instances(self, name: str, service: s.Service, version: str, hosts: dict[str, m.Host]) -> tuple[m.Instance, ...]:
+    def instances(
+        self, name: str, service: s.Service, version: str, hosts: dict[str, m.Host]
+    ) -> tuple[m.Instance, ...]:
         sidecar = self.catalog.mesh.sidecar
         result = []
         for index, instance in enumerate(service.versions[version].instances):
@@ -183,7 +190,9 @@ class _Resolver:
         for header, match in sorted(headers.items()):
             given = [k for k, v in match.model_dump(exclude_none=True).items()]
             if len(given) != 1:
-                self.problem((*path, header), f"expected exactly one of exact, prefix, regex, present; got {given or 'none'}")
+                self.problem(
+                    (*path, header), f"expected exactly one of exact, prefix, regex, present; got {given or 'none'}"
+                )
                 continue
             result.append(m.HeaderMatch(name=header.lower(), **match.model_dump(exclude_none=True)))
         return tuple(result)
@@ -199,7 +208,7 @@ class _Resolver:
                     match=m.Match(prefix="/"),
                     weights=weights,
                     timeout=self.timeout(service.timeout),
-                    retries=self.retries(service.protocol, (base + ("retries",), service.retries)),
+                    retries=self.retries(service.protocol, ((*base, "retries"), service.retries)),
                 ),
             )
         routes = []
@@ -208,11 +217,15 @@ class _Resolver:
             path = (*base, "routes", index)
             route_name = route.name or f"route-{index}"
             if route_name in seen_names:
-                self.problem((*path, "name"), f"duplicate route name {route_name!r} (also routes[{seen_names[route_name]}])")
+                self.problem(
+                    (*path, "name"), f"duplicate route name {route_name!r} (also routes[{seen_names[route_name]}])"
+                )
             seen_names[route_name] = index
             for version in route.to:
                 if version not in versions:
-                    self.problem((*path, "to", version), f"unknown version {version!r} (versions: {', '.join(sorted(versions))})")
+                    self.problem(
+                        (*path, "to", version), f"unknown version {version!r} (versions: {', '.join(sorted(versions))})"
+                    )
             total = sum(route.to.values())
             if total != 100:
                 self.problem((*path, "to"), f"weights must sum to 100, got {total}")
@@ -221,7 +234,10 @@ class _Resolver:
             mirror = None
             if route.mirror is not None:
                 if route.mirror.to not in versions:
-                    self.problem((*path, "mirror", "to"), f"unknown version {route.mirror.to!r} (versions: {', '.join(sorted(versions))})")
+                    self.problem(
+                        (*path, "mirror", "to"),
+                        f"unknown version {route.mirror.to!r} (versions: {', '.join(sorted(versions))})",
+                    )
                 mirror = m.Mirror(version=route.mirror.to, percent=route.mirror.percent)
             fault = None
             if route.fault is not None:
@@ -247,7 +263,7 @@ class _Resolver:
                     timeout=self.timeout(route.timeout, service.timeout),
                     retries=self.retries(
                         service.protocol,
-                        (base + ("retries",), service.retries),
+                        ((*base, "retries"), service.retries),
                         ((*path, "retries"), route.retries),
                     ),
                     fault=fault,
@@ -270,7 +286,7 @@ class _Resolver:
             if route.match != s.Match():
                 self.problem((*base, "routes", index, "match"), "tcp routes cannot match on paths or headers")
 
-    def dependencies(self, name: str, service: s.Service, protocols: dict[str, str]) -> tuple[m.Dependency, ...]:
+    def dependencies(self, name: str, service: s.Service, protocols: Mapping[str, str]) -> tuple[m.Dependency, ...]:
         result = []
         seen: set[str] = set()
         for index, dependency in enumerate(service.dependencies):
@@ -286,13 +302,18 @@ class _Resolver:
             seen.add(target)
             is_tcp = protocols[target] == "tcp"
             if dependency.local_port is not None and not is_tcp:
-                self.problem((*path, "local_port"), f"only for tcp dependencies; {target!r} is reached through the HTTP outbound listener")
+                self.problem(
+                    (*path, "local_port"),
+                    f"only for tcp dependencies; {target!r} is reached through the HTTP outbound listener",
+                )
             if dependency.rate_limit is not None and is_tcp:
                 self.problem((*path, "rate_limit"), "not available for tcp dependencies")
             local_port = None
             if is_tcp:
                 local_port = dependency.local_port or (
-                    self.catalog.services[target].port if target in self.catalog.services else self.catalog.external[target].port
+                    self.catalog.services[target].port
+                    if target in self.catalog.services
+                    else self.catalog.external[target].port
                 )
             result.append(
                 m.Dependency(
@@ -326,7 +347,7 @@ class _Resolver:
                     ca_file=external.ca_file,
                     timeout=self.timeout(external.timeout),
                     connect_timeout=self.connect_timeout(external.connect_timeout),
-                    retries=self.retries(external.protocol, (path + ("retries",), external.retries)),
+                    retries=self.retries(external.protocol, ((*path, "retries"), external.retries)),
                     circuit_breaker=self.circuit_breaker(external.circuit_breaker),
                 )
             )
@@ -339,7 +360,10 @@ class _Resolver:
         for name in sorted(set(catalog.services) & set(catalog.external)):
             self.problem(("external", name), f"duplicate name: {name!r} is also a service")
         hosts = self.hosts()
-        protocols = {**{n: e.protocol for n, e in catalog.external.items()}, **{n: sv.protocol for n, sv in catalog.services.items()}}
+        protocols = {
+            **{n: e.protocol for n, e in catalog.external.items()},
+            **{n: sv.protocol for n, sv in catalog.services.items()},
+        }
         services = []
         for name, service in catalog.services.items():
             if service.protocol == "tcp":
@@ -364,7 +388,9 @@ class _Resolver:
                     timeout=self.timeout(service.timeout),
                     connect_timeout=self.connect_timeout(service.connect_timeout),
                     circuit_breaker=self.circuit_breaker(service.circuit_breaker),
-                    health_check=self.health_check(service.health_check, service.protocol, ("services", name, "health_check")),
+                    health_check=self.health_check(
+                        service.health_check, service.protocol, ("services", name, "health_check")
+                    ),
                     rate_limit=self.rate_limit(service.rate_limit, ("services", name, "rate_limit")),
                 )
             )
@@ -389,7 +415,8 @@ class _Resolver:
                     if instance.id in seen:
                         self.problem(
                             ("services", service.name, "versions", version.name, "instances", index),
-                            f"duplicate instance: {service.name} {version.name} is already on host {instance.host.name}",
+                            f"duplicate instance: {service.name} {version.name} is already on host "
+                            f"{instance.host.name}",
                         )
                     seen.add(instance.id)
 
@@ -401,7 +428,9 @@ class _Resolver:
                 for index, instance in enumerate(version.instances):
                     path: FieldPath = ("services", service.name, "versions", version.name, "instances", index)
                     local = instance.host.local_address
-                    owners[(instance.host.address, instance.inbound_port)].append((f"{instance.id} inbound listener", path))
+                    owners[(instance.host.address, instance.inbound_port)].append(
+                        (f"{instance.id} inbound listener", path)
+                    )
                     owners[(local, instance.app_port)].append((f"{instance.id} app", path))
                     owners[(local, instance.admin_port)].append((f"{instance.id} admin", path))
                     if any(not d.local_port for d in service.dependencies):

@@ -71,9 +71,9 @@ def write_tree(out: Path, files: dict[str, str]) -> Changes:
     Files are written in the order given, so callers put files that others depend on first.
     """
     changes = compare(out, files)
-    for relative in files:
+    for relative, content in files.items():
         if relative in changes.added or relative in changes.changed:
-            atomic_write(out / relative, files[relative])
+            atomic_write(out / relative, content)
     for relative in changes.removed:
         stale = out / relative
         stale.unlink(missing_ok=True)

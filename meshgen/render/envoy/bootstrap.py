@@ -17,7 +17,12 @@ def bootstrap(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dic
         "node": {
             "id": instance.id,
             "cluster": instance.service,
-            "metadata": {"mesh": mesh.name, "service": instance.service, "version": instance.version, "host": instance.host.name},
+            "metadata": {
+                "mesh": mesh.name,
+                "service": instance.service,
+                "version": instance.version,
+                "host": instance.host.name,
+            },
         },
         # Admin can change and stop the proxy: it listens on the host's loopback address only.
         "admin": {"address": socket_address(instance.host.local_address, instance.admin_port)},
@@ -33,7 +38,8 @@ def bootstrap(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dic
             {
                 "name": "envoy.resource_monitors.global_downstream_max_connections",
                 "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors."
+                    "downstream_connections.v3.DownstreamConnectionsConfig",
                     "max_active_downstream_connections": mesh.max_downstream_connections,
                 },
             }

@@ -15,7 +15,9 @@ _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 def _protocol_options(protocol: str) -> dict[str, Any]:
     if protocol == "tcp":
         return {}
-    explicit = {"http2_protocol_options": {}} if protocol in ("http2", "grpc") else {"http_protocol_options": {}}
+    explicit: dict[str, Any] = (
+        {"http2_protocol_options": {}} if protocol in ("http2", "grpc") else {"http_protocol_options": {}}
+    )
     return {
         "typed_extension_protocol_options": {
             _HTTP_OPTIONS: {"@type": f"type.googleapis.com/{_HTTP_OPTIONS}", "explicit_http_config": explicit}
@@ -64,7 +66,9 @@ def _health_checks(check: HealthCheck, protocol: str) -> dict[str, Any]:
     if check.grpc_service is not None:
         probe = {"grpc_health_check": {"service_name": check.grpc_service}}
     else:
-        probe = {"http_health_check": {"path": check.path, "codec_client_type": "HTTP2" if protocol == "http2" else "HTTP1"}}
+        probe = {
+            "http_health_check": {"path": check.path, "codec_client_type": "HTTP2" if protocol == "http2" else "HTTP1"}
+        }
     return {
         "health_checks": [
             {
@@ -145,9 +149,7 @@ def external_cluster(external: External) -> dict[str, Any]:
                 "common_tls_context": {
                     "validation_context": {
                         "trusted_ca": {"filename": external.ca_file},
-                        "match_typed_subject_alt_names": [
-                            {"san_type": "DNS", "matcher": {"exact": external.sni}}
-                        ],
+                        "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": external.sni}}],
                     }
                 },
             },

@@ -38,7 +38,10 @@ def local_rate_limit(limit: RateLimit, stat_prefix: str) -> dict[str, Any]:
         "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
         "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
         "response_headers_to_add": [
-            {"header": {"key": "x-meshgen-ratelimited", "value": stat_prefix}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+            {
+                "header": {"key": "x-meshgen-ratelimited", "value": stat_prefix},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
         ],
     }
 

