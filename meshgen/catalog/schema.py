@@ -12,9 +12,9 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-from meshgen.durations import DurationField
+from meshgen.durations import Duration, DurationField
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case letters, digits and dashes")]
@@ -57,6 +57,14 @@ def _shorthand(key: str) -> Any:
 class Backoff(Strict):
     base: DurationField = Field(description="first back-off interval between attempts")
     max: DurationField | None = Field(None, description="longest back-off interval (default 10x base)")
+
+    @field_validator("max")
+    @classmethod
+    def _not_below_base(cls, value: Duration | None, info: ValidationInfo) -> Duration | None:
+        base = info.data.get("base")
+        if value is not None and base is not None and value < base:
+            raise ValueError(f"must be at least backoff.base ({base}), got {value}")
+        return value
 
 
 class Retries(Strict):

@@ -102,6 +102,7 @@ def _load_document(file: Path, sources: SourceMap, problems: list[Problem]) -> d
         problems.append(Problem(path="", message=f"invalid YAML: {reason}", file=name, line=line))
         return None
     if node is None:
+        sources.positions.setdefault((), (name, 1))
         return {}
     if not isinstance(node, yaml.MappingNode):
         problems.append(Problem(path="", message="expected a mapping at the top level", file=name, line=1))
@@ -133,6 +134,8 @@ class _NodeConverter:
                     self._problem(path, key_node, "mapping keys must be plain scalars")
                     continue
                 key = key_node.value
+                # A field is located at its key: a value may start on the next line.
+                self.sources.positions.setdefault((*path, key), (self.file, key_node.start_mark.line + 1))
                 if key in result:
                     self._problem((*path, key), key_node, f"key {key!r} is written twice")
                     continue
@@ -174,7 +177,7 @@ def _merge_document(
             problems.append(
                 Problem(
                     path=section,
-                    message="section is defined in more than one file",
+                    message=f"section is defined in more than one file (first in {sources.locate((section,))[0]})",
                     file=str(file),
                     line=file_sources.positions[(section,)][1],
                 )

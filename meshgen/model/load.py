@@ -24,7 +24,8 @@ def load_mesh(path: Path | str) -> Mesh:
 
 def _problem(sources: SourceMap, error: object) -> Problem:
     assert isinstance(error, dict)
-    location = tuple(error["loc"])
+    # pydantic marks a bad mapping key with a trailing "[key]"; the key's own path says it.
+    location = tuple(part for part in error["loc"] if part != "[key]")
     message = _explain(error)
     return sources.problem(location, message)
 
@@ -39,6 +40,7 @@ def _explain(error: dict[str, object]) -> str:
     # pydantic prefixes messages raised in our validators with "Value error, ".
     message = message.removeprefix("Value error, ")
     value = error.get("input")
-    if kind not in ("model_type", "dict_type") and isinstance(value, (str, int, float, bool)):
+    already_quoted = "got " in message
+    if not already_quoted and kind not in ("model_type", "dict_type") and isinstance(value, (str, int, float, bool)):
         message += f", got {value!r}"
     return message

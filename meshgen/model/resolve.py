@@ -48,20 +48,17 @@ class _Resolver:
 
     # -- policies -------------------------------------------------------------------------
 
-    def retries(self, protocol: str, *layers: tuple[FieldPath, s.Retries | None]) -> m.Retries:
+    def retries(self, protocol: str, *layers: s.Retries | None) -> m.Retries:
+        """Built-in <- mesh defaults <- each layer, field by field (a backoff is taken whole)."""
         merged: dict[str, Any] = dict(BUILTIN["retries"])
         if protocol == "grpc":
             merged["on"] = list(BUILTIN["grpc_retry_on"])
-        for _, layer in ((("mesh", "defaults", "retries"), self.defaults.retries), *layers):
+        for layer in (self.defaults.retries, *layers):
             merged.update(_set_fields(layer))
         backoff = merged["backoff"]
         base = _duration(backoff["base"])
+        # The schema already checked max >= base wherever both are written.
         maximum = _duration(backoff["max"]) if backoff.get("max") is not None else base * 10
-        if maximum < base:
-            path = next(
-                (p for p, layer in reversed(layers) if layer and layer.backoff), ("mesh", "defaults", "retries")
-            )
-            self.problem((*path, "backoff", "max"), f"must be at least backoff.base ({base}), got {maximum}")
         on = tuple(merged["on"])
         status_codes = tuple(merged["status_codes"])
         if status_codes and "retriable-status-codes" not in on:
@@ -208,7 +205,7 @@ class _Resolver:
                     match=m.Match(prefix="/"),
                     weights=weights,
                     timeout=self.timeout(service.timeout),
-                    retries=self.retries(service.protocol, ((*base, "retries"), service.retries)),
+                    retries=self.retries(service.protocol, service.retries),
                 ),
             )
         routes = []
@@ -261,11 +258,7 @@ class _Resolver:
                     ),
                     weights=tuple((v, w) for v, w in route.to.items() if w > 0),
                     timeout=self.timeout(route.timeout, service.timeout),
-                    retries=self.retries(
-                        service.protocol,
-                        ((*base, "retries"), service.retries),
-                        ((*path, "retries"), route.retries),
-                    ),
+                    retries=self.retries(service.protocol, service.retries, route.retries),
                     fault=fault,
                     mirror=mirror,
                 )
@@ -347,7 +340,7 @@ class _Resolver:
                     ca_file=external.ca_file,
                     timeout=self.timeout(external.timeout),
                     connect_timeout=self.connect_timeout(external.connect_timeout),
-                    retries=self.retries(external.protocol, ((*path, "retries"), external.retries)),
+                    retries=self.retries(external.protocol, external.retries),
                     circuit_breaker=self.circuit_breaker(external.circuit_breaker),
                 )
             )
@@ -420,30 +413,45 @@ class _Resolver:
                         )
                     seen.add(instance.id)
 
+    @staticmethod
+    def _sockets(service: m.Service, instance: m.Instance, path: FieldPath) -> list[tuple[str, int, str, FieldPath]]:
+        """(address, port, owner, catalog path) of every socket an instance binds."""
+        host = instance.host
+        sockets = [
+            (host.address, instance.inbound_port, "inbound listener", path),
+            (host.local_address, instance.app_port, "app", path),
+            (host.local_address, instance.admin_port, "admin", path),
+        ]
+        if any(not d.local_port for d in service.dependencies):
+            sockets.append((host.local_address, instance.outbound_port, "outbound listener", path))
+        for position, dependency in enumerate(service.dependencies):
+            if dependency.local_port:
+                where = ("services", service.name, "dependencies", position, "local_port")
+                sockets.append(
+                    (host.local_address, dependency.local_port, f"tcp listener for {dependency.target}", where)
+                )
+        return sockets
+
     def check_listener_conflicts(self, mesh: m.Mesh) -> None:
-        """Two sockets on one address and port cannot both bind: name both owners."""
-        owners: dict[tuple[str, int], list[tuple[str, FieldPath]]] = defaultdict(list)
+        """Sockets on one machine, address and port cannot both bind: name every owner.
+
+        Hosts on loopback addresses share this machine; a host with any other address is a
+        machine of its own (and so is every host written with that same address).
+        """
+        owners: dict[tuple[str, str, int], list[tuple[str, FieldPath]]] = defaultdict(list)
         for service in mesh.services:
             for version in service.versions:
                 for index, instance in enumerate(version.instances):
                     path: FieldPath = ("services", service.name, "versions", version.name, "instances", index)
-                    local = instance.host.local_address
-                    owners[(instance.host.address, instance.inbound_port)].append(
-                        (f"{instance.id} inbound listener", path)
-                    )
-                    owners[(local, instance.app_port)].append((f"{instance.id} app", path))
-                    owners[(local, instance.admin_port)].append((f"{instance.id} admin", path))
-                    if any(not d.local_port for d in service.dependencies):
-                        owners[(local, instance.outbound_port)].append((f"{instance.id} outbound listener", path))
-                    for dependency in service.dependencies:
-                        if dependency.local_port:
-                            owners[(local, dependency.local_port)].append(
-                                (f"{instance.id} tcp listener for {dependency.target}", path)
-                            )
-        for (address, port), claims in sorted(owners.items()):
+                    address = instance.host.address
+                    machine = "loopback" if ipaddress.ip_address(address).is_loopback else address
+                    for bound, port, owner, where in self._sockets(service, instance, path):
+                        owners[(machine, bound, port)].append((f"{instance.id} {owner}", where))
+        for (_, address, port), claims in sorted(owners.items()):
             if len(claims) > 1:
                 names = "; ".join(owner for owner, _ in claims)
-                self.problem(claims[-1][1], f"two listeners on {address}:{port}: {names}")
+                count = "two" if len(claims) == 2 else str(len(claims))
+                self.problem(claims[-1][1], f"{count} listeners on {address}:{port}: {names}")
 
 
 def resolve(catalog: s.Catalog, sources: SourceMap, origin: str = "") -> m.Mesh:
