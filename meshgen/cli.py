@@ -207,3 +207,81 @@ def graph(catalog: Path, output_format: str) -> None:
 
     mesh = load_mesh(catalog)
     click.echo(to_mermaid(mesh) if output_format == "mermaid" else to_dot(mesh), nl=False)
+
+
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the running local mesh keeps its state and logs (default: $MESHGEN_STATE_DIR or "
+    "~/.local/state/meshgen).",
+)
+
+
+def _state_dir(state_dir: Path | None) -> Path:
+    from meshgen.deploy.local.state import default_state_dir
+
+    return state_dir or default_state_dir()
+
+
+def _parse_externals(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
+    result = {}
+    for value in values:
+        name, sep, target = value.partition("=")
+        address, colon, port = target.rpartition(":")
+        if not sep or not colon or not port.isdigit():
+            raise UserError(f"--external expects NAME=ADDRESS:PORT, got {value!r}")
+        result[name] = (address.strip("[]"), int(port))
+    return result
+
+
+@main.command()
+@catalog_argument
+@state_dir_option
+@click.option(
+    "--external",
+    "externals",
+    multiple=True,
+    metavar="NAME=ADDRESS:PORT",
+    help="Serve an external dependency from a stand-in on loopback (repeatable).",
+)
+@user_errors
+def up(catalog: Path, state_dir: Path | None, externals: tuple[str, ...]) -> None:
+    """Run the mesh on this machine: every app with a real Envoy sidecar, plus a trace collector.
+
+    Run again on a changed catalog to apply the change live: sidecar files are swapped and the
+    running Envoys reload them; only processes whose start-up inputs changed restart.
+    """
+    from meshgen.deploy.local.report import describe_up
+    from meshgen.deploy.local.runner import up as run_up
+
+    report = run_up(catalog, _state_dir(state_dir), _parse_externals(externals))
+    click.echo(describe_up(report, _state_dir(state_dir)))
+
+
+@main.command()
+@state_dir_option
+@user_errors
+def down(state_dir: Path | None) -> None:
+    """Stop every process of the running local mesh."""
+    from meshgen.deploy.local.runner import down as run_down
+
+    stopped = run_down(_state_dir(state_dir))
+    click.echo(f"stopped {len(stopped)} processes" if stopped else "no mesh is running")
+
+
+@main.command()
+@state_dir_option
+@user_errors
+def status(state_dir: Path | None) -> None:
+    """Show what the running local mesh runs where; exit 1 if a process is down."""
+    from meshgen.deploy.local.report import describe_status
+    from meshgen.deploy.local.runner import status as run_status
+
+    state, processes = run_status(_state_dir(state_dir))
+    if state is None:
+        click.echo("no mesh is running")
+        sys.exit(1)
+    click.echo(describe_status(state, processes))
+    if not all(p.running and p.ready is not False for p in processes):
+        sys.exit(1)

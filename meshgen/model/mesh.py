@@ -148,6 +148,7 @@ class Host:
     name: str
     address: str
     local_address: str
+    assigned: bool = False  # address chosen by meshgen because the catalog has no `hosts`
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,16 @@ class Dependency:
 
 
 @dataclass(frozen=True)
+class Socket:
+    """An address and port an instance's app or sidecar binds."""
+
+    address: str
+    port: int
+    owner: str  # "app", "admin", "inbound listener", ...
+    dependency: int | None = None  # index of the tcp dependency it serves
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     protocol: str
@@ -208,6 +219,22 @@ class Service:
     def version(self, name: str) -> Version:
         return next(v for v in self.versions if v.name == name)
 
+    def sockets(self, instance: Instance) -> tuple[Socket, ...]:
+        host = instance.host
+        sockets = [
+            Socket(host.address, instance.inbound_port, "inbound listener"),
+            Socket(host.local_address, instance.app_port, "app"),
+            Socket(host.local_address, instance.admin_port, "admin"),
+        ]
+        if any(d.local_port is None for d in self.dependencies):
+            sockets.append(Socket(host.local_address, instance.outbound_port, "outbound listener"))
+        for index, dependency in enumerate(self.dependencies):
+            if dependency.local_port is not None:
+                sockets.append(
+                    Socket(host.local_address, dependency.local_port, f"tcp listener for {dependency.target}", index)
+                )
+        return tuple(sockets)
+
     @property
     def inbound_timeout(self) -> Duration:
         """The longest any caller may wait on this service: bounds the inbound hop."""
@@ -227,6 +254,7 @@ class External:
     connect_timeout: Duration
     retries: Retries
     circuit_breaker: CircuitBreaker
+    reachable: bool = True  # False: a run that must not leave this machine has no route to it
 
     @property
     def is_http(self) -> bool:

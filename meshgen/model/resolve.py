@@ -118,12 +118,29 @@ class _Resolver:
     # -- structure --------------------------------------------------------------------------
 
     def hosts(self) -> dict[str, m.Host]:
+        if not self.catalog.hosts:
+            return self.assigned_hosts()
         hosts = {}
         for name, host in self.catalog.hosts.items():
             local = host.local_address
             if local is None:
                 local = host.address if ipaddress.ip_address(host.address).is_loopback else "127.0.0.1"
             hosts[name] = m.Host(name=name, address=host.address, local_address=local)
+        return hosts
+
+    def assigned_hosts(self) -> dict[str, m.Host]:
+        """A catalog without `hosts` runs on this machine: each host name it uses gets its own
+        loopback address, 127.77.0.1 upwards in name order, so every run assigns the same."""
+        names = {i.host for s in self.catalog.services.values() for v in s.versions.values() for i in v.instances}
+        tracing = self.catalog.mesh.tracing
+        if tracing is not None:
+            collector = tracing.collector.rpartition(":")[0]
+            if "." not in collector and ":" not in collector:
+                names.add(collector)
+        hosts = {}
+        for index, name in enumerate(sorted(names)):
+            address = str(ipaddress.ip_address("127.77.0.1") + index)
+            hosts[name] = m.Host(name=name, address=address, local_address=address, assigned=True)
         return hosts
 
     def tracing(self, hosts: dict[str, m.Host]) -> m.Tracing | None:
@@ -413,25 +430,6 @@ class _Resolver:
                         )
                     seen.add(instance.id)
 
-    @staticmethod
-    def _sockets(service: m.Service, instance: m.Instance, path: FieldPath) -> list[tuple[str, int, str, FieldPath]]:
-        """(address, port, owner, catalog path) of every socket an instance binds."""
-        host = instance.host
-        sockets = [
-            (host.address, instance.inbound_port, "inbound listener", path),
-            (host.local_address, instance.app_port, "app", path),
-            (host.local_address, instance.admin_port, "admin", path),
-        ]
-        if any(not d.local_port for d in service.dependencies):
-            sockets.append((host.local_address, instance.outbound_port, "outbound listener", path))
-        for position, dependency in enumerate(service.dependencies):
-            if dependency.local_port:
-                where = ("services", service.name, "dependencies", position, "local_port")
-                sockets.append(
-                    (host.local_address, dependency.local_port, f"tcp listener for {dependency.target}", where)
-                )
-        return sockets
-
     def check_listener_conflicts(self, mesh: m.Mesh) -> None:
         """Sockets on one machine, address and port cannot both bind: name every owner.
 
@@ -445,8 +443,11 @@ class _Resolver:
                     path: FieldPath = ("services", service.name, "versions", version.name, "instances", index)
                     address = instance.host.address
                     machine = "loopback" if ipaddress.ip_address(address).is_loopback else address
-                    for bound, port, owner, where in self._sockets(service, instance, path):
-                        owners[(machine, bound, port)].append((f"{instance.id} {owner}", where))
+                    for socket in service.sockets(instance):
+                        where = path
+                        if socket.dependency is not None:
+                            where = ("services", service.name, "dependencies", socket.dependency, "local_port")
+                        owners[(machine, socket.address, socket.port)].append((f"{instance.id} {socket.owner}", where))
         for (_, address, port), claims in sorted(owners.items()):
             if len(claims) > 1:
                 names = "; ".join(owner for owner, _ in claims)

@@ -1,0 +1,1 @@
+"""Deploy tools: running or provisioning a rendered mesh on a target."""

@@ -1,0 +1,67 @@
+"""What `meshgen up` and `meshgen status` print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from meshgen.deploy.local.runner import ProcessStatus, UpReport
+from meshgen.deploy.local.state import MeshState
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def describe_up(report: UpReport, state_dir: Path) -> str:
+    mesh = report.mesh
+    rows = [["SERVICE", "VERSION", "INSTANCE", "MESH ADDRESS", "APP", "ADMIN"]]
+    for service in mesh.services:
+        for instance in service.instances:
+            host = instance.host
+            rows.append(
+                [
+                    service.name,
+                    instance.version,
+                    instance.id,
+                    f"{host.address}:{instance.inbound_port}",
+                    f"{host.local_address}:{instance.app_port}",
+                    f"http://{host.local_address}:{instance.admin_port}",
+                ]
+            )
+    lines = []
+    if report.applied:
+        lines.append(
+            f"mesh {mesh.name} updated: {report.files_changed} sidecar files swapped live; "
+            f"started {len(report.started)}, restarted {len(report.restarted)}, stopped {len(report.stopped)}"
+        )
+        lines += [f"  restarted {name}" for name in report.restarted]
+        lines += [f"  started {name}" for name in report.started]
+        lines += [f"  stopped {name}" for name in report.stopped]
+    else:
+        lines.append(f"mesh {mesh.name} is up: {len(report.started)} processes")
+    lines += [f"note: {note}" for note in report.notes]
+    lines += ["", _table(rows), ""]
+    if mesh.tracing is not None:
+        lines.append(f"traces:  http://{mesh.tracing.collector_address}:{mesh.tracing.collector_port}/api/v2/traces")
+    for entry in mesh.entry_services:
+        first = entry.instances[0]
+        lines.append(f"call the edge:  curl http://{first.host.address}:{first.inbound_port}/")
+    lines.append(f"logs:    {state_dir / 'logs'}    stop: meshgen down")
+    return "\n".join(lines)
+
+
+def describe_status(state: MeshState, processes: list[ProcessStatus]) -> str:
+    rows = [["PROCESS", "PID", "STATE", "ADDRESS", "ADMIN", "LOG"]]
+    for item in processes:
+        process = item.process
+        condition = "running" if item.running else "DOWN"
+        if item.running and item.ready is False:
+            condition = "NOT READY"
+        rows.append(
+            [process.name, str(process.pid), condition, process.address or "", process.admin or "", process.log]
+        )
+    up = sum(1 for p in processes if p.running)
+    return f"mesh {state.mesh} from {state.catalog}: {up}/{len(processes)} processes running\n\n" + _table(rows)
