@@ -285,3 +285,62 @@ def status(state_dir: Path | None) -> None:
     click.echo(describe_status(state, processes))
     if not all(p.running and p.ready is not False for p in processes):
         sys.exit(1)
+
+
+@main.command()
+@catalog_argument
+@click.option("--json", "as_json", is_flag=True, help='Print {"checks": [...]} instead of a table.')
+@click.option(
+    "--only",
+    "kinds",
+    multiple=True,
+    type=click.Choice(["routing", "retries", "timeout", "fault", "mirror", "tracing", "outlier", "ratelimit"]),
+    help="Run only these kinds of check (repeatable).",
+)
+@user_errors
+def verify(catalog: Path, as_json: bool, kinds: tuple[str, ...]) -> None:
+    """Prove the live mesh routes, retries, times out, ejects, traces and limits as CATALOG says.
+
+    Checks are derived from CATALOG, so a catalog the running mesh does not implement fails.
+    Exit 1 when any check fails.
+    """
+    from meshgen.verify import run_checks
+    from meshgen.verify.checks import KINDS
+    from meshgen.verify.report import to_json, to_table
+
+    results, skipped = run_checks(load_mesh(catalog), kinds or KINDS)
+    click.echo(json.dumps(to_json(results, skipped), indent=2) if as_json else to_table(results, skipped))
+    if not results or not all(r.passed for r in results):
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--catalog",
+    "catalog",
+    type=click.Path(path_type=Path),
+    help="Catalog naming the collector (default: the running local mesh's).",
+)
+@click.option("--limit", default=5, show_default=True, help="How many recent traces.")
+@click.option("--service", help="Only traces through this service.")
+@state_dir_option
+@user_errors
+def traces(catalog: Path | None, limit: int, service: str | None, state_dir: Path | None) -> None:
+    """Show recent traces from the mesh's collector as waterfalls."""
+    from meshgen.analysis.waterfall import draw
+    from meshgen.deploy.local.state import load_state
+    from meshgen.verify.http import send
+
+    if catalog is None:
+        state = load_state(_state_dir(state_dir))
+        if state is None:
+            raise UserError("no local mesh is running; name the catalog with --catalog")
+        catalog = Path(state.catalog)
+    mesh = load_mesh(catalog)
+    if mesh.tracing is None:
+        raise UserError(f"{catalog} configures no tracing")
+    query = f"/api/v2/traces?limit={limit}" + (f"&serviceName={service}" if service else "")
+    reply = send(mesh.tracing.collector_address, mesh.tracing.collector_port, query)
+    if reply.status != 200 or not isinstance(reply.body, list):
+        raise UserError(f"collector at {mesh.tracing.collector_address}:{mesh.tracing.collector_port}: {reply.body}")
+    click.echo("\n\n".join(draw(spans) for spans in reply.body) or "no traces yet")

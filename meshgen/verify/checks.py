@@ -1,0 +1,526 @@
+"""The checks: each derived from what the catalog declares, each able to fail.
+
+Verification stands in for a caller's app: it sends requests to a caller's sidecar with the
+callee's name as Host, exactly as an app does, and reads the demo app's answers (which version
+and instance answered), Envoy's admin counters, the demo app's counters and the trace collector.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+
+from meshgen.analysis.callgraph import adjacency
+from meshgen.model.mesh import Mesh, Route, Service
+from meshgen.render.envoy import names
+from meshgen.verify.http import Reply, envoy_stat, run_all, send, send_many
+from meshgen.verify.requests import NoProbe, Probe, probe_for
+from meshgen.verify.stats import share_ok
+from meshgen.verify.targets import Caller, app_address, caller_of, inbound_address
+
+KINDS = ("routing", "retries", "timeout", "fault", "mirror", "tracing", "outlier", "ratelimit")
+ROUTING_SAMPLES = 400
+TIMEOUT_MARGIN_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    kind: str
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    kind: str
+    name: str
+    reason: str
+
+
+Outcome = CheckResult | Skipped
+
+
+def _through(caller: Caller, service: Service, probe: Probe, extra: dict[str, str] | None = None) -> Reply:
+    address, port = caller.outbound
+    headers = {**probe.headers, **(extra or {}), "Host": service.name}
+    return send(address, port, probe.path, headers=headers, method=probe.method)
+
+
+def _called_routes(mesh: Mesh) -> Iterator[tuple[Service, Route, Caller | None]]:
+    for service in mesh.services:
+        if not service.is_http:
+            continue
+        caller = caller_of(mesh, service)
+        for route in service.routes:
+            yield service, route, caller
+
+
+def _probe(kind: str, service: Service, route: Route, caller: Caller | None) -> Probe | Skipped:
+    name = f"{service.name}/{route.name}"
+    if caller is None:
+        return Skipped(kind, name, "no service calls it, so no sidecar applies its routes")
+    index = service.routes.index(route)
+    try:
+        return probe_for(route, service.routes[:index])
+    except NoProbe as exc:
+        return Skipped(kind, name, str(exc))
+
+
+def _expected_fault_free(route: Route) -> bool:
+    """True when plain requests on this route are not subject to injected aborts."""
+    return route.fault is None or bool(route.fault.headers) or route.fault.abort_status is None
+
+
+# -- routing ---------------------------------------------------------------------------------
+
+
+def check_routing(mesh: Mesh) -> Iterator[Outcome]:
+    for service, route, caller in _called_routes(mesh):
+        name = f"{service.name}/{route.name}"
+        probe = _probe("routing", service, route, caller)
+        if isinstance(probe, Skipped):
+            yield probe
+            continue
+        assert caller is not None
+        if not _expected_fault_free(route):
+            yield Skipped("routing", name, "every request on it may be aborted by an injected fault")
+            continue
+        samples = 20 if len(route.weights) == 1 else ROUTING_SAMPLES
+        replies = send_many(samples, partial(_through, caller, service, probe))
+        answered = Counter(r.version for r in replies if r.status == 200)
+        failed = samples - sum(answered.values())
+        if failed:
+            statuses = Counter(r.status for r in replies if r.status != 200)
+            yield CheckResult("routing", name, False, f"{failed}/{samples} requests failed: {dict(statuses)}")
+            continue
+        problems = []
+        for version, share in route.shares():
+            ok, allowed = share_ok(answered.get(version, 0), samples, share / 100)
+            if not ok:
+                observed = 100 * answered.get(version, 0) / samples
+                problems.append(f"{version} got {observed:.1f}%, expected {share:.4g}% +/- {100 * allowed:.1f}")
+        strays = sorted(str(v) for v in set(answered) - {v for v, _ in route.weights})
+        if strays:
+            problems.append(f"answered by versions the route does not name: {', '.join(map(str, strays))}")
+        observed_text = ", ".join(f"{v} {100 * n / samples:.1f}%" for v, n in sorted(answered.items(), key=str))
+        match = route.match.describe()
+        if problems:
+            yield CheckResult("routing", name, False, f"{match}: " + "; ".join(problems))
+        else:
+            yield CheckResult("routing", name, True, f"{match}: {observed_text} over {samples} requests")
+
+
+# -- retries ---------------------------------------------------------------------------------
+
+
+def _retries_on_503(route: Route) -> bool:
+    on = set(route.retries.on)
+    return bool(on & {"5xx", "gateway-error"}) or ("retriable-status-codes" in on and 503 in route.retries.status_codes)
+
+
+def _retry_counter(caller: Caller, service: Service, route: Route) -> int:
+    return sum(
+        envoy_stat(caller.admin, f"cluster.{names.version_cluster(service.name, v)}.upstream_rq_retry")
+        for v, _ in route.weights
+    )
+
+
+def check_retries(mesh: Mesh) -> Iterator[Outcome]:
+    for service, route, caller in _called_routes(mesh):
+        name = f"{service.name}/{route.name}"
+        attempts = route.retries.attempts
+        if attempts < 2:
+            continue
+        probe = _probe("retries", service, route, caller)
+        if isinstance(probe, Skipped):
+            yield probe
+            continue
+        assert caller is not None
+        if not _retries_on_503(route):
+            yield Skipped("retries", name, f"retries only on {', '.join(route.retries.on)}, not on a 503 answer")
+            continue
+        if route.retries.methods == "idempotent" and probe.method not in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE"):
+            yield Skipped("retries", name, f"its requests are {probe.method}, which is never retried")
+            continue
+        before = _retry_counter(caller, service, route)
+        within = _through(caller, service, probe, {"x-demo-fail-attempts": str(attempts - 1)})
+        beyond = _through(caller, service, probe, {"x-demo-fail-attempts": str(attempts)})
+        retried = _retry_counter(caller, service, route) - before
+        expected = 2 * (attempts - 1)
+        detail = (
+            f"fail first {attempts - 1}: {within.status} at attempt "
+            f"{within.body.get('attempt') if isinstance(within.body, dict) else '?'}; "
+            f"fail first {attempts}: {beyond.status}; Envoy counted {retried} retries (expected {expected})"
+        )
+        passed = within.status == 200 and beyond.status == 503 and retried == expected
+        yield CheckResult("retries", name, passed, detail)
+
+
+# -- timeouts --------------------------------------------------------------------------------
+
+
+def check_timeouts(mesh: Mesh) -> Iterator[Outcome]:
+    pending: list[tuple[str, float, Callable[[], Reply]]] = []
+    for service, route, caller in _called_routes(mesh):
+        name = f"{service.name}/{route.name}"
+        probe = _probe("timeout", service, route, caller)
+        if isinstance(probe, Skipped):
+            yield probe
+            continue
+        assert caller is not None
+        limit = route.timeout.seconds
+        delay = f"{int(limit * 1000) + 1000}ms"
+        pending.append((name, limit, partial(_through, caller, service, probe, {"x-demo-delay": delay})))
+    # Each check waits about one timeout: run them side by side.
+    replies = run_all([request for _, _, request in pending], workers=8)
+    for (name, limit, _), reply in zip(pending, replies, strict=True):
+        in_time = reply.elapsed <= limit + TIMEOUT_MARGIN_SECONDS
+        passed = reply.status == 504 and in_time
+        yield CheckResult(
+            "timeout",
+            name,
+            passed,
+            f"delay beyond {limit:g}s answered {reply.status} after {reply.elapsed:.2f}s "
+            f"(expected 504 within {limit + TIMEOUT_MARGIN_SECONDS:g}s)",
+        )
+
+
+# -- faults ----------------------------------------------------------------------------------
+
+
+def check_faults(mesh: Mesh) -> Iterator[Outcome]:
+    for service, route, caller in _called_routes(mesh):
+        fault = route.fault
+        if fault is None:
+            continue
+        name = f"{service.name}/{route.name}"
+        probe = _probe("fault", service, route, caller)
+        if isinstance(probe, Skipped):
+            yield probe
+            continue
+        assert caller is not None
+        trigger = {h.name: h.exact or h.prefix or "1" for h in fault.headers}
+        samples = 40
+        faulted = send_many(samples, partial(_through, caller, service, probe, trigger), workers=8)
+        problems: list[str] = []
+        seen: list[str] = []
+        if fault.abort_status is not None:
+            aborted = sum(1 for r in faulted if r.status == fault.abort_status and r.version is None)
+            ok, allowed = share_ok(aborted, samples, fault.abort_percent / 100)
+            seen.append(f"aborted {aborted}/{samples} (expected {fault.abort_percent:g}%)")
+            if not ok:
+                problems.append(
+                    f"aborts {100 * aborted / samples:.0f}%, expected {fault.abort_percent:g}% +/- {100 * allowed:.0f}"
+                )
+        if fault.delay is not None:
+            slow = sum(1 for r in faulted if r.elapsed >= fault.delay.seconds * 0.95)
+            ok, allowed = share_ok(slow, samples, fault.delay_percent / 100)
+            seen.append(f"delayed {slow}/{samples} (expected {fault.delay_percent:g}%)")
+            if not ok:
+                problems.append(
+                    f"delays {100 * slow / samples:.0f}%, expected {fault.delay_percent:g}% +/- {100 * allowed:.0f}"
+                )
+        if fault.headers:
+            plain = send_many(samples, partial(_through, caller, service, probe), workers=8)
+            hit = [
+                r
+                for r in plain
+                if r.status != 200 or (fault.delay is not None and r.elapsed >= fault.delay.seconds * 0.95)
+            ]
+            seen.append(f"without the header: {len(hit)}/{samples} faulted")
+            if hit:
+                problems.append(f"{len(hit)} requests without {', '.join(trigger)} were faulted too")
+        yield CheckResult("fault", name, not problems, "; ".join(problems or seen))
+
+
+# -- mirror ----------------------------------------------------------------------------------
+
+
+def _demo_stats(address: tuple[str, int], reset: bool = False) -> dict[str, int]:
+    reply = send(address[0], address[1], "/_demo/stats", method="DELETE" if reset else "GET")
+    if not isinstance(reply.body, dict):
+        return {}
+    return {k: v for k, v in reply.body.items() if isinstance(v, int)}
+
+
+def check_mirrors(mesh: Mesh) -> Iterator[Outcome]:
+    for service, route, caller in _called_routes(mesh):
+        mirror = route.mirror
+        if mirror is None:
+            continue
+        name = f"{service.name}/{route.name}"
+        probe = _probe("mirror", service, route, caller)
+        if isinstance(probe, Skipped):
+            yield probe
+            continue
+        assert caller is not None
+        shadows = [app_address(i) for i in service.version(mirror.version).instances]
+        for shadow in shadows:
+            _demo_stats(shadow, reset=True)
+        samples = 200
+        replies = send_many(samples, partial(_through, caller, service, probe))
+        primaries = {v for v, _ in route.weights}
+        seen_by_callers = Counter(r.version for r in replies)
+        mirrored = _settled(partial(_mirrored_count, shadows))
+        ok, allowed = share_ok(mirrored, samples, mirror.percent / 100)
+        wrong = sorted(str(v) for v in set(seen_by_callers) - primaries)
+        failed = sum(1 for r in replies if r.status != 200)
+        detail = (
+            f"{mirror.version} received {mirrored} shadow copies of {samples} requests "
+            f"(expected {mirror.percent:g}% +/- {100 * allowed:.0f}); callers saw {dict(seen_by_callers)}"
+        )
+        if wrong:
+            detail += f"; callers got answers from {', '.join(wrong)}"
+        yield CheckResult("mirror", name, ok and not wrong and not failed, detail)
+
+
+def _mirrored_count(shadows: list[tuple[str, int]]) -> int:
+    return sum(_demo_stats(address).get("mirrored", 0) for address in shadows)
+
+
+def _settled(read: Callable[[], int], wait: float = 3.0) -> int:
+    """Mirrored requests arrive after the answers: read until the count stops moving."""
+    deadline = time.monotonic() + wait
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        current = read()
+        if current == last:
+            return current
+        last = current
+    return last
+
+
+# -- tracing ---------------------------------------------------------------------------------
+
+
+def longest_chain(mesh: Mesh) -> list[str]:
+    graph = adjacency(mesh)
+    http = {s.name for s in mesh.services if s.is_http}
+    best: list[str] = []
+
+    def walk(chain: list[str]) -> None:
+        nonlocal best
+        if len(chain) > len(best):
+            best = chain
+        for edge in graph.get(chain[-1], []):
+            if edge.callee in http and edge.callee not in chain:
+                walk([*chain, edge.callee])
+
+    for entry in mesh.entry_services:
+        if entry.is_http:
+            walk([entry.name])
+    return best
+
+
+def _collector_trace(mesh: Mesh, trace_id: str, expected: int, wait: float = 15.0) -> list[dict[str, object]]:
+    assert mesh.tracing is not None
+    deadline = time.monotonic() + wait
+    spans: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        reply = send(mesh.tracing.collector_address, mesh.tracing.collector_port, f"/api/v2/trace/{trace_id}")
+        if reply.status == 200 and isinstance(reply.body, list):
+            spans = reply.body
+            if len(spans) >= expected:
+                return spans
+        time.sleep(0.25)
+    return spans
+
+
+def check_tracing(mesh: Mesh) -> Iterator[Outcome]:
+    if mesh.tracing is None:
+        return
+    chain = longest_chain(mesh)
+    name = " -> ".join(chain)
+    if not chain:
+        yield Skipped("tracing", "chain", "no HTTP entry service")
+        return
+    entry = mesh.service(chain[0])
+    trace_id = uuid.uuid4().hex
+    root_span = uuid.uuid4().hex[:16]
+    headers = {"x-b3-traceid": trace_id, "x-b3-spanid": root_span, "x-b3-sampled": "1"}
+    if len(chain) > 1:
+        headers["x-demo-call"] = ">".join(chain[1:])
+    address, port = inbound_address(entry.instances[0])
+    reply = send(address, port, "/", headers=headers)
+    # One server span where a request enters a sidecar, one client span where it leaves.
+    expected = 1 + 2 * (len(chain) - 1)
+    spans = _collector_trace(mesh, trace_id, expected)
+    problems = [] if reply.status == 200 else [f"the request through the chain answered {reply.status}"]
+    problems += _chain_problems(spans, chain, root_span, expected)
+    detail = "; ".join(problems) or f"{len(spans)} spans, one per sidecar hop, each the child of the one before"
+    yield CheckResult("tracing", name, not problems, detail)
+
+
+def _chain_problems(spans: list[dict[str, object]], chain: list[str], root_parent: str, expected: int) -> list[str]:
+    if len(spans) != expected:
+        return [f"expected {expected} spans, the collector has {len(spans)}"]
+    by_parent = {str(s.get("parentId", "")): s for s in spans}
+    if len(by_parent) != len(spans):
+        return ["spans are not a single chain (two spans share a parent)"]
+    problems: list[str] = []
+    parent = root_parent
+    for hop in range(expected):
+        span = by_parent.get(parent)
+        service = chain[hop // 2]  # a client span belongs to the caller's sidecar
+        kind = "SERVER" if hop % 2 == 0 else "CLIENT"
+        if span is None:
+            return [*problems, f"no span is the child of {parent} (hop {hop + 1}, {service} {kind.lower()})"]
+        endpoint = span.get("localEndpoint")
+        actual = endpoint.get("serviceName") if isinstance(endpoint, dict) else None
+        if span.get("kind") != kind or actual != service:
+            problems.append(f"hop {hop + 1}: expected a {kind} span of {service}, got {span.get('kind')} of {actual}")
+        parent = str(span["id"])
+    return problems
+
+
+# -- outlier detection -------------------------------------------------------------------------
+
+
+def check_outliers(mesh: Mesh) -> Iterator[Outcome]:
+    for service in mesh.services:
+        if not service.is_http:
+            continue
+        caller = caller_of(mesh, service)
+        for version in service.versions:
+            if len(version.instances) < 2:
+                continue
+            name = f"{service.name}/{version.name}"
+            if caller is None:
+                yield Skipped("outlier", name, "no service calls it")
+                continue
+            route = next((r for r in service.routes if version.name in dict(r.weights)), None)
+            if route is None:
+                yield Skipped("outlier", name, "no route sends traffic to it")
+                continue
+            probe = _probe("outlier", service, route, caller)
+            if isinstance(probe, Skipped):
+                yield probe
+                continue
+            yield _outlier_check(service, version.name, route, caller, probe)
+
+
+def _outlier_check(service: Service, version: str, route: Route, caller: Caller, probe: Probe) -> CheckResult:
+    name = f"{service.name}/{version}"
+    instances = service.version(version).instances
+    bad, good = instances[0], instances[1:]
+    cluster = names.version_cluster(service.name, version)
+    breaker = service.circuit_breaker
+    set_fault(app_address(bad), {"fail_percent": 100})
+    try:
+        # Enough requests for the bad instance to fail consecutive_5xx times, whatever the split.
+        weights = dict(route.weights)
+        share = weights[version] / sum(weights.values())
+        budget = min(2000, int(4 * breaker.consecutive_5xx * len(instances) / share))
+        for _ in range(budget):
+            if envoy_stat(caller.admin, f"cluster.{cluster}.outlier_detection.ejections_active") >= 1:
+                break
+            _through(caller, service, probe)
+        ejected = envoy_stat(caller.admin, f"cluster.{cluster}.outlier_detection.ejections_active")
+        before = _demo_stats(app_address(bad)).get("requests", 0)
+        replies = send_many(20, partial(_through, caller, service, probe))
+        reached_bad = _demo_stats(app_address(bad)).get("requests", 0) - before
+        answered_by = Counter(r.instance for r in replies if r.version == version)
+    finally:
+        set_fault(app_address(bad), {})
+    good_ids = {i.id for i in good}
+    passed = ejected >= 1 and reached_bad == 0 and bool(answered_by) and set(answered_by) <= good_ids
+    detail = (
+        f"{bad.id} failing: {ejected} ejected by {caller.instance.id}'s sidecar; "
+        f"afterwards it got {reached_bad} requests, {version} answers came from {dict(answered_by)}"
+    )
+    return CheckResult("outlier", name, passed, detail)
+
+
+def set_fault(address: tuple[str, int], faults: dict[str, object]) -> None:
+    send(
+        address[0],
+        address[1],
+        "/_demo/faults",
+        headers={"Content-Type": "application/json"},
+        method="PUT",
+        body=json.dumps(faults).encode(),
+    )
+
+
+# -- rate limits -------------------------------------------------------------------------------
+
+
+def _limited(name: str, limit_requests: int, per: float, burst: int, request: Callable[[], Reply]) -> CheckResult:
+    samples = burst + 2 * limit_requests + 20
+    started = time.monotonic()
+    replies = send_many(samples, request, workers=8)
+    elapsed = time.monotonic() - started
+    # What the limiter let through may still fail further on; only 429 is the limiter's answer.
+    limited = sum(1 for r in replies if r.status == 429)
+    passed_count = len(replies) - limited
+    allowed = burst + limit_requests * (elapsed / per) + limit_requests  # one refill of slack
+    ok = limited > 0 and passed_count <= allowed
+    return CheckResult(
+        "ratelimit",
+        name,
+        ok,
+        f"{samples} requests in {elapsed:.2f}s: {passed_count} passed, {limited} answered 429 "
+        f"(the bucket allows at most {allowed:.0f} in that time)",
+    )
+
+
+def check_rate_limits(mesh: Mesh) -> Iterator[Outcome]:
+    for service in mesh.services:
+        if service.rate_limit is not None:
+            limit = service.rate_limit
+            instance = service.instances[0]
+            address, port = inbound_address(instance)
+            yield _limited(
+                f"{service.name} inbound ({instance.id})",
+                limit.requests,
+                limit.per.seconds,
+                limit.burst,
+                partial(send, address, port, "/", headers={"Host": service.name}),
+            )
+        for dependency in service.dependencies:
+            if dependency.rate_limit is None or not service.instances:
+                continue
+            limit = dependency.rate_limit
+            caller = Caller(service.instances[0])
+            address, port = caller.outbound
+            yield _limited(
+                f"{service.name} -> {dependency.target}",
+                limit.requests,
+                limit.per.seconds,
+                limit.burst,
+                partial(send, address, port, "/", headers={"Host": dependency.target}),
+            )
+
+
+CHECKS: dict[str, Callable[[Mesh], Iterator[Outcome]]] = {
+    "routing": check_routing,
+    "retries": check_retries,
+    "timeout": check_timeouts,
+    "fault": check_faults,
+    "mirror": check_mirrors,
+    "tracing": check_tracing,
+    "outlier": check_outliers,
+    "ratelimit": check_rate_limits,
+}
+
+
+def run_checks(mesh: Mesh, kinds: tuple[str, ...] = KINDS) -> tuple[list[CheckResult], list[Skipped]]:
+    """Run the checks of `kinds` in a fixed order (rate limits last: they drain token buckets)."""
+    results: list[CheckResult] = []
+    skipped: list[Skipped] = []
+    for kind in KINDS:
+        if kind not in kinds:
+            continue
+        for outcome in CHECKS[kind](mesh):
+            if isinstance(outcome, CheckResult):
+                results.append(outcome)
+            else:
+                skipped.append(outcome)
+    return results, skipped

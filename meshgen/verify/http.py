@@ -1,0 +1,81 @@
+"""The small HTTP client verification needs: one request, its status, JSON body and duration."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int  # 0 when no HTTP answer came back
+    body: Any  # parsed JSON, or the text when not JSON
+    elapsed: float
+    headers: dict[str, str]
+
+    @property
+    def version(self) -> str | None:
+        return self.body.get("version") if isinstance(self.body, dict) else None
+
+    @property
+    def instance(self) -> str | None:
+        return self.body.get("instance") if isinstance(self.body, dict) else None
+
+
+def send(
+    address: str,
+    port: int,
+    path: str = "/",
+    *,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    timeout: float = 30.0,
+    body: bytes | None = None,
+) -> Reply:
+    started = time.monotonic()
+    connection = http.client.HTTPConnection(address, port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        raw = response.read().decode("utf-8", errors="replace")
+        answered = {k.lower(): v for k, v in response.getheaders()}
+        status = response.status
+    except OSError as exc:
+        return Reply(0, str(exc), time.monotonic() - started, {})
+    finally:
+        connection.close()
+    try:
+        parsed: Any = json.loads(raw)
+    except ValueError:
+        parsed = raw
+    return Reply(status, parsed, time.monotonic() - started, answered)
+
+
+def send_many(count: int, request: Any, workers: int = 4) -> list[Reply]:
+    """`count` calls of `request()` from `workers` threads, in completion order."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda _: request(), range(count)))
+
+
+def run_all(requests: list[Any], workers: int = 4) -> list[Reply]:
+    """Call each of `requests` from `workers` threads; replies in the order of `requests`."""
+    if not requests:
+        return []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda request: request(), requests))
+
+
+def envoy_stat(admin: str, name: str) -> int:
+    """One counter or gauge from an Envoy admin endpoint (address:port); 0 if it does not exist yet."""
+    address, _, port = admin.rpartition(":")
+    reply = send(address, int(port), f"/stats?format=json&filter=^{name}$")
+    if not isinstance(reply.body, dict):
+        return 0
+    for stat in reply.body.get("stats", []):
+        if stat.get("name") == name:
+            return int(stat.get("value", 0))
+    return 0
