@@ -322,15 +322,19 @@ def longest_chain(mesh: Mesh) -> list[str]:
     return best
 
 
-def _collector_trace(mesh: Mesh, trace_id: str, expected: int, wait: float = 15.0) -> list[dict[str, object]]:
+def _collector_trace(
+    mesh: Mesh, trace_id: str, complete: Callable[[list[dict[str, object]]], bool]
+) -> list[dict[str, object]]:
+    """The trace's spans once `complete` says so, or what arrived by the deadline. Each Envoy
+    flushes its spans on its own schedule (at most every 5 s), so spans arrive in batches."""
     assert mesh.tracing is not None
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + 15.0
     spans: list[dict[str, object]] = []
     while time.monotonic() < deadline:
         reply = send(mesh.tracing.collector_address, mesh.tracing.collector_port, f"/api/v2/trace/{trace_id}")
         if reply.status == 200 and isinstance(reply.body, list):
             spans = reply.body
-            if len(spans) >= expected:
+            if complete(spans):
                 return spans
         time.sleep(0.25)
     return spans
@@ -354,7 +358,7 @@ def check_tracing(mesh: Mesh) -> Iterator[Outcome]:
     reply = send(address, port, "/", headers=headers)
     # One server span where a request enters a sidecar, one client span where it leaves.
     expected = 1 + 2 * (len(chain) - 1)
-    spans = _collector_trace(mesh, trace_id, expected)
+    spans = _collector_trace(mesh, trace_id, lambda found: not _chain_problems(found, chain, root_span, expected))
     problems = [] if reply.status == 200 else [f"the request through the chain answered {reply.status}"]
     problems += _chain_problems(spans, chain, root_span, expected)
     detail = "; ".join(problems) or (
