@@ -18,12 +18,14 @@ from functools import partial
 from meshgen.analysis.callgraph import adjacency
 from meshgen.model.mesh import Mesh, Route, Service
 from meshgen.render.envoy import names
-from meshgen.verify.http import Reply, envoy_stat, run_all, send, send_many
+from meshgen.verify.http import Reply, ejected_hosts, envoy_stat, run_all, send, send_many
 from meshgen.verify.requests import NoProbe, Probe, probe_for
 from meshgen.verify.stats import share_ok
 from meshgen.verify.targets import Caller, app_address, caller_of, inbound_address
 
-KINDS = ("routing", "retries", "timeout", "fault", "mirror", "tracing", "outlier", "ratelimit")
+# Run order: outlier detection before the checks that make instances fail on purpose (their
+# failures could eject a host first), rate limits last (they drain token buckets).
+KINDS = ("routing", "outlier", "retries", "timeout", "fault", "mirror", "tracing", "ratelimit")
 ROUTING_SAMPLES = 400
 TIMEOUT_MARGIN_SECONDS = 0.5
 
@@ -430,8 +432,15 @@ def _outlier_check(service: Service, version: str, route: Route, caller: Caller,
     name = f"{service.name}/{version}"
     instances = service.version(version).instances
     bad, good = instances[0], instances[1:]
+    bad_endpoint = "{}:{}".format(*inbound_address(bad))
     cluster = names.version_cluster(service.name, version)
     breaker = service.circuit_breaker
+    # Ejections from earlier failures (another check, a previous run) must expire first, or the
+    # ejection limit may leave no room to eject the instance this check breaks.
+    left = _wait(lambda: not ejected_hosts(caller.admin, cluster), breaker.ejection_time.seconds * 4 + 10)
+    if not left:
+        still = ", ".join(sorted(ejected_hosts(caller.admin, cluster)))
+        return CheckResult("outlier", name, False, f"{still} stayed ejected from earlier failures")
     set_fault(app_address(bad), {"fail_percent": 100})
     try:
         # Enough requests for the bad instance to fail consecutive_5xx times, whatever the split.
@@ -439,23 +448,32 @@ def _outlier_check(service: Service, version: str, route: Route, caller: Caller,
         share = weights[version] / sum(weights.values())
         budget = min(2000, int(4 * breaker.consecutive_5xx * len(instances) / share))
         for _ in range(budget):
-            if envoy_stat(caller.admin, f"cluster.{cluster}.outlier_detection.ejections_active") >= 1:
+            if bad_endpoint in ejected_hosts(caller.admin, cluster):
                 break
             _through(caller, service, probe)
-        ejected = envoy_stat(caller.admin, f"cluster.{cluster}.outlier_detection.ejections_active")
+        ejected = bad_endpoint in ejected_hosts(caller.admin, cluster)
         before = _demo_stats(app_address(bad)).get("requests", 0)
         replies = send_many(20, partial(_through, caller, service, probe))
         reached_bad = _demo_stats(app_address(bad)).get("requests", 0) - before
-        answered_by = Counter(r.instance for r in replies if r.version == version)
+        answered_by = Counter(r.instance for r in replies if r.version == version and r.status == 200)
     finally:
         set_fault(app_address(bad), {})
     good_ids = {i.id for i in good}
-    passed = ejected >= 1 and reached_bad == 0 and bool(answered_by) and set(answered_by) <= good_ids
+    passed = ejected and reached_bad == 0 and bool(answered_by) and set(answered_by) <= good_ids
     detail = (
-        f"{bad.id} failing: {ejected} ejected by {caller.instance.id}'s sidecar; "
+        f"{bad.id} failing: {'ejected' if ejected else 'NOT ejected'} by {caller.instance.id}'s sidecar; "
         f"afterwards it got {reached_bad} requests, {version} answers came from {dict(answered_by)}"
     )
     return CheckResult("outlier", name, passed, detail)
+
+
+def _wait(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def set_fault(address: tuple[str, int], faults: dict[str, object]) -> None:
@@ -533,7 +551,7 @@ CHECKS: dict[str, Callable[[Mesh], Iterator[Outcome]]] = {
 
 
 def run_checks(mesh: Mesh, kinds: tuple[str, ...] = KINDS) -> tuple[list[CheckResult], list[Skipped]]:
-    """Run the checks of `kinds` in a fixed order (rate limits last: they drain token buckets)."""
+    """Run the checks of `kinds` in the fixed order of KINDS."""
     results: list[CheckResult] = []
     skipped: list[Skipped] = []
     for kind in KINDS:

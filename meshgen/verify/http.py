@@ -79,3 +79,21 @@ def envoy_stat(admin: str, name: str) -> int:
         if stat.get("name") == name:
             return int(stat.get("value", 0))
     return 0
+
+
+def ejected_hosts(admin: str, cluster: str) -> set[str]:
+    """`address:port` of each host of `cluster` that outlier detection has ejected, per the
+    Envoy admin at `admin`."""
+    address, _, port = admin.rpartition(":")
+    reply = send(address, int(port), "/clusters?format=json")
+    if not isinstance(reply.body, dict):
+        return set()
+    ejected = set()
+    for status in reply.body.get("cluster_statuses", []):
+        if status.get("name") != cluster:
+            continue
+        for host in status.get("host_statuses", []):
+            if host.get("health_status", {}).get("failed_outlier_check"):
+                socket = host["address"]["socket_address"]
+                ejected.add(f"{socket['address']}:{socket['port_value']}")
+    return ejected
