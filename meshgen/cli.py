@@ -6,10 +6,12 @@ User errors are caught here and nowhere else: printed to stderr, exit code from 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
@@ -66,50 +68,116 @@ def validate(catalog: Path, check_envoy: bool) -> None:
     click.echo(f"{catalog}: valid: mesh {mesh.name}, {len(mesh.services)} services, {instances} sidecars")
 
 
-def _render(mesh: Mesh, target: str, config_root: PurePosixPath) -> dict[str, str]:
-    from meshgen.render.envoy import render_envoy
+@dataclass(frozen=True)
+class TargetOptions:
+    """What to generate and how; shared by `generate` and `diff`."""
 
-    if target == "envoy":
-        return render_envoy(mesh, config_root)
-    raise AssertionError(f"unknown target {target}")
+    target: str
+    config_root: str | None
+    flavor: str
+    tracing: str
+    namespace: str | None
+    default_image: str | None
+    modules_dir: Path | None
 
 
-def _config_root(out: Path, config_root: str | None) -> PurePosixPath:
-    return PurePosixPath(config_root) if config_root else PurePosixPath(out.resolve().as_posix())
+def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, str], list[str]]:
+    """Files to write into `out`, and warnings for the person at the terminal."""
+    if options.target == "envoy":
+        from meshgen.render.envoy import render_envoy
+
+        if options.config_root and not PurePosixPath(options.config_root).is_absolute():
+            raise UserError(f"--config-root must be an absolute path, got {options.config_root!r}")
+        root = PurePosixPath(options.config_root or out.resolve().as_posix())
+        return render_envoy(mesh, root), []
+    from meshgen.render.terraform import AwsOptions, render_aws
+
+    aws = AwsOptions(
+        flavor=options.flavor,
+        tracing=options.tracing,
+        namespace=options.namespace,
+        default_image=options.default_image,
+        modules_dir=options.modules_dir,
+    )
+    rendered = render_aws(mesh, out, aws)
+    return rendered.files, rendered.warnings
 
 
-target_option = click.option(
-    "--target", type=click.Choice(["envoy"]), default="envoy", show_default=True, help="What to generate."
-)
+_TARGET_OPTIONS = [
+    click.option(
+        "--target",
+        type=click.Choice(["envoy", "aws"]),
+        default="envoy",
+        show_default=True,
+        help="envoy: one sidecar directory per instance; aws: a Terraform root configuration.",
+    ),
+    click.option(
+        "--config-root",
+        help="envoy: absolute directory the sidecar directories will live in when Envoy runs (default: OUT).",
+    ),
+    click.option(
+        "--flavor",
+        type=click.Choice(["ecs-envoy", "service-connect", "app-mesh"]),
+        default="ecs-envoy",
+        show_default=True,
+        help="aws: ECS with Envoy sidecars, ECS Service Connect, or the legacy App Mesh.",
+    ),
+    click.option(
+        "--tracing",
+        type=click.Choice(["xray", "otel", "none"]),
+        default="xray",
+        show_default=True,
+        help="aws: the tracing sidecar of each task.",
+    ),
+    click.option("--namespace", help="aws: Cloud Map namespace (default: MESH.local)."),
+    click.option("--default-image", help="aws: container image of versions whose catalog entry names none."),
+    click.option(
+        "--modules-dir",
+        type=click.Path(path_type=Path),
+        help="aws: the terraform/modules directory (default: the one beside the meshgen package).",
+    ),
+]
+
+
+def target_options(command: F) -> F:
+    """Adds the options that choose and shape a target, passed on as `options: TargetOptions`."""
+
+    @wraps(command)
+    def run(**kwargs: Any) -> Any:
+        names = [f.name for f in dataclasses.fields(TargetOptions)]
+        options = TargetOptions(**{name: kwargs.pop(name) for name in names})
+        return command(options=options, **kwargs)
+
+    for option in reversed(_TARGET_OPTIONS):
+        run = option(run)
+    return run  # type: ignore[return-value]
+
+
 out_option = click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Output directory.")
-config_root_option = click.option(
-    "--config-root",
-    help="Absolute directory the sidecar directories will live in when Envoy runs (default: OUT).",
-)
 
 
 @main.command()
 @catalog_argument
 @out_option
-@target_option
-@config_root_option
+@target_options
 @click.option("--envoy", "check_envoy", is_flag=True, help="Have the real Envoy validate every config before writing.")
 @user_errors
-def generate(catalog: Path, out: Path, target: str, config_root: str | None, check_envoy: bool) -> None:
-    """Render the catalog into OUT: one Envoy sidecar directory per service instance."""
+def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool) -> None:
+    """Render the catalog into OUT: Envoy sidecar directories, or a Terraform root for AWS."""
     from meshgen.render.output import write_tree
 
-    if config_root and not PurePosixPath(config_root).is_absolute():
-        raise UserError(f"--config-root must be an absolute path, got {config_root!r}")
     mesh = load_mesh(catalog)
-    files = _render(mesh, target, _config_root(out, config_root))
+    files, warnings = _render(mesh, out, options)
     if check_envoy:
         from meshgen.render.envoy.check import check_with_envoy
 
         check_with_envoy(mesh)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     changes = write_tree(out, files)
+    what = f"{len(mesh.instances)} sidecars" if options.target == "envoy" else f"Terraform root, {options.flavor}"
     click.echo(
-        f"{out}: {len(mesh.instances)} sidecars; {len(changes.added)} files added, "
+        f"{out}: {what}; {len(changes.added)} files added, "
         f"{len(changes.changed)} changed, {len(changes.removed)} removed, {len(changes.unchanged)} unchanged"
     )
 
@@ -117,16 +185,15 @@ def generate(catalog: Path, out: Path, target: str, config_root: str | None, che
 @main.command()
 @catalog_argument
 @out_option
-@target_option
-@config_root_option
+@target_options
 @click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes.")
 @user_errors
-def diff(catalog: Path, out: Path, target: str, config_root: str | None, exit_code: bool) -> None:
-    """Show what `generate` would change in OUT, per sidecar, like a plan."""
+def diff(catalog: Path, out: Path, options: TargetOptions, exit_code: bool) -> None:
+    """Show what `generate` would change in OUT, per sidecar (or file), like a plan."""
     from meshgen.render.output import compare
 
     mesh = load_mesh(catalog)
-    files = _render(mesh, target, _config_root(out, config_root))
+    files, _ = _render(mesh, out, options)
     changes = compare(out, files)
     by_sidecar: dict[str, list[str]] = {}
     for symbol, paths in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):

@@ -212,6 +212,7 @@ class Version(Strict):
     instances: list[
         Annotated[Instance, BeforeValidator(_shorthand("host"), json_schema_input_type=Name | Instance)]
     ] = Field(min_length=1)
+    image: str | None = Field(None, description="container image of this version, for the AWS targets")
     labels: dict[str, str] = Field(default_factory=dict)
 
 

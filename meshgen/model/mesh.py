@@ -149,6 +149,11 @@ class Host:
     address: str
     local_address: str
     assigned: bool = False  # address chosen by meshgen because the catalog has no `hosts`
+    listen_address: str | None = None  # where the inbound listener binds, if not `address`
+
+    @property
+    def inbound_bind(self) -> str:
+        return self.listen_address or self.address
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,7 @@ class Version:
     name: str
     instances: tuple[Instance, ...]
     labels: tuple[tuple[str, str], ...] = ()
+    image: str | None = None
 
 
 @dataclass(frozen=True)

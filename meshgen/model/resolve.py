@@ -383,6 +383,7 @@ class _Resolver:
                     name=version,
                     instances=self.instances(name, service, version, hosts),
                     labels=tuple(sorted(spec.labels.items())),
+                    image=spec.image,
                 )
                 for version, spec in service.versions.items()
             )

@@ -45,7 +45,7 @@ def bootstrap(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dic
             }
         ]
     }
-    if mesh.tracing is not None:
+    if mesh.tracing is not None and mesh.tracing.provider != "xray":
         # Tracers need their collector cluster before any dynamic resource arrives.
         config["static_resources"] = {"clusters": [tracing_cluster(mesh.tracing)]}
     return config

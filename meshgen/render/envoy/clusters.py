@@ -97,15 +97,21 @@ def version_clusters(service: Service) -> list[dict[str, Any]]:
     clusters = []
     for version in service.versions:
         name = names.version_cluster(service.name, version.name)
+        endpoints = [(i.host.address, i.inbound_port) for i in version.instances]
+        by_name = not all(_is_ip(address) for address, _ in endpoints)
         cluster = {
             "name": name,
-            "type": "STATIC",
+            # Instances known by DNS name (Cloud Map on AWS) are re-resolved for every address.
+            "type": "STRICT_DNS" if by_name else "STATIC",
             "connect_timeout": service.connect_timeout.envoy(),
             "lb_policy": "ROUND_ROBIN",
-            "load_assignment": _static(name, [(i.host.address, i.inbound_port) for i in version.instances]),
+            "load_assignment": _static(name, endpoints),
             **_circuit_breakers(service.circuit_breaker),
             **_protocol_options(service.protocol),
         }
+        if by_name:
+            cluster["dns_lookup_family"] = "V4_ONLY"
+            cluster["respect_dns_ttl"] = True
         if service.is_http:
             cluster.update(_outlier_detection(service.circuit_breaker))
         if service.health_check is not None:

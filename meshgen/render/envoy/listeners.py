@@ -96,7 +96,7 @@ def inbound_listener(mesh: Mesh, service: Service, instance: Instance, sidecar_d
         )
     return {
         "name": names.INBOUND_LISTENER,
-        "address": socket_address(instance.host.address, instance.inbound_port),
+        "address": socket_address(instance.host.inbound_bind, instance.inbound_port),
         "traffic_direction": "INBOUND",
         "filter_chains": [{"filters": [network_filter]}],
     }

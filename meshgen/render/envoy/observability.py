@@ -74,6 +74,20 @@ def access_log(log: AccessLog, instance: Instance, direction: str, *, tcp: bool 
 
 
 def _provider(tracing: Tracing, instance: Instance) -> dict[str, Any]:
+    if tracing.provider == "xray":
+        # The X-Ray daemon listens on UDP next to the sidecar; no collector cluster is involved.
+        return {
+            "name": "envoy.tracers.xray",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.trace.v3.XRayConfig",
+                "daemon_endpoint": {
+                    "protocol": "UDP",
+                    "address": tracing.collector_address,
+                    "port_value": tracing.collector_port,
+                },
+                "segment_name": instance.service,
+            },
+        }
     if tracing.provider == "zipkin":
         return {
             "name": "envoy.tracers.zipkin",

@@ -15,13 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from meshgen.errors import EnvoyNotFoundError, EnvoyRejectedError
 from meshgen.render.document import to_yaml
 from meshgen.render.envoy import names
-
-_HCM_NAME = "envoy.filters.network.http_connection_manager"
+from meshgen.render.envoy.static import static_bootstrap
 
 
 def find_envoy() -> str:
@@ -44,35 +41,11 @@ def find_envoy() -> str:
     raise EnvoyNotFoundError()
 
 
-def _load(path: Path) -> Any:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def _strip_types(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in r.items() if k != "@type"} for r in resources]
-
-
 def inline_bootstrap(sidecar_dir: Path) -> dict[str, Any]:
-    """The sidecar's bootstrap with its dynamic resources made static, routes inlined."""
-    config: dict[str, Any] = _load(sidecar_dir / names.BOOTSTRAP_FILE)
-    routes = {}
-    for file in names.RDS_FILES.values():
-        if (sidecar_dir / file).exists():
-            for route_config in _strip_types(_load(sidecar_dir / file)["resources"]):
-                routes[route_config["name"]] = route_config
-    listeners = _strip_types(_load(sidecar_dir / names.LDS_FILE)["resources"])
-    for listener in listeners:
-        for chain in listener["filter_chains"]:
-            for network_filter in chain["filters"]:
-                if network_filter["name"] == _HCM_NAME:
-                    hcm = network_filter["typed_config"]
-                    hcm["route_config"] = routes[hcm.pop("rds")["route_config_name"]]
-    _discard_log_files(listeners)
-    clusters = _strip_types(_load(sidecar_dir / names.CDS_FILE)["resources"])
-    config.pop("dynamic_resources")
-    static = config.setdefault("static_resources", {})
-    static["listeners"] = listeners
-    static["clusters"] = static.get("clusters", []) + clusters
+    """The sidecar in `sidecar_dir` as one static bootstrap, log files pointed at /dev/null."""
+    files = {p.name: p.read_text(encoding="utf-8") for p in sidecar_dir.glob("*.yaml")}
+    config = static_bootstrap(files)
+    _discard_log_files(config["static_resources"]["listeners"])
     return config
 
 

@@ -1,0 +1,241 @@
+"""The data each flavor's root configuration needs (terraform.tfvars.json), and what each
+flavor cannot honour of the catalog."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from meshgen.model.mesh import IDEMPOTENT_METHODS, HeaderMatch, Mesh, Route, Service, Version
+from meshgen.render.terraform.ecs import TASK_LOOPBACK, discovery_name
+
+
+def _app_environment(mesh: Mesh, service: Service, version: Version) -> dict[str, str]:
+    first = version.instances[0]
+    return {
+        "MESHGEN_MESH": mesh.name,
+        "MESHGEN_SERVICE": service.name,
+        "MESHGEN_VERSION": version.name,
+        "MESHGEN_LISTEN": f"{TASK_LOOPBACK}:{first.app_port}",
+        "MESHGEN_OUTBOUND": f"{TASK_LOOPBACK}:{first.outbound_port}",
+        "MESHGEN_PROTOCOL": "tcp" if service.protocol == "tcp" else "http",
+        **dict(first.env),
+    }
+
+
+def ecs_envoy_services(mesh: Mesh) -> dict[str, Any]:
+    services = {}
+    for service in mesh.services:
+        for version in service.versions:
+            first = version.instances[0]
+            entry: dict[str, Any] = {
+                "service": service.name,
+                "version": version.name,
+                "port": first.app_port,
+                "desired_count": len(version.instances),
+                "environment": _app_environment(mesh, service, version),
+                "inbound_port": first.inbound_port,
+                "admin_port": first.admin_port,
+            }
+            if version.image:
+                entry["image"] = version.image
+            services[discovery_name(service.name, version.name)] = entry
+    return services
+
+
+def primary_version(service: Service) -> str:
+    """The version plain traffic goes to most: the largest share of the last catch-all route."""
+    route = next((r for r in reversed(service.routes) if r.match.catch_all), service.routes[-1])
+    return max(route.shares(), key=lambda pair: (pair[1], pair[0]))[0]
+
+
+def service_connect_services(mesh: Mesh) -> dict[str, Any]:
+    services = {}
+    for service in mesh.services:
+        primary = primary_version(service)
+        longest = max(r.timeout for r in service.routes)
+        for version in service.versions:
+            first = version.instances[0]
+            connect: dict[str, Any] = {"port_name": "app"}
+            if version.name == primary:
+                # Callers reach the service by its catalog name and port, as in the local mesh.
+                connect["discovery_name"] = service.name
+                connect["client_aliases"] = [{"port": service.port, "dns_name": service.name}]
+            else:
+                connect["discovery_name"] = discovery_name(service.name, version.name)
+            if service.protocol != "tcp":
+                connect["per_request_timeout_seconds"] = math.ceil(longest.seconds)
+            entry: dict[str, Any] = {
+                "service": service.name,
+                "version": version.name,
+                "port": first.app_port,
+                "protocol": service.protocol,
+                "desired_count": len(version.instances),
+                "environment": _app_environment(mesh, service, version),
+                "service_connect": connect,
+            }
+            if version.image:
+                entry["image"] = version.image
+            services[discovery_name(service.name, version.name)] = entry
+    return services
+
+
+def service_connect_limitations(mesh: Mesh) -> list[str]:
+    """Per catalog feature: what ECS Service Connect will not do."""
+    lost = []
+    for service in mesh.services:
+        name = service.name
+        primary = primary_version(service)
+        if len(service.versions) > 1:
+            others = ", ".join(v.name for v in service.versions if v.name != primary)
+            lost.append(
+                f"{name}: no traffic split between versions; all calls to `{name}` go to {primary}, "
+                f"{others} only by their own discovery names"
+            )
+        for route in service.routes:
+            subject = f"{name}/{route.name}"
+            if route.match.headers or route.match.methods or route.match.path or route.match.prefix not in (None, "/"):
+                lost.append(f"{subject}: no request matching ({route.match.describe()}); the route is ignored")
+            if route.retries.attempts > 1:
+                lost.append(
+                    f"{subject}: retries are Service Connect's fixed policy, not {route.retries.attempts} attempts "
+                    f"on {', '.join(route.retries.on)}"
+                )
+            if route.retries.per_try_timeout is not None:
+                lost.append(f"{subject}: no per-try timeout")
+            if route.fault is not None:
+                lost.append(f"{subject}: no fault injection")
+            if route.mirror is not None:
+                lost.append(f"{subject}: no traffic mirroring")
+        timeouts = {r.timeout for r in service.routes}
+        if service.is_http and (len(timeouts) > 1 or any(t.ms % 1000 for t in timeouts)):
+            lost.append(f"{name}: one timeout per service in whole seconds, the longest route's rounded up")
+        if service.rate_limit is not None:
+            lost.append(f"{name}: no rate limit")
+        if service.health_check is not None:
+            lost.append(f"{name}: no active health checks by callers (ECS task health checks only)")
+        lost.append(f"{name}: circuit breaking and outlier ejection are Service Connect's fixed defaults")
+        for dependency in service.dependencies:
+            if dependency.rate_limit is not None:
+                lost.append(f"{name} -> {dependency.target}: no caller-side rate limit")
+            if dependency.external:
+                lost.append(
+                    f"{name} -> {dependency.target}: external calls bypass the proxy (no timeout, retry, tracing)"
+                )
+    if mesh.tracing is not None:
+        lost.append("tracing: Service Connect proxies emit no spans; only the apps' own tracing remains")
+    lost.append("access logs: Service Connect's own format, not meshgen's unified field set")
+    return lost
+
+
+# App Mesh's retry events, by the Envoy retry conditions they stand for.
+_HTTP_EVENTS = {
+    "5xx": "server-error",
+    "gateway-error": "gateway-error",
+    "retriable-4xx": "client-error",
+    "refused-stream": "stream-error",
+}
+_TCP_EVENTS = {"reset", "connect-failure", "reset-before-request"}
+
+
+def _header(match: HeaderMatch) -> dict[str, Any]:
+    rendered: dict[str, Any] = {"name": match.name}
+    for key in ("exact", "prefix", "regex", "present"):
+        value = getattr(match, key)
+        if value is not None:
+            rendered[key] = value
+    return rendered
+
+
+def _app_mesh_route(mesh: Mesh, service: Service, route: Route, namespace: str) -> dict[str, Any]:
+    rendered: dict[str, Any] = {
+        "name": route.name,
+        "targets": [{"virtual_node": discovery_name(service.name, v), "weight": w} for v, w in route.weights],
+    }
+    if route.match.path is not None:
+        rendered["path"] = route.match.path
+    else:
+        rendered["prefix"] = route.match.prefix or "/"
+    if route.match.methods:
+        rendered["method"] = route.match.methods[0]
+    if route.match.headers:
+        rendered["headers"] = [_header(h) for h in route.match.headers]
+    if service.is_http:
+        rendered["timeout_ms"] = route.timeout.ms
+    retries = route.retries
+    if retries.attempts > 1:
+        rendered["retry"] = {
+            "max_retries": retries.num_retries,
+            "per_retry_timeout_ms": (retries.per_try_timeout or route.timeout).ms,
+            "http_retry_events": sorted({_HTTP_EVENTS[c] for c in retries.on if c in _HTTP_EVENTS}),
+            "tcp_retry_events": ["connection-error"] if set(retries.on) & _TCP_EVENTS else [],
+        }
+    return rendered
+
+
+def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
+    nodes: dict[str, Any] = {}
+    virtual_services: dict[str, Any] = {}
+    for service in mesh.services:
+        breaker = service.circuit_breaker
+        for version in service.versions:
+            node: dict[str, Any] = {
+                "hostname": f"{discovery_name(service.name, version.name)}.{namespace}",
+                "port": service.port,
+                "protocol": service.protocol,
+                "backends": sorted(f"{d.target}.{namespace}" for d in service.dependencies if not d.external),
+                "max_connections": breaker.max_connections,
+            }
+            if service.is_http:
+                node["max_pending_requests"] = breaker.max_pending_requests
+                node["outlier_detection"] = {
+                    "max_server_errors": breaker.consecutive_5xx,
+                    "interval_millis": breaker.interval.ms,
+                    "base_ejection_millis": breaker.ejection_time.ms,
+                    "max_ejection_percent": breaker.max_ejection_percent,
+                }
+            if service.health_check is not None:
+                check = service.health_check
+                node["health_check"] = {
+                    "interval_millis": check.interval.ms,
+                    "timeout_millis": check.timeout.ms,
+                    "healthy_threshold": check.healthy_threshold,
+                    "unhealthy_threshold": check.unhealthy_threshold,
+                }
+                if check.path is not None:
+                    node["health_check"]["path"] = check.path
+            nodes[discovery_name(service.name, version.name)] = node
+        virtual_services[f"{service.name}.{namespace}"] = {
+            "port": service.port,
+            "protocol": service.protocol,
+            "routes": [_app_mesh_route(mesh, service, route, namespace) for route in service.routes],
+        }
+    return {"virtual_nodes": nodes, "virtual_services": virtual_services}
+
+
+def app_mesh_limitations(mesh: Mesh) -> list[str]:
+    lost = []
+    for service in mesh.services:
+        for route in service.routes:
+            subject = f"{service.name}/{route.name}"
+            if len(route.match.methods) > 1:
+                lost.append(f"{subject}: one method per route; only {route.match.methods[0]} is matched")
+            retries = route.retries
+            if retries.attempts > 1 and retries.methods == "idempotent":
+                idempotent = ", ".join(IDEMPOTENT_METHODS)
+                lost.append(f"{subject}: App Mesh retries every method, not only {idempotent}")
+            if retries.attempts > 1 and (retries.status_codes or not retries.another_host):
+                lost.append(f"{subject}: no retriable status codes or same-host retries")
+            if route.fault is not None:
+                lost.append(f"{subject}: no fault injection")
+            if route.mirror is not None:
+                lost.append(f"{subject}: no traffic mirroring")
+        if service.rate_limit is not None:
+            lost.append(f"{service.name}: no rate limit")
+        for dependency in service.dependencies:
+            if dependency.rate_limit is not None:
+                lost.append(f"{service.name} -> {dependency.target}: no caller-side rate limit")
+    if mesh.externals:
+        names = ", ".join(e.name for e in mesh.externals)
+        lost.append(f"external services ({names}) are not modelled: egress is open (ALLOW_ALL) so they stay reachable")
+    return lost

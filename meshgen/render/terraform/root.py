@@ -1,0 +1,131 @@
+"""A root configuration per flavor: fixed .tf files that call the modules, plus the catalog's
+data as terraform.tfvars.json (and, for ecs-envoy, each version's Envoy config)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from meshgen.errors import UserError
+from meshgen.model.mesh import Mesh
+from meshgen.render.terraform.ecs import task_envoy_configs
+from meshgen.render.terraform.flavors import (
+    app_mesh_data,
+    app_mesh_limitations,
+    ecs_envoy_services,
+    service_connect_limitations,
+    service_connect_services,
+)
+
+FLAVORS = ("ecs-envoy", "service-connect", "app-mesh")
+TRACING_KINDS = ("xray", "otel", "none")
+APP_MESH_NOTICE = (
+    "App Mesh is LEGACY: AWS discontinued it on 2026-09-30. Use this flavor only for meshes that still "
+    "run on it and for migrations; new ECS meshes: --flavor ecs-envoy (full fidelity) or service-connect."
+)
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,  # HCL, not HTML
+)
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    flavor: str = "ecs-envoy"
+    tracing: str = "xray"
+    namespace: str | None = None  # default: <mesh>.local
+    default_image: str | None = None
+    modules_dir: Path | None = None
+
+
+@dataclass
+class AwsRoot:
+    files: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+
+
+def default_modules_dir() -> Path:
+    return Path(__file__).resolve().parents[3] / "terraform" / "modules"
+
+
+def _modules_source(out: Path, modules_dir: Path) -> str:
+    if not (modules_dir / "ecs-mesh" / "main.tf").exists():
+        raise UserError(
+            f"Terraform modules not found in {modules_dir}: run meshgen from its source checkout, "
+            "or name the modules directory with --modules-dir"
+        )
+    relative = os.path.relpath(modules_dir.resolve(), out.resolve())
+    return relative if relative.startswith(".") else f"./{relative}"
+
+
+def _render(name: str, **context: Any) -> str:
+    return _TEMPLATES.get_template(f"{name}.j2").render(**context)
+
+
+def _check_images(mesh: Mesh, options: AwsOptions) -> None:
+    missing = [f"{s.name} {v.name}" for s in mesh.services for v in s.versions if not v.image]
+    if missing and not options.default_image:
+        raise UserError(
+            "these versions name no container image: " + ", ".join(missing) + "; give each an `image` in the "
+            "catalog, or pass --default-image"
+        )
+
+
+def render_aws(mesh: Mesh, out: Path, options: AwsOptions) -> AwsRoot:
+    if options.flavor not in FLAVORS:
+        raise UserError(f"unknown flavor {options.flavor!r}; expected one of {', '.join(FLAVORS)}")
+    namespace = options.namespace or f"{mesh.name}.local"
+    modules = _modules_source(out, options.modules_dir or default_modules_dir())
+    context = {"mesh": mesh.name, "flavor": options.flavor, "modules": modules}
+    flavor = options.flavor
+    files = {
+        "versions.tf": _render("versions.tf", **context),
+        "providers.tf": _render("providers.tf", **context),
+        "main.tf": _render(f"{flavor}.main.tf", **context),
+        "outputs.tf": _render(f"{flavor}.outputs.tf", **context),
+    }
+    variables = [_render("common.variables.tf", **context)]
+    tfvars: dict[str, Any] = {"mesh_name": mesh.name}
+    warnings: list[str] = []
+    if flavor in ("ecs-envoy", "service-connect"):
+        _check_images(mesh, options)
+        files["network.tf"] = _render("network.tf", **context)
+        variables.append(_render("ecs.variables.tf", **context))
+        tfvars["namespace_name"] = namespace
+        tfvars["default_app_image"] = options.default_image or ""
+    if flavor == "ecs-envoy":
+        tfvars["tracing"] = {"kind": options.tracing}
+        tfvars["services"] = ecs_envoy_services(mesh)
+        for name, config in task_envoy_configs(mesh, namespace, options.tracing).items():
+            files[f"envoy/{name}.yaml"] = config
+    elif flavor == "service-connect":
+        tfvars["services"] = service_connect_services(mesh)
+        warnings = service_connect_limitations(mesh)
+    else:
+        tfvars.update(app_mesh_data(mesh, namespace))
+        tfvars["egress_filter"] = "ALLOW_ALL" if mesh.externals else "DROP_ALL"
+        tfvars["xray"] = options.tracing == "xray"
+        warnings = [APP_MESH_NOTICE, *app_mesh_limitations(mesh)]
+    variables.append(_render(f"{flavor}.variables.tf", **context))
+    files["variables.tf"] = "\n".join(variables)
+    files["terraform.tfvars.json"] = json.dumps(tfvars, indent=2, sort_keys=True) + "\n"
+    if warnings:
+        files["LIMITATIONS.md"] = _limitations(mesh.name, flavor, warnings)
+    return AwsRoot(files=dict(sorted(files.items())), warnings=warnings)
+
+
+def _limitations(mesh: str, flavor: str, warnings: list[str]) -> str:
+    lines = [
+        f"# What flavor {flavor} cannot honour of mesh {mesh}",
+        "",
+        "Generated by meshgen. Each line is a catalog feature this flavor loses; the ecs-envoy flavor keeps them all.",
+        "",
+    ]
+    return "\n".join([*lines, *(f"- {w}" for w in warnings)]) + "\n"
