@@ -411,3 +411,109 @@ def traces(catalog: Path | None, limit: int, service: str | None, state_dir: Pat
     if reply.status != 200 or not isinstance(reply.body, list):
         raise UserError(f"collector at {mesh.tracing.collector_address}:{mesh.tracing.collector_port}: {reply.body}")
     click.echo("\n\n".join(draw(spans) for spans in reply.body) or "no traces yet")
+
+
+@main.group()
+def aws() -> None:
+    """Drive Terraform on the generated AWS root, and compare what is deployed with the catalog."""
+
+
+def _terraform_root(catalog: Path, out: Path, options: TargetOptions) -> Any:
+    """Generate the root into OUT (as `generate --target aws` does), then `terraform init` it."""
+    from meshgen.deploy.aws.terraform import Terraform
+    from meshgen.render.output import write_tree
+
+    files, warnings = _render(load_mesh(catalog), out, dataclasses.replace(options, target="aws"))
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    write_tree(out, files)
+    terraform = Terraform(out)
+    terraform.init()
+    return terraform
+
+
+@aws.command("plan")
+@catalog_argument
+@out_option
+@target_options
+@user_errors
+def aws_plan(catalog: Path, out: Path, options: TargetOptions) -> None:
+    """Generate the root into OUT and show what `terraform apply` would change."""
+    summary = _terraform_root(catalog, out, options).plan()
+    click.echo("\n".join([*(f"  {r}" for r in summary.resources), summary.describe()]))
+
+
+@aws.command("apply")
+@catalog_argument
+@out_option
+@target_options
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@user_errors
+def aws_apply(catalog: Path, out: Path, options: TargetOptions, auto_approve: bool) -> None:
+    """Generate the root into OUT, plan, and apply exactly that plan."""
+    terraform = _terraform_root(catalog, out, options)
+    summary = terraform.plan()
+    click.echo("\n".join([*(f"  {r}" for r in summary.resources), summary.describe()]))
+    if not summary.resources:
+        return
+    if not auto_approve and not click.confirm("Apply this plan?"):
+        raise UserError("not applied")
+    terraform.apply_plan()
+    click.echo("applied")
+
+
+@aws.command("destroy")
+@out_option
+@click.option("--auto-approve", is_flag=True, help="Destroy without asking.")
+@user_errors
+def aws_destroy(out: Path, auto_approve: bool) -> None:
+    """Destroy everything the root in OUT manages."""
+    from meshgen.deploy.aws.terraform import Terraform
+
+    terraform = Terraform(out)
+    terraform.init()
+    summary = terraform.plan(destroy=True)
+    click.echo(summary.describe())
+    if not summary.resources:
+        return
+    if not auto_approve and not click.confirm("Destroy all of it?"):
+        raise UserError("not destroyed")
+    terraform.apply_plan()
+    click.echo("destroyed")
+
+
+@aws.command("drift")
+@catalog_argument
+@click.option(
+    "--flavor", type=click.Choice(["ecs-envoy", "service-connect", "app-mesh"]), default="ecs-envoy", show_default=True
+)
+@click.option("--tracing", type=click.Choice(["xray", "otel", "none"]), default="xray", show_default=True)
+@click.option("--namespace", help="Cloud Map namespace (default: MESH.local).")
+@click.option("--region", help="AWS region (default: from the environment).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@user_errors
+def aws_drift(
+    *, catalog: Path, flavor: str, tracing: str, namespace: str | None, region: str | None, as_json: bool
+) -> None:
+    """Read what is deployed (ECS, Cloud Map, App Mesh) and report every difference from CATALOG."""
+    import boto3
+    import botocore.exceptions
+
+    from meshgen.deploy.aws.drift import app_mesh_drift, ecs_drift
+
+    mesh = load_mesh(catalog)
+    session = boto3.session.Session(region_name=region)
+    namespace = namespace or f"{mesh.name}.local"
+    try:
+        if flavor == "app-mesh":
+            drifts = app_mesh_drift(mesh, namespace, session)
+        else:
+            drifts = ecs_drift(mesh, flavor, namespace, session, tracing)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise UserError(f"reading AWS failed: {exc}") from None
+    if as_json:
+        click.echo(json.dumps({"drift": [dataclasses.asdict(d) for d in drifts]}, indent=2))
+    else:
+        click.echo("\n".join(str(d) for d in drifts) if drifts else f"no drift: AWS matches {catalog}")
+    if drifts:
+        sys.exit(1)

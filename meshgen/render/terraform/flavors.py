@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from meshgen.model.mesh import IDEMPOTENT_METHODS, HeaderMatch, Mesh, Route, Service, Version
+from meshgen.model.mesh import IDEMPOTENT_METHODS, HeaderMatch, HealthCheck, Mesh, Route, Service, Version
 from meshgen.render.terraform.ecs import TASK_LOOPBACK, discovery_name
 
 
@@ -173,6 +173,28 @@ def _app_mesh_route(mesh: Mesh, service: Service, route: Route, namespace: str) 
     return rendered
 
 
+# App Mesh's accepted ranges: (field, catalog value in App Mesh units, lowest, highest).
+def _app_mesh_health_check(check: HealthCheck) -> tuple[dict[str, Any], list[str]]:
+    """The health check App Mesh accepts nearest to the catalog's, and what had to move."""
+    wanted = {
+        "interval_millis": (check.interval.ms, 5_000, 300_000),
+        "timeout_millis": (check.timeout.ms, 2_000, 60_000),
+        "healthy_threshold": (check.healthy_threshold, 2, 10),
+        "unhealthy_threshold": (check.unhealthy_threshold, 2, 10),
+    }
+    rendered: dict[str, Any] = {}
+    moved = []
+    for name, (value, lowest, highest) in wanted.items():
+        rendered[name] = min(max(value, lowest), highest)
+        if rendered[name] != value:
+            moved.append(
+                f"health check {name} {value} is outside App Mesh's {lowest}-{highest}; using {rendered[name]}"
+            )
+    if check.path is not None:
+        rendered["path"] = check.path
+    return rendered, moved
+
+
 def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
     nodes: dict[str, Any] = {}
     virtual_services: dict[str, Any] = {}
@@ -195,15 +217,7 @@ def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
                     "max_ejection_percent": breaker.max_ejection_percent,
                 }
             if service.health_check is not None:
-                check = service.health_check
-                node["health_check"] = {
-                    "interval_millis": check.interval.ms,
-                    "timeout_millis": check.timeout.ms,
-                    "healthy_threshold": check.healthy_threshold,
-                    "unhealthy_threshold": check.unhealthy_threshold,
-                }
-                if check.path is not None:
-                    node["health_check"]["path"] = check.path
+                node["health_check"], _ = _app_mesh_health_check(service.health_check)
             nodes[discovery_name(service.name, version.name)] = node
         virtual_services[f"{service.name}.{namespace}"] = {
             "port": service.port,
@@ -232,6 +246,8 @@ def app_mesh_limitations(mesh: Mesh) -> list[str]:
                 lost.append(f"{subject}: no traffic mirroring")
         if service.rate_limit is not None:
             lost.append(f"{service.name}: no rate limit")
+        if service.health_check is not None:
+            lost += [f"{service.name}: {note}" for note in _app_mesh_health_check(service.health_check)[1]]
         for dependency in service.dependencies:
             if dependency.rate_limit is not None:
                 lost.append(f"{service.name} -> {dependency.target}: no caller-side rate limit")

@@ -1,0 +1,1 @@
+"""AWS: driving Terraform on a generated root, and reading what is deployed back with boto3."""

@@ -1,0 +1,153 @@
+"""generate --target aws: the root configuration per flavor, its data, and what each flavor loses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from meshgen.cli import main
+from meshgen.errors import UserError
+from meshgen.model import load_mesh
+from meshgen.render.envoy.validate import find_envoy
+from meshgen.render.terraform import AwsOptions, render_aws
+from tests.support import EXAMPLES, REPO
+
+SHOP = REPO / "examples/shop/catalog.yaml"
+
+
+def shop_root(tmp_path: Path, flavor: str, **options: str) -> tuple[dict[str, str], list[str]]:
+    root = render_aws(load_mesh(SHOP), tmp_path, AwsOptions(flavor=flavor, default_image="demo:1", **options))  # type: ignore[arg-type]
+    return root.files, root.warnings
+
+
+def test_ecs_envoy_root_has_fixed_files_data_and_one_config_per_version(tmp_path: Path) -> None:
+    files, warnings = shop_root(tmp_path, "ecs-envoy")
+    assert warnings == []
+    assert sorted(f for f in files if not f.startswith("envoy/")) == [
+        "main.tf",
+        "network.tf",
+        "outputs.tf",
+        "providers.tf",
+        "terraform.tfvars.json",
+        "variables.tf",
+        "versions.tf",
+    ]
+    assert sorted(f for f in files if f.startswith("envoy/")) == [
+        f"envoy/{n}.yaml"
+        for n in [
+            "catalog-v1",
+            "checkout-v1",
+            "frontend-v1",
+            "inventory-v1",
+            "orders-v1",
+            "orders-v2",
+            "users-v1",
+            "users-v2",
+        ]
+    ]
+    data = json.loads(files["terraform.tfvars.json"])
+    assert data["namespace_name"] == "shop.local" and data["tracing"] == {"kind": "xray"}
+    inventory = data["services"]["inventory-v1"]
+    assert (inventory["desired_count"], inventory["port"], inventory["inbound_port"]) == (2, 8080, 15006)
+    assert inventory["environment"]["MESHGEN_LISTEN"] == "127.0.0.1:8080"
+    assert 'source = "' in files["main.tf"] and "/terraform/modules/ecs-envoy-service" in files["main.tf"]
+    users = files["envoy/frontend-v1.yaml"]
+    assert "address: users-v1.shop.local" in users and "type: STRICT_DNS" in users
+    assert "envoy.tracers.xray" in users and "dynamic_resources" not in users
+
+
+def test_module_sources_are_relative_to_the_output(tmp_path: Path) -> None:
+    out = tmp_path / "deep" / "root"
+    root = render_aws(load_mesh(SHOP), out, AwsOptions(default_image="x"))
+    source = next(line for line in root.files["main.tf"].splitlines() if "source" in line).split('"')[1]
+    assert source.startswith("../") and (out / source / "main.tf").resolve() == (
+        REPO / "terraform/modules/ecs-mesh/main.tf"
+    )
+
+
+def test_service_connect_keeps_what_it_can_and_lists_what_it_loses(tmp_path: Path) -> None:
+    files, warnings = shop_root(tmp_path, "service-connect")
+    data = json.loads(files["terraform.tfvars.json"])
+    users_v1 = data["services"]["users-v1"]["service_connect"]
+    assert users_v1["discovery_name"] == "users"
+    assert users_v1["client_aliases"] == [{"port": 8080, "dns_name": "users"}]
+    assert users_v1["per_request_timeout_seconds"] == 2
+    assert data["services"]["users-v2"]["service_connect"]["discovery_name"] == "users-v2"
+    assert "client_aliases" not in data["services"]["users-v2"]["service_connect"]
+    assert (
+        "users: no traffic split between versions; all calls to `users` go to v1, v2 only by their own discovery names"
+        in warnings
+    )
+    assert "users/canary-testers: no request matching (prefix / header x-canary=true); the route is ignored" in warnings
+    assert "catalog/search: no fault injection" in warnings
+    assert "orders/stable: no traffic mirroring" in warnings
+    assert "frontend: no rate limit" in warnings
+    assert files["LIMITATIONS.md"].count("\n- ") == len(warnings)
+    assert not any(f.startswith("envoy/") for f in files)
+
+
+def test_app_mesh_is_marked_legacy_and_maps_routes(tmp_path: Path) -> None:
+    files, warnings = shop_root(tmp_path, "app-mesh")
+    assert warnings[0].startswith("App Mesh is LEGACY: AWS discontinued it on 2026-09-30")
+    assert "LEGACY" in files["main.tf"]
+    data = json.loads(files["terraform.tfvars.json"])
+    routes = data["virtual_services"]["users.shop.local"]["routes"]
+    assert [r["name"] for r in routes] == ["canary-testers", "split"]
+    assert routes[0]["headers"] == [{"name": "x-canary", "exact": "true"}]
+    assert routes[1]["targets"] == [
+        {"virtual_node": "users-v1", "weight": 90},
+        {"virtual_node": "users-v2", "weight": 10},
+    ]
+    assert routes[1]["retry"] == {
+        "max_retries": 2,
+        "per_retry_timeout_ms": 500,
+        "http_retry_events": ["server-error"],
+        "tcp_retry_events": ["connection-error"],
+    }
+    node = data["virtual_nodes"]["orders-v1"]
+    assert node["backends"] == ["inventory.shop.local"]
+    assert node["outlier_detection"]["max_server_errors"] == 3
+    assert data["egress_filter"] == "ALLOW_ALL"  # payments is external
+
+
+def test_versions_without_an_image_need_a_default(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="these versions name no container image: frontend v1, users v1"):
+        render_aws(load_mesh(SHOP), tmp_path, AwsOptions())
+
+
+def test_missing_modules_dir_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="Terraform modules not found in"):
+        render_aws(load_mesh(SHOP), tmp_path, AwsOptions(default_image="x", modules_dir=tmp_path / "nowhere"))
+
+
+def test_cli_generate_aws_warns_on_stderr(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["generate", str(SHOP), "--target", "aws", "--flavor", "app-mesh", "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: App Mesh is LEGACY" in result.stderr
+    assert "Terraform root, app-mesh" in result.stdout
+    assert (tmp_path / "LIMITATIONS.md").exists()
+
+
+@pytest.mark.envoy
+@pytest.mark.parametrize("tracing", ["xray", "otel", "none"])
+@pytest.mark.parametrize("catalog", EXAMPLES, ids=[p.parent.name for p in EXAMPLES])
+def test_every_ecs_task_config_passes_envoy_validation(tmp_path: Path, catalog: Path, tracing: str) -> None:
+    root = render_aws(load_mesh(catalog), tmp_path, AwsOptions(default_image="x", tracing=tracing))
+    envoy = find_envoy()
+    for name, content in root.files.items():
+        if name.startswith("envoy/"):
+            path = tmp_path / Path(name).name
+            path.write_text(content)
+            result = subprocess.run(
+                [envoy, "--mode", "validate", "--log-level", "error", "-c", str(path)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
