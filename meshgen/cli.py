@@ -79,6 +79,7 @@ class TargetOptions:
     namespace: str | None
     default_image: str | None
     modules_dir: Path | None
+    connection: str
 
 
 def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, str], list[str]]:
@@ -90,6 +91,11 @@ def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, st
             raise UserError(f"--config-root must be an absolute path, got {options.config_root!r}")
         root = PurePosixPath(options.config_root or out.resolve().as_posix())
         return render_envoy(mesh, root), []
+    if options.target == "onprem":
+        from meshgen.render.ansible import ONPREM_CONFIG_ROOT, OnpremOptions, render_onprem
+
+        onprem = OnpremOptions(connection=options.connection, config_root=options.config_root or ONPREM_CONFIG_ROOT)
+        return render_onprem(mesh, onprem), []
     from meshgen.render.terraform import AwsOptions, render_aws
 
     aws = AwsOptions(
@@ -106,14 +112,23 @@ def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, st
 _TARGET_OPTIONS = [
     click.option(
         "--target",
-        type=click.Choice(["envoy", "aws"]),
+        type=click.Choice(["envoy", "onprem", "aws"]),
         default="envoy",
         show_default=True,
-        help="envoy: one sidecar directory per instance; aws: a Terraform root configuration.",
+        help="envoy: one sidecar directory per instance; onprem: Ansible inventory and data for ansible/site.yml; "
+        "aws: a Terraform root configuration.",
     ),
     click.option(
         "--config-root",
-        help="envoy: absolute directory the sidecar directories will live in when Envoy runs (default: OUT).",
+        help="envoy, onprem: absolute directory the sidecar directories live in where Envoy runs "
+        "(default: OUT for envoy, /etc/envoy for onprem).",
+    ),
+    click.option(
+        "--connection",
+        type=click.Choice(["ssh", "docker"]),
+        default="ssh",
+        show_default=True,
+        help="onprem: reach hosts over SSH at their address, or as Docker containers named like the hosts.",
     ),
     click.option(
         "--flavor",
@@ -175,7 +190,11 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     changes = write_tree(out, files)
-    what = f"{len(mesh.instances)} sidecars" if options.target == "envoy" else f"Terraform root, {options.flavor}"
+    what = {
+        "envoy": f"{len(mesh.instances)} sidecars",
+        "onprem": f"Ansible inventory, {len(mesh.instances)} sidecars",
+        "aws": f"Terraform root, {options.flavor}",
+    }[options.target]
     click.echo(
         f"{out}: {what}; {len(changes.added)} files added, "
         f"{len(changes.changed)} changed, {len(changes.removed)} removed, {len(changes.unchanged)} unchanged"
