@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from meshgen.analysis.callgraph import adjacency
-from meshgen.model.mesh import Mesh, Route, Service
+from meshgen.model.mesh import IDEMPOTENT_METHODS, Mesh, Route, Service
 from meshgen.render.envoy import names
 from meshgen.verify.http import Reply, ejected_hosts, envoy_stat, run_all, send, send_many
 from meshgen.verify.requests import NoProbe, Probe, probe_for
@@ -54,24 +54,42 @@ def _through(caller: Caller, service: Service, probe: Probe, extra: dict[str, st
     return send(address, port, probe.path, headers=headers, method=probe.method)
 
 
-def _called_routes(mesh: Mesh) -> Iterator[tuple[Service, Route, Caller | None]]:
+@dataclass(frozen=True)
+class Target:
+    """A route some service calls, the caller's sidecar to call it through, and a request for it."""
+
+    service: Service
+    route: Route
+    caller: Caller
+    probe: Probe
+
+    @property
+    def name(self) -> str:
+        return f"{self.service.name}/{self.route.name}"
+
+    def send(self, extra: dict[str, str] | None = None) -> Reply:
+        return _through(self.caller, self.service, self.probe, extra)
+
+
+def _targets(
+    mesh: Mesh, kind: str, applies: Callable[[Route], bool] = lambda route: True
+) -> Iterator[Target | Skipped]:
+    """Every HTTP route `applies` selects, as a Target, or Skipped with the reason it cannot be checked."""
     for service in mesh.services:
         if not service.is_http:
             continue
         caller = caller_of(mesh, service)
-        for route in service.routes:
-            yield service, route, caller
-
-
-def _probe(kind: str, service: Service, route: Route, caller: Caller | None) -> Probe | Skipped:
-    name = f"{service.name}/{route.name}"
-    if caller is None:
-        return Skipped(kind, name, "no service calls it, so no sidecar applies its routes")
-    index = service.routes.index(route)
-    try:
-        return probe_for(route, service.routes[:index])
-    except NoProbe as exc:
-        return Skipped(kind, name, str(exc))
+        for index, route in enumerate(service.routes):
+            if not applies(route):
+                continue
+            name = f"{service.name}/{route.name}"
+            if caller is None:
+                yield Skipped(kind, name, "no service calls it, so no sidecar applies its routes")
+                continue
+            try:
+                yield Target(service, route, caller, probe_for(route, service.routes[:index]))
+            except NoProbe as exc:
+                yield Skipped(kind, name, str(exc))
 
 
 def _expected_fault_free(route: Route) -> bool:
@@ -83,18 +101,16 @@ def _expected_fault_free(route: Route) -> bool:
 
 
 def check_routing(mesh: Mesh) -> Iterator[Outcome]:
-    for service, route, caller in _called_routes(mesh):
-        name = f"{service.name}/{route.name}"
-        probe = _probe("routing", service, route, caller)
-        if isinstance(probe, Skipped):
-            yield probe
+    for target in _targets(mesh, "routing"):
+        if isinstance(target, Skipped):
+            yield target
             continue
-        assert caller is not None
+        name, route = target.name, target.route
         if not _expected_fault_free(route):
             yield Skipped("routing", name, "every request on it may be aborted by an injected fault")
             continue
         samples = 20 if len(route.weights) == 1 else ROUTING_SAMPLES
-        replies = send_many(samples, partial(_through, caller, service, probe))
+        replies = send_many(samples, target.send)
         answered = Counter(r.version for r in replies if r.status == 200)
         failed = samples - sum(answered.values())
         if failed:
@@ -126,34 +142,31 @@ def _retries_on_503(route: Route) -> bool:
     return bool(on & {"5xx", "gateway-error"}) or ("retriable-status-codes" in on and 503 in route.retries.status_codes)
 
 
-def _retry_counter(caller: Caller, service: Service, route: Route) -> int:
+def _retry_counter(target: Target) -> int:
+    service = target.service.name
     return sum(
-        envoy_stat(caller.admin, f"cluster.{names.version_cluster(service.name, v)}.upstream_rq_retry")
-        for v, _ in route.weights
+        envoy_stat(target.caller.admin, f"cluster.{names.version_cluster(service, v)}.upstream_rq_retry")
+        for v, _ in target.route.weights
     )
 
 
 def check_retries(mesh: Mesh) -> Iterator[Outcome]:
-    for service, route, caller in _called_routes(mesh):
-        name = f"{service.name}/{route.name}"
+    for target in _targets(mesh, "retries", lambda route: route.retries.attempts > 1):
+        if isinstance(target, Skipped):
+            yield target
+            continue
+        name, route, probe = target.name, target.route, target.probe
         attempts = route.retries.attempts
-        if attempts < 2:
-            continue
-        probe = _probe("retries", service, route, caller)
-        if isinstance(probe, Skipped):
-            yield probe
-            continue
-        assert caller is not None
         if not _retries_on_503(route):
             yield Skipped("retries", name, f"retries only on {', '.join(route.retries.on)}, not on a 503 answer")
             continue
-        if route.retries.methods == "idempotent" and probe.method not in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE"):
+        if route.retries.methods == "idempotent" and probe.method not in IDEMPOTENT_METHODS:
             yield Skipped("retries", name, f"its requests are {probe.method}, which is never retried")
             continue
-        before = _retry_counter(caller, service, route)
-        within = _through(caller, service, probe, {"x-demo-fail-attempts": str(attempts - 1)})
-        beyond = _through(caller, service, probe, {"x-demo-fail-attempts": str(attempts)})
-        retried = _retry_counter(caller, service, route) - before
+        before = _retry_counter(target)
+        within = target.send({"x-demo-fail-attempts": str(attempts - 1)})
+        beyond = target.send({"x-demo-fail-attempts": str(attempts)})
+        retried = _retry_counter(target) - before
         expected = 2 * (attempts - 1)
         detail = (
             f"fail first {attempts - 1}: {within.status} at attempt "
@@ -169,19 +182,17 @@ def check_retries(mesh: Mesh) -> Iterator[Outcome]:
 
 def check_timeouts(mesh: Mesh) -> Iterator[Outcome]:
     pending: list[tuple[str, float, float, Callable[[], Reply]]] = []
-    for service, route, caller in _called_routes(mesh):
-        name = f"{service.name}/{route.name}"
-        probe = _probe("timeout", service, route, caller)
-        if isinstance(probe, Skipped):
-            yield probe
+    for target in _targets(mesh, "timeout"):
+        if isinstance(target, Skipped):
+            yield target
             continue
-        assert caller is not None
+        route = target.route
         limit = route.timeout.seconds
         delay = f"{int(limit * 1000) + 1000}ms"
         # No answer can come before the first try gives up: its per-try limit, or the route's.
         per_try = route.retries.per_try_timeout if route.retries.attempts > 1 else None
         floor = min(limit, per_try.seconds) if per_try else limit
-        pending.append((name, limit, floor, partial(_through, caller, service, probe, {"x-demo-delay": delay})))
+        pending.append((target.name, limit, floor, partial(target.send, {"x-demo-delay": delay})))
     # Each check waits about one timeout: run them side by side.
     replies = run_all([request for *_, request in pending], workers=8)
     for (name, limit, floor, _), reply in zip(pending, replies, strict=True):
@@ -200,19 +211,15 @@ def check_timeouts(mesh: Mesh) -> Iterator[Outcome]:
 
 
 def check_faults(mesh: Mesh) -> Iterator[Outcome]:
-    for service, route, caller in _called_routes(mesh):
-        fault = route.fault
-        if fault is None:
+    for target in _targets(mesh, "fault", lambda route: route.fault is not None):
+        if isinstance(target, Skipped):
+            yield target
             continue
-        name = f"{service.name}/{route.name}"
-        probe = _probe("fault", service, route, caller)
-        if isinstance(probe, Skipped):
-            yield probe
-            continue
-        assert caller is not None
+        fault = target.route.fault
+        assert fault is not None
         trigger = {h.name: h.exact or h.prefix or "1" for h in fault.headers}
         samples = 40
-        faulted = send_many(samples, partial(_through, caller, service, probe, trigger), workers=8)
+        faulted = send_many(samples, partial(target.send, trigger), workers=8)
         problems: list[str] = []
         seen: list[str] = []
         if fault.abort_status is not None:
@@ -232,7 +239,7 @@ def check_faults(mesh: Mesh) -> Iterator[Outcome]:
                     f"delays {100 * slow / samples:.0f}%, expected {fault.delay_percent:g}% +/- {100 * allowed:.0f}"
                 )
         if fault.headers:
-            plain = send_many(samples, partial(_through, caller, service, probe), workers=8)
+            plain = send_many(samples, target.send, workers=8)
             hit = [
                 r
                 for r in plain
@@ -241,7 +248,7 @@ def check_faults(mesh: Mesh) -> Iterator[Outcome]:
             seen.append(f"without the header: {len(hit)}/{samples} faulted")
             if hit:
                 problems.append(f"{len(hit)} requests without {', '.join(trigger)} were faulted too")
-        yield CheckResult("fault", name, not problems, "; ".join(problems or seen))
+        yield CheckResult("fault", target.name, not problems, "; ".join(problems or seen))
 
 
 # -- mirror ----------------------------------------------------------------------------------
@@ -255,21 +262,18 @@ def _demo_stats(address: tuple[str, int], reset: bool = False) -> dict[str, int]
 
 
 def check_mirrors(mesh: Mesh) -> Iterator[Outcome]:
-    for service, route, caller in _called_routes(mesh):
+    for target in _targets(mesh, "mirror", lambda route: route.mirror is not None):
+        if isinstance(target, Skipped):
+            yield target
+            continue
+        route = target.route
         mirror = route.mirror
-        if mirror is None:
-            continue
-        name = f"{service.name}/{route.name}"
-        probe = _probe("mirror", service, route, caller)
-        if isinstance(probe, Skipped):
-            yield probe
-            continue
-        assert caller is not None
-        shadows = [app_address(i) for i in service.version(mirror.version).instances]
+        assert mirror is not None
+        shadows = [app_address(i) for i in target.service.version(mirror.version).instances]
         for shadow in shadows:
             _demo_stats(shadow, reset=True)
         samples = 200
-        replies = send_many(samples, partial(_through, caller, service, probe))
+        replies = send_many(samples, target.send)
         primaries = {v for v, _ in route.weights}
         seen_by_callers = Counter(r.version for r in replies)
         mirrored = _settled(partial(_mirrored_count, shadows))
@@ -282,7 +286,7 @@ def check_mirrors(mesh: Mesh) -> Iterator[Outcome]:
         )
         if wrong:
             detail += f"; callers got answers from {', '.join(wrong)}"
-        yield CheckResult("mirror", name, ok and not wrong and not failed, detail)
+        yield CheckResult("mirror", target.name, ok and not wrong and not failed, detail)
 
 
 def _mirrored_count(shadows: list[tuple[str, int]]) -> int:
@@ -407,28 +411,28 @@ def _chain_problems(spans: list[dict[str, object]], chain: list[str], root_paren
 
 def check_outliers(mesh: Mesh) -> Iterator[Outcome]:
     for service in mesh.services:
-        if not service.is_http:
-            continue
-        caller = caller_of(mesh, service)
         for version in service.versions:
-            if len(version.instances) < 2:
+            if not service.is_http or len(version.instances) < 2:
                 continue
-            name = f"{service.name}/{version.name}"
-            if caller is None:
-                yield Skipped("outlier", name, "no service calls it")
+            found = [
+                t
+                for t in _targets(mesh, "outlier", partial(_sends_to, version.name))
+                if t.name.split("/")[0] == service.name
+            ]
+            target = next((t for t in found if isinstance(t, Target)), None)
+            if target is None:
+                reason = found[0].reason if found and isinstance(found[0], Skipped) else "no route sends traffic to it"
+                yield Skipped("outlier", f"{service.name}/{version.name}", reason)
                 continue
-            route = next((r for r in service.routes if version.name in dict(r.weights)), None)
-            if route is None:
-                yield Skipped("outlier", name, "no route sends traffic to it")
-                continue
-            probe = _probe("outlier", service, route, caller)
-            if isinstance(probe, Skipped):
-                yield probe
-                continue
-            yield _outlier_check(service, version.name, route, caller, probe)
+            yield _outlier_check(target, version.name)
 
 
-def _outlier_check(service: Service, version: str, route: Route, caller: Caller, probe: Probe) -> CheckResult:
+def _sends_to(version: str, route: Route) -> bool:
+    return version in dict(route.weights)
+
+
+def _outlier_check(target: Target, version: str) -> CheckResult:
+    service, route, caller = target.service, target.route, target.caller
     name = f"{service.name}/{version}"
     instances = service.version(version).instances
     bad, good = instances[0], instances[1:]
@@ -450,10 +454,10 @@ def _outlier_check(service: Service, version: str, route: Route, caller: Caller,
         for _ in range(budget):
             if bad_endpoint in ejected_hosts(caller.admin, cluster):
                 break
-            _through(caller, service, probe)
+            target.send()
         ejected = bad_endpoint in ejected_hosts(caller.admin, cluster)
         before = _demo_stats(app_address(bad)).get("requests", 0)
-        replies = send_many(20, partial(_through, caller, service, probe))
+        replies = send_many(20, target.send)
         reached_bad = _demo_stats(app_address(bad)).get("requests", 0) - before
         answered_by = Counter(r.instance for r in replies if r.version == version and r.status == 200)
     finally:
