@@ -17,6 +17,7 @@ import argparse
 import difflib
 import html
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +56,42 @@ def _load(path: Path) -> dict[str, Any]:
         sys.exit("tf_docs.py needs python-hcl2: pip install python-hcl2")
     with path.open(encoding="utf-8") as handle:
         options_type = getattr(hcl2, "SerializationOptions", None)
-        if options_type is None:  # python-hcl2 < 8: strings come without quotes already
-            return dict(hcl2.load(handle))
+        if options_type is None:  # python-hcl2 < 8: strings without quotes, escapes left as written
+            return _unescape(dict(hcl2.load(handle)))
         options = options_type(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
         return dict(hcl2.load(handle, serialization_options=options))
+
+
+def _unescape(value: Any) -> Any:
+    if isinstance(value, str):
+        return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), value)
+    if isinstance(value, list):
+        return [_unescape(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _unescape(item) for key, item in value.items()}
+    return value
+
+
+def raw_types(path: Path) -> dict[str, str]:
+    """Each variable's type expression as written (terraform fmt layout: the block's attributes are
+    indented two spaces and its closing brace is in column 0), without the common indentation."""
+    text = path.read_text(encoding="utf-8")
+    types = {}
+    for block in re.finditer(r'(?ms)^variable\s+"([^"]+)"\s*\{\n(.*?)^\}', text):
+        found = re.search(r"(?m)^  type\s*=\s*", block.group(2))
+        if found is None:
+            continue
+        lines = []
+        depth = 0
+        for line in block.group(2)[found.end() :].split("\n"):
+            lines.append(line)
+            depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
+            if depth <= 0:
+                break
+        types[block.group(1)] = "\n".join(
+            lines[:1] + [line[2:] if line.startswith("  ") else line for line in lines[1:]]
+        )
+    return types
 
 
 def _unquote(value: Any) -> Any:
@@ -94,12 +127,13 @@ def _blocks(parsed: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]
 def read_module(module: Path) -> tuple[list[Variable], list[Output]]:
     variables = []
     if (module / "variables.tf").exists():
+        types = raw_types(module / "variables.tf")
         for name, body in _blocks(_load(module / "variables.tf"), "variable"):
             variables.append(
                 Variable(
                     name=name,
                     description=_unquote(body.get("description")),
-                    type=_unquote(body.get("type")),
+                    type=types.get(name) if "type" in body else None,
                     has_default="default" in body,
                     default=_unquote(body.get("default")),
                 )
@@ -195,7 +229,8 @@ def _code(text: str) -> str:
 
 
 def render_type(expression: str) -> str:
-    if len(expression) <= INLINE_TYPE and "object(" not in expression:
+    """Short types inline; long ones in a block, as written or laid out one attribute a line."""
+    if "\n" in expression or (len(expression) <= INLINE_TYPE and "object(" not in expression):
         return _code(expression)
     return _code(pretty_type(expression))
 

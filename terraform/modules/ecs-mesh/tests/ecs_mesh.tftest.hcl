@@ -1,0 +1,237 @@
+# Plans the mesh foundation against a mocked AWS provider: no credentials, no network.
+
+mock_provider "aws" {
+  override_during = plan
+
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
+
+  mock_resource "aws_ecs_cluster" {
+    defaults = { arn = "arn:aws:ecs:eu-west-1:123456789012:cluster/shop" }
+  }
+
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/shop-task-20260101" }
+  }
+
+  mock_resource "aws_service_discovery_private_dns_namespace" {
+    defaults = {
+      id  = "ns-privatednsaaaaaaa"
+      arn = "arn:aws:servicediscovery:eu-west-1:123456789012:namespace/ns-privatednsaaaaaaa"
+    }
+  }
+
+  mock_resource "aws_service_discovery_http_namespace" {
+    defaults = {
+      id  = "ns-httpnamespacebbbb"
+      arn = "arn:aws:servicediscovery:eu-west-1:123456789012:namespace/ns-httpnamespacebbbb"
+    }
+  }
+}
+
+variables {
+  name   = "shop"
+  vpc_id = "vpc-0123456789abcdef0"
+  namespace = {
+    name = "shop.local"
+  }
+}
+
+run "defaults_create_cluster_and_private_dns_namespace" {
+  command = plan
+
+  assert {
+    condition     = length(aws_ecs_cluster.this) == 1 && aws_ecs_cluster.this[0].name == "shop"
+    error_message = "The module must create a cluster named after the mesh."
+  }
+
+  assert {
+    condition     = one([for s in aws_ecs_cluster.this[0].setting : s.value if s.name == "containerInsights"]) == "enabled"
+    error_message = "Container Insights must be enabled by default."
+  }
+
+  assert {
+    condition     = output.cluster_arn == "arn:aws:ecs:eu-west-1:123456789012:cluster/shop" && output.cluster_name == "shop"
+    error_message = "cluster_arn/cluster_name must come from the created cluster."
+  }
+
+  assert {
+    condition     = length(aws_service_discovery_private_dns_namespace.this) == 1 && length(aws_service_discovery_http_namespace.this) == 0
+    error_message = "namespace.type defaults to dns_private: one private DNS namespace, no HTTP namespace."
+  }
+
+  assert {
+    condition     = aws_service_discovery_private_dns_namespace.this[0].vpc == "vpc-0123456789abcdef0" && output.namespace_name == "shop.local"
+    error_message = "The private DNS namespace must be shop.local in the given VPC."
+  }
+
+  assert {
+    condition     = output.namespace_id == "ns-privatednsaaaaaaa"
+    error_message = "namespace_id must be the private DNS namespace's ID."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.this.name == "/meshgen/shop" && output.log_group_name == "/meshgen/shop"
+    error_message = "The log group must be /meshgen/<name>."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.this.retention_in_days == 30
+    error_message = "Logs must be kept 30 days by default."
+  }
+
+  assert {
+    condition     = aws_iam_role_policy_attachment.execution.policy_arn == "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+    error_message = "The execution role must get AmazonECSTaskExecutionRolePolicy (ARN built from the partition)."
+  }
+
+  assert {
+    condition     = length(aws_iam_role_policy_attachment.task_xray) == 1 && aws_iam_role_policy_attachment.task_xray[0].policy_arn == "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
+    error_message = "enable_xray defaults to true: the task role gets AWSXRayDaemonWriteAccess."
+  }
+
+  assert {
+    condition = alltrue([
+      for role in [aws_iam_role.execution, aws_iam_role.task] :
+      jsondecode(role.assume_role_policy).Statement[0].Principal.Service == "ecs-tasks.amazonaws.com"
+    ])
+    error_message = "Both roles must trust ecs-tasks.amazonaws.com."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_iam_role.task.assume_role_policy).Statement[0].Condition.StringEquals["aws:SourceAccount"] == "123456789012"
+      && jsondecode(aws_iam_role.task.assume_role_policy).Statement[0].Condition.ArnLike["aws:SourceArn"] == "arn:aws:ecs:eu-west-1:123456789012:*"
+    )
+    error_message = "The task role must be assumable only by ECS tasks of this account and region."
+  }
+
+  assert {
+    condition     = startswith(aws_iam_role.execution.name_prefix, "shop-") && startswith(aws_iam_role.task.name_prefix, "shop-")
+    error_message = "Role names must start with the mesh name."
+  }
+}
+
+run "http_namespace_for_service_connect" {
+  command = plan
+
+  variables {
+    namespace = {
+      name = "shop"
+      type = "http"
+    }
+    enable_xray        = false
+    log_retention_days = 7
+  }
+
+  assert {
+    condition     = length(aws_service_discovery_http_namespace.this) == 1 && length(aws_service_discovery_private_dns_namespace.this) == 0
+    error_message = "namespace.type = http must create only an HTTP namespace."
+  }
+
+  assert {
+    condition     = output.namespace_arn == "arn:aws:servicediscovery:eu-west-1:123456789012:namespace/ns-httpnamespacebbbb" && output.namespace_name == "shop"
+    error_message = "namespace_arn/namespace_name must come from the HTTP namespace."
+  }
+
+  assert {
+    condition     = length(aws_iam_role_policy_attachment.task_xray) == 0
+    error_message = "enable_xray = false must not attach the X-Ray policy."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.this.retention_in_days == 7
+    error_message = "log_retention_days must reach the log group."
+  }
+}
+
+run "existing_cluster" {
+  command = plan
+
+  variables {
+    create_cluster = false
+    cluster_arn    = "arn:aws:ecs:eu-west-1:123456789012:cluster/platform"
+  }
+
+  assert {
+    condition     = length(aws_ecs_cluster.this) == 0
+    error_message = "create_cluster = false must not create a cluster."
+  }
+
+  assert {
+    condition     = output.cluster_arn == "arn:aws:ecs:eu-west-1:123456789012:cluster/platform" && output.cluster_name == "platform"
+    error_message = "cluster_arn/cluster_name must be those of the existing cluster."
+  }
+}
+
+run "existing_cluster_needs_arn" {
+  command = plan
+
+  variables {
+    create_cluster = false
+  }
+
+  expect_failures = [var.cluster_arn]
+}
+
+run "rejects_bad_vpc_id" {
+  command = plan
+
+  variables {
+    vpc_id = "subnet-0123456789abcdef0"
+  }
+
+  expect_failures = [var.vpc_id]
+}
+
+run "rejects_bad_name" {
+  command = plan
+
+  variables {
+    name = "Shop_Mesh"
+  }
+
+  expect_failures = [var.name]
+}
+
+run "rejects_unknown_retention" {
+  command = plan
+
+  variables {
+    log_retention_days = 10
+  }
+
+  expect_failures = [var.log_retention_days]
+}
+
+run "rejects_unknown_namespace_type" {
+  command = plan
+
+  variables {
+    namespace = {
+      name = "shop.local"
+      type = "dns_public"
+    }
+  }
+
+  expect_failures = [var.namespace]
+}
+
+run "rejects_cluster_arn_with_create_cluster" {
+  command = plan
+
+  variables {
+    cluster_arn = "arn:aws:ecs:eu-west-1:123456789012:cluster/platform"
+  }
+
+  expect_failures = [var.cluster_arn]
+}

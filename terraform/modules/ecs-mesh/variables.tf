@@ -1,0 +1,97 @@
+variable "name" {
+  description = "Mesh name, used for the ECS cluster, the log group and the IAM role name prefixes."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,30}$", var.name))
+    error_message = "name must be 1-31 characters of lowercase letters, digits and hyphens, starting with a letter or digit."
+  }
+}
+
+variable "vpc_id" {
+  description = "ID of the VPC the services run in; the private DNS namespace is attached to it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]{8}([0-9a-f]{9})?$", var.vpc_id))
+    error_message = "vpc_id must be a VPC ID such as \"vpc-0123456789abcdef0\"."
+  }
+}
+
+variable "create_cluster" {
+  description = "Whether to create an ECS cluster named after the mesh; set false and pass cluster_arn to use an existing one."
+  type        = bool
+  default     = true
+}
+
+variable "cluster_arn" {
+  description = "ARN of an existing ECS cluster, required when create_cluster is false and not allowed otherwise."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cluster_arn == null || can(regex("^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255}$", var.cluster_arn))
+    error_message = "cluster_arn must be an ECS cluster ARN such as \"arn:aws:ecs:eu-west-1:123456789012:cluster/shop\"."
+  }
+
+  validation {
+    condition     = var.create_cluster ? var.cluster_arn == null : var.cluster_arn != null
+    error_message = "Set cluster_arn exactly when create_cluster is false: it names the existing cluster to use instead of creating one."
+  }
+}
+
+variable "container_insights" {
+  description = "CloudWatch Container Insights setting of a created cluster: enabled, enhanced or disabled."
+  type        = string
+  default     = "enabled"
+
+  validation {
+    condition     = contains(["enabled", "enhanced", "disabled"], var.container_insights)
+    error_message = "container_insights must be one of: enabled, enhanced, disabled."
+  }
+}
+
+variable "namespace" {
+  description = "Cloud Map namespace of the mesh: dns_private (a private DNS zone, for ecs-envoy-service) or http (API-only, for ecs-service-connect)."
+  type = object({
+    name = string
+    type = optional(string, "dns_private")
+  })
+
+  validation {
+    condition     = contains(["dns_private", "http"], var.namespace.type)
+    error_message = "namespace.type must be \"dns_private\" (ecs-envoy-service) or \"http\" (ecs-service-connect)."
+  }
+
+  validation {
+    condition = (
+      var.namespace.type == "dns_private" ?
+      length(var.namespace.name) <= 253 && can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", var.namespace.name)) :
+      length(var.namespace.name) <= 1024 && can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*$", var.namespace.name))
+    )
+    error_message = "namespace.name must be a lowercase DNS name such as \"shop.local\" (dns_private), or 1-1024 letters, digits, '.', '_' and '-' (http)."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps the mesh's container logs; 0 keeps them forever."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value: 0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "enable_xray" {
+  description = "Whether the task role may send traces to AWS X-Ray (attaches AWSXRayDaemonWriteAccess)."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags added to every resource the module creates."
+  type        = map(string)
+  default     = {}
+}
