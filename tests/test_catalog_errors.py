@@ -134,7 +134,7 @@ CASES = [
         "invalid-yaml-mapping-value",
         catalog(("  users-1: {address: 127.0.30.2}", "  users-1: address: 127.0.30.2  " + MARK)),
         "",
-        "invalid YAML: mapping values are not allowed here",
+        "invalid YAML: mapping values are not allowed",
     ),
     Case(
         "invalid-yaml-tab-indent",

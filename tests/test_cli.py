@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def test_generate_writes_one_directory_per_instance_deterministically(tmp_path: 
         "rds-inbound.yaml",
     ]
     bootstrap = (first / "frontend.v1.web-1" / "envoy.yaml").read_text()
-    assert "path: /etc/meshgen/envoy/frontend.v1.web-1/lds.yaml" in bootstrap
+    assert '"path": "/etc/meshgen/envoy/frontend.v1.web-1/lds.yaml"' in bootstrap
 
 
 def test_generate_is_scoped_to_what_an_instance_calls(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_generate_is_scoped_to_what_an_instance_calls(tmp_path: Path) -> None:
     inventory = (tmp_path / "inventory.v1.inventory-1" / "cds.yaml").read_text()
     assert "users.v1" not in inventory and "external.payments" not in inventory
     checkout = (tmp_path / "checkout.v1.checkout-1" / "cds.yaml").read_text()
-    assert "name: external.payments" in checkout and "name: orders.v2" in checkout
+    assert '"name": "external.payments"' in checkout and '"name": "orders.v2"' in checkout
     assert "users.v1" not in checkout
 
 
@@ -121,8 +122,8 @@ def test_diff_reports_a_plan_per_sidecar(tmp_path: Path) -> None:
     assert changed == ["~ frontend.v1.web-1"]  # only the caller of users is affected
     # Only the route file changes, so a running Envoy swaps routes and keeps its listeners.
     assert "    ~ rds-outbound.yaml" in result.output and "~ lds.yaml" not in result.output
-    assert "-            weight: 90" in result.output
-    assert "+            weight: 50" in result.output
+    assert re.search(r'^\s+-\s+"weight": 90$', result.output, re.M)
+    assert re.search(r'^\s+\+\s+"weight": 50,?$', result.output, re.M)
     assert "Plan: 0 files to add, 1 to change, 0 to remove" in result.output
 
 

@@ -46,7 +46,7 @@ def test_validation_rejects_a_broken_resource(tmp_path: Path) -> None:
     write_tree(tmp_path, render_envoy(mesh, root_of(tmp_path)))
     sidecar = sidecar_dirs(tmp_path)[0]
     routes = sidecar / "rds-inbound.yaml"
-    routes.write_text(routes.read_text().replace("timeout:", "timeuot:"))
+    routes.write_text(routes.read_text().replace('"timeout":', '"timeuot":'))
     with pytest.raises(EnvoyRejectedError, match="timeuot"):
         validate_sidecar(sidecar)
 

@@ -34,7 +34,9 @@ def test_inventory_groups_hosts_by_role_service_and_version() -> None:
 def test_host_vars_carry_sidecars_and_demo_apps() -> None:
     files = render_onprem(load_mesh(SHOP), OnpremOptions())
     users = yaml.safe_load(files["host_vars/users-2.yml"])
-    assert users["envoy_sidecars"] == [{"name": "users.v2.users-2", "service": "users", "version": "v2", "admin": "127.0.10.3:15000"}]
+    assert users["envoy_sidecars"] == [
+        {"name": "users.v2.users-2", "service": "users", "version": "v2", "admin": "127.0.10.3:15000"}
+    ]
     assert users["demo_app_instances"][0]["listen"] == "127.0.10.3:8080"
     collector = yaml.safe_load(files["host_vars/tracing-1.yml"])
     assert collector["trace_collector_listen"] == "127.0.10.9:9411" and collector["envoy_sidecars"] == []
@@ -44,7 +46,7 @@ def test_host_vars_carry_sidecars_and_demo_apps() -> None:
 def test_sidecar_configs_point_at_the_on_host_directory() -> None:
     files = render_onprem(load_mesh(SHOP), OnpremOptions(config_root="/srv/envoy"))
     bootstrap = files["envoy/users.v1.users-1/envoy.yaml"]
-    assert "path: /srv/envoy/users.v1.users-1/cds.yaml" in bootstrap
+    assert '"path": "/srv/envoy/users.v1.users-1/cds.yaml"' in bootstrap
     assert yaml.safe_load(files["group_vars/all.yml"])["envoy_config_dir"] == "/srv/envoy"
 
 
@@ -62,8 +64,14 @@ def test_catalog_without_hosts_cannot_go_on_prem(tmp_path: Path) -> None:
 
 
 def test_cli_generate_onprem_writes_a_usable_tree(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["generate", str(MOLECULE), "--target", "onprem", "--connection", "docker", "-o", str(tmp_path)])
+    result = CliRunner().invoke(
+        main, ["generate", str(MOLECULE), "--target", "onprem", "--connection", "docker", "-o", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "Ansible inventory, 3 sidecars" in result.output
-    assert sorted(p.name for p in (tmp_path / "envoy").iterdir()) == ["callee.v1.callee-1", "callee.v2.callee-2", "caller.v1.caller-1"]
+    assert sorted(p.name for p in (tmp_path / "envoy").iterdir()) == [
+        "callee.v1.callee-1",
+        "callee.v2.callee-2",
+        "caller.v1.caller-1",
+    ]
     assert (tmp_path / "host_vars" / "collector-1.yml").exists()

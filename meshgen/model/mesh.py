@@ -311,8 +311,16 @@ class Mesh:
     def instances(self) -> tuple[Instance, ...]:
         return tuple(i for s in self.services for i in s.instances)
 
+    @cached_property
+    def _callers(self) -> dict[str, tuple[Service, ...]]:
+        callers: dict[str, list[Service]] = {}
+        for service in self.services:
+            for dependency in service.dependencies:
+                callers.setdefault(dependency.target, []).append(service)
+        return {name: tuple(found) for name, found in callers.items()}
+
     def callers_of(self, name: str) -> tuple[Service, ...]:
-        return tuple(s for s in self.services if any(d.target == name for d in s.dependencies))
+        return self._callers.get(name, ())
 
     @property
     def entry_services(self) -> tuple[Service, ...]:

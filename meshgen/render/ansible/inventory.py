@@ -41,10 +41,9 @@ def _demo_app(mesh: Mesh, instance: Instance) -> dict[str, Any]:
     }
 
 
-def _host_vars(mesh: Mesh, host: str) -> dict[str, Any]:
-    instances = [i for i in mesh.instances if i.host.name == host]
+def _host_vars(mesh: Mesh, host: str, instances: list[Instance], address: str) -> dict[str, Any]:
     variables: dict[str, Any] = {
-        "meshgen_address": next(h.address for h in mesh.hosts if h.name == host),
+        "meshgen_address": address,
         "envoy_sidecars": [
             {
                 "name": i.id,
@@ -102,8 +101,11 @@ def render_onprem(mesh: Mesh, options: OnpremOptions) -> dict[str, str]:
         HEADER,
     )
     hosts_with_vars = sorted({*sidecar_hosts, *children.get("trace_collector", {}).get("hosts", {})})
+    on_host: dict[str, list[Instance]] = {}
+    for instance in mesh.instances:
+        on_host.setdefault(instance.host.name, []).append(instance)
     for host in hosts_with_vars:
-        files[f"host_vars/{host}.yml"] = to_yaml(_host_vars(mesh, host), HEADER)
+        files[f"host_vars/{host}.yml"] = to_yaml(_host_vars(mesh, host, on_host.get(host, []), address[host]), HEADER)
     for relative, content in render_envoy(mesh, PurePosixPath(options.config_root)).items():
         files[f"envoy/{relative}"] = content
     return files

@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from meshgen.model.mesh import Instance, Mesh, Service
-from meshgen.render.document import to_yaml
+from meshgen.render.document import to_config
 from meshgen.render.envoy import names
 from meshgen.render.envoy.bootstrap import bootstrap
 from meshgen.render.envoy.clusters import dependency_clusters, local_app_cluster
@@ -100,22 +100,22 @@ def render_sidecar(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -
     service = mesh.service(instance.service)
     clusters = [local_app_cluster(service, instance), *dependency_clusters(mesh, service)]
     files = {
-        names.CDS_FILE: to_yaml(_resources(names.CLUSTER_TYPE, clusters), clusters_header(mesh, instance, clusters)),
-        names.LDS_FILE: to_yaml(
+        names.CDS_FILE: to_config(_resources(names.CLUSTER_TYPE, clusters), clusters_header(mesh, instance, clusters)),
+        names.LDS_FILE: to_config(
             _resources(names.LISTENER_TYPE, sidecar_listeners(mesh, service, instance, sidecar_dir)),
             listeners_header(mesh, service, instance),
         ),
-        names.BOOTSTRAP_FILE: to_yaml(
+        names.BOOTSTRAP_FILE: to_config(
             bootstrap(mesh, instance, sidecar_dir), bootstrap_header(mesh, service, instance)
         ),
     }
     if service.is_http:
-        files[names.RDS_FILES[names.INBOUND_ROUTES]] = to_yaml(
+        files[names.RDS_FILES[names.INBOUND_ROUTES]] = to_config(
             _resources(names.ROUTE_CONFIG_TYPE, [inbound_route_config(service)]),
             inbound_routes_header(mesh, service, instance),
         )
     if http_dependencies(service):
-        files[names.RDS_FILES[names.OUTBOUND_ROUTES]] = to_yaml(
+        files[names.RDS_FILES[names.OUTBOUND_ROUTES]] = to_config(
             _resources(names.ROUTE_CONFIG_TYPE, [outbound_route_config(mesh, service)]),
             outbound_routes_header(mesh, service, instance),
         )

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
+from meshgen.render.document import parse_config
 from meshgen.render.envoy import names
 
 _HCM_NAME = "envoy.filters.network.http_connection_manager"
 
 
 def _resources(text: str) -> list[dict[str, Any]]:
-    document = yaml.safe_load(text)
+    document = parse_config(text)
     return [{k: v for k, v in r.items() if k != "@type"} for r in document["resources"]]
 
 
 def static_bootstrap(files: dict[str, str]) -> dict[str, Any]:
     """From one sidecar's rendered files (file name -> text) to a static bootstrap."""
-    config: dict[str, Any] = yaml.safe_load(files[names.BOOTSTRAP_FILE])
+    config: dict[str, Any] = parse_config(files[names.BOOTSTRAP_FILE])
     routes = {}
     for file in names.RDS_FILES.values():
         if file in files:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from meshgen.errors import EnvoyNotFoundError, EnvoyRejectedError
-from meshgen.render.document import to_yaml
+from meshgen.render.document import to_config
 from meshgen.render.envoy import names
 from meshgen.render.envoy.static import static_bootstrap
 
@@ -80,7 +80,7 @@ def validate_sidecar(sidecar_dir: Path, envoy: str | None = None) -> None:
     _run(envoy, sidecar_dir / names.BOOTSTRAP_FILE)
     with tempfile.TemporaryDirectory(prefix="meshgen-validate-") as scratch:
         inlined = Path(scratch) / f"{sidecar_dir.name}-inline.yaml"
-        inlined.write_text(to_yaml(inline_bootstrap(sidecar_dir)), encoding="utf-8")
+        inlined.write_text(to_config(inline_bootstrap(sidecar_dir)), encoding="utf-8")
         try:
             _run(envoy, inlined)
         except EnvoyRejectedError as exc:

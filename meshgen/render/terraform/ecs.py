@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import PurePosixPath
 
 from meshgen.model.mesh import Host, Mesh, Tracing
-from meshgen.render.document import to_yaml
+from meshgen.render.document import to_config
 from meshgen.render.envoy.sidecar import render_sidecar
 from meshgen.render.envoy.static import static_bootstrap
 
@@ -62,5 +62,5 @@ def task_envoy_configs(mesh: Mesh, namespace: str, tracing: str) -> dict[str, st
             f"mesh {mesh.name}",
             "generated from the service catalog: edit the catalog, not this file",
         ]
-        configs[name] = to_yaml(static_bootstrap(files), header)
+        configs[name] = to_config(static_bootstrap(files), header)
     return configs

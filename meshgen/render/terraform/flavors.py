@@ -162,15 +162,22 @@ def _app_mesh_route(mesh: Mesh, service: Service, route: Route, namespace: str) 
         rendered["headers"] = [_header(h) for h in route.match.headers]
     if service.is_http:
         rendered["timeout_ms"] = route.timeout.ms
-    retries = route.retries
-    if retries.attempts > 1:
+    events = _app_mesh_retry_events(route)
+    if route.retries.attempts > 1 and any(events.values()):
         rendered["retry"] = {
-            "max_retries": retries.num_retries,
-            "per_retry_timeout_ms": (retries.per_try_timeout or route.timeout).ms,
-            "http_retry_events": sorted({_HTTP_EVENTS[c] for c in retries.on if c in _HTTP_EVENTS}),
-            "tcp_retry_events": ["connection-error"] if set(retries.on) & _TCP_EVENTS else [],
+            "max_retries": route.retries.num_retries,
+            "per_retry_timeout_ms": (route.retries.per_try_timeout or route.timeout).ms,
+            **events,
         }
     return rendered
+
+
+def _app_mesh_retry_events(route: Route) -> dict[str, list[str]]:
+    on = set(route.retries.on)
+    return {
+        "http_retry_events": sorted({_HTTP_EVENTS[c] for c in on if c in _HTTP_EVENTS}),
+        "tcp_retry_events": ["connection-error"] if on & _TCP_EVENTS else [],
+    }
 
 
 # App Mesh's accepted ranges: (field, catalog value in App Mesh units, lowest, highest).
@@ -206,10 +213,15 @@ def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
                 "port": service.port,
                 "protocol": service.protocol,
                 "backends": sorted(f"{d.target}.{namespace}" for d in service.dependencies if not d.external),
-                "max_connections": breaker.max_connections,
             }
-            if service.is_http:
+            # App Mesh limits connections for http and tcp, requests for http2 and grpc.
+            if service.protocol in ("http", "tcp"):
+                node["max_connections"] = breaker.max_connections
+            if service.protocol == "http":
                 node["max_pending_requests"] = breaker.max_pending_requests
+            if service.protocol in ("http2", "grpc"):
+                node["max_requests"] = breaker.max_requests
+            if service.is_http:
                 node["outlier_detection"] = {
                     "max_server_errors": breaker.consecutive_5xx,
                     "interval_millis": breaker.interval.ms,
@@ -235,6 +247,8 @@ def app_mesh_limitations(mesh: Mesh) -> list[str]:
             if len(route.match.methods) > 1:
                 lost.append(f"{subject}: one method per route; only {route.match.methods[0]} is matched")
             retries = route.retries
+            if retries.attempts > 1 and not any(_app_mesh_retry_events(route).values()):
+                lost.append(f"{subject}: no App Mesh retry event matches {', '.join(retries.on)}; no retries")
             if retries.attempts > 1 and retries.methods == "idempotent":
                 idempotent = ", ".join(IDEMPOTENT_METHODS)
                 lost.append(f"{subject}: App Mesh retries every method, not only {idempotent}")
