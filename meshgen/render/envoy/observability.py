@@ -61,6 +61,18 @@ def access_log(log: AccessLog, instance: Instance, direction: str, *, tcp: bool 
     else:
         line = " ".join(f"{key}={value or '-'}" for key, value in fields.items())
         log_format = {"text_format_source": {"inline_string": line + "\n"}}
+    if log.path == "/dev/stdout":
+        # Envoy's stdout logger writes to its own stdout; the file logger would reopen
+        # /dev/stdout by path, which fails where stdout is a socket (systemd's journal).
+        return [
+            {
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                    "log_format": log_format,
+                },
+            }
+        ]
     return [
         {
             "name": "envoy.access_loggers.file",
