@@ -1,0 +1,58 @@
+"""Each process listens on its host's own address, where the generated config says."""
+
+from __future__ import annotations
+
+import yaml
+from conftest import GENERATED, assert_listening, host_vars, listeners
+
+testinfra_hosts = ["mesh", "trace_collector"]
+
+ADMIN_PORT = 15000
+
+
+def _rendered_listeners(sidecar: str) -> dict[str, str]:
+    """Listener name -> address:port, from the sidecar's generated lds.yaml."""
+    document = yaml.safe_load((GENERATED / "envoy" / sidecar / "lds.yaml").read_text())
+    found = {}
+    for listener in document["resources"]:
+        socket = listener["address"]["socket_address"]
+        found[listener["name"]] = f"{socket['address']}:{socket['port_value']}"
+    return found
+
+
+def test_sidecar_listeners_are_bound_to_the_host_address(host):
+    variables = host_vars(host)
+    address = variables["meshgen_address"]
+    for sidecar in variables.get("envoy_sidecars", []):
+        unit = f"envoy@{sidecar['name']}.service"
+        rendered = _rendered_listeners(sidecar["name"])
+        assert rendered["inbound"] == f"{address}:15006"
+        if sidecar["service"] == "caller":  # the only service with dependencies: it has an outbound listener
+            assert rendered["outbound_http"] == f"{address}:15001"
+        for bound in rendered.values():
+            assert_listening(host, bound, unit)
+
+
+def test_demo_apps_listen_where_configured(host):
+    for instance in host_vars(host).get("demo_app_instances", []):
+        assert instance["listen"].endswith(":8080")
+        assert_listening(host, instance["listen"], f"meshgen-demo@{instance['name']}.service")
+
+
+def test_collector_listens_on_9411(host):
+    listen = host_vars(host).get("trace_collector_listen")
+    if listen:
+        assert listen == f"{host_vars(host)['meshgen_address']}:9411"
+        assert_listening(host, listen, "meshgen-collector.service")
+
+
+def test_admin_listens_only_on_the_host_loopback_address(host):
+    variables = host_vars(host)
+    for sidecar in variables.get("envoy_sidecars", []):
+        assert sidecar["admin"] == f"{variables['meshgen_address']}:{ADMIN_PORT}"
+        assert_listening(host, sidecar["admin"], f"envoy@{sidecar['name']}.service")
+    on_admin_port = [a for a in listeners(host) if a.endswith(f":{ADMIN_PORT}")]
+    assert on_admin_port, "no admin listener at all"
+    wildcard = [a for a in on_admin_port if a.rsplit(":", 1)[0] in ("0.0.0.0", "*", "[::]", "::")]
+    assert not wildcard, f"admin port {ADMIN_PORT} bound on a wildcard address: {wildcard}"
+    assert all(a.startswith("127.") for a in on_admin_port), on_admin_port
