@@ -11,7 +11,7 @@ def _node_id(*parts: str) -> str:
     return "_".join(re.sub(r"[^A-Za-z0-9]", "_", p) for p in parts)
 
 
-def _route_label(route: Route, version: str, share: float) -> str:
+def _route_label(route: Route, share: float) -> str:
     match = "" if route.match.catch_all else f" [{route.match.describe()}]"
     return f"{route.name}{match}: {share:.4g}%"
 
@@ -25,7 +25,7 @@ def _version_edges(service: Service) -> list[tuple[str, str, str, bool]]:
                 (
                     _node_id("svc", service.name),
                     _node_id("ver", service.name, version),
-                    _route_label(route, version, share),
+                    _route_label(route, share),
                     False,
                 )
             )

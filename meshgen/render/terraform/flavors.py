@@ -147,7 +147,7 @@ def _header(match: HeaderMatch) -> dict[str, Any]:
     return rendered
 
 
-def _app_mesh_route(mesh: Mesh, service: Service, route: Route, namespace: str) -> dict[str, Any]:
+def _app_mesh_route(service: Service, route: Route) -> dict[str, Any]:
     rendered: dict[str, Any] = {
         "name": route.name,
         "targets": [{"virtual_node": discovery_name(service.name, v), "weight": w} for v, w in route.weights],
@@ -234,7 +234,7 @@ def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
         virtual_services[f"{service.name}.{namespace}"] = {
             "port": service.port,
             "protocol": service.protocol,
-            "routes": [_app_mesh_route(mesh, service, route, namespace) for route in service.routes],
+            "routes": [_app_mesh_route(service, route) for route in service.routes],
         }
     return {"virtual_nodes": nodes, "virtual_services": virtual_services}
 
