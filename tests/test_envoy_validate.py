@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import copy
+import json
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from meshgen.errors import EnvoyRejectedError
 from meshgen.model import load_mesh
-from meshgen.render.envoy import render_envoy
+from meshgen.render.envoy import render_envoy, render_sidecar
+from meshgen.render.envoy.sidecar import sidecar_documents
+from meshgen.render.envoy.static import static_bootstrap, static_bootstrap_from_documents
 from meshgen.render.envoy.validate import find_envoy, inline_bootstrap, sidecar_dirs, validate_sidecar
 from meshgen.render.output import write_tree
 from tests.support import EXAMPLES, TESTDATA, root_of
@@ -38,6 +42,19 @@ def test_inlined_bootstrap_carries_every_dynamic_resource(tmp_path: Path) -> Non
     assert listeners == {"inbound", "outbound_http", "outbound_tcp.db", "outbound_tcp.ledger"}
     clusters = {cluster["name"] for cluster in config["static_resources"]["clusters"]}
     assert clusters == {"tracing_collector", "local_app", "grpc.v1", "grpc.v2", "db.v1", "db.v2", "external.ledger"}
+
+
+def test_static_bootstrap_from_documents_equals_the_one_from_files_and_leaves_them_alone() -> None:
+    """The ECS renderer inlines from documents, validation from files: both give one config."""
+    mesh = load_mesh(TESTDATA / "catalogs/features.yaml")
+    for instance in mesh.instances:
+        directory = PurePosixPath("/etc/envoy") / instance.id
+        documents = {name: doc.document for name, doc in sidecar_documents(mesh, instance, directory).items()}
+        before = copy.deepcopy(documents)
+        from_documents = static_bootstrap_from_documents(documents)
+        assert documents == before
+        assert from_documents == static_bootstrap(render_sidecar(mesh, instance, directory))
+        assert '"rds":' not in json.dumps(from_documents)
 
 
 def test_validation_rejects_a_broken_resource(tmp_path: Path) -> None:

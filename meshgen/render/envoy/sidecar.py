@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -95,31 +96,49 @@ def inbound_routes_header(mesh: Mesh, service: Service, instance: Instance) -> l
     return [*_identity(mesh, instance), f"inbound route: everything -> local app, timeout {service.inbound_timeout}"]
 
 
-def render_sidecar(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, str]:
-    """File name -> content for one instance's sidecar, whose files will live in `sidecar_dir`."""
+@dataclass(frozen=True)
+class SidecarDocument:
+    """One file of a sidecar before serialisation: its document and the header that explains it."""
+
+    document: dict[str, Any]
+    header: list[str]
+
+
+def sidecar_documents(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, SidecarDocument]:
+    """File name -> document for one instance's sidecar, whose files will live in `sidecar_dir`."""
     service = mesh.service(instance.service)
     clusters = [local_app_cluster(service, instance), *dependency_clusters(mesh, service)]
-    files = {
-        names.CDS_FILE: to_config(_resources(names.CLUSTER_TYPE, clusters), clusters_header(mesh, instance, clusters)),
-        names.LDS_FILE: to_config(
+    documents = {
+        names.CDS_FILE: SidecarDocument(
+            _resources(names.CLUSTER_TYPE, clusters), clusters_header(mesh, instance, clusters)
+        ),
+        names.LDS_FILE: SidecarDocument(
             _resources(names.LISTENER_TYPE, sidecar_listeners(mesh, service, instance, sidecar_dir)),
             listeners_header(mesh, service, instance),
         ),
-        names.BOOTSTRAP_FILE: to_config(
+        names.BOOTSTRAP_FILE: SidecarDocument(
             bootstrap(mesh, instance, sidecar_dir), bootstrap_header(mesh, service, instance)
         ),
     }
     if service.is_http:
-        files[names.RDS_FILES[names.INBOUND_ROUTES]] = to_config(
+        documents[names.RDS_FILES[names.INBOUND_ROUTES]] = SidecarDocument(
             _resources(names.ROUTE_CONFIG_TYPE, [inbound_route_config(service)]),
             inbound_routes_header(mesh, service, instance),
         )
     if http_dependencies(service):
-        files[names.RDS_FILES[names.OUTBOUND_ROUTES]] = to_config(
+        documents[names.RDS_FILES[names.OUTBOUND_ROUTES]] = SidecarDocument(
             _resources(names.ROUTE_CONFIG_TYPE, [outbound_route_config(mesh, service)]),
             outbound_routes_header(mesh, service, instance),
         )
-    return {name: files[name] for name in SIDECAR_FILES if name in files}
+    return {name: documents[name] for name in SIDECAR_FILES if name in documents}
+
+
+def render_sidecar(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, str]:
+    """File name -> content for one instance's sidecar, whose files will live in `sidecar_dir`."""
+    return {
+        name: to_config(file.document, file.header)
+        for name, file in sidecar_documents(mesh, instance, sidecar_dir).items()
+    }
 
 
 def render_envoy(mesh: Mesh, config_root: PurePosixPath) -> dict[str, str]:

@@ -14,28 +14,44 @@ from meshgen.render.envoy import names
 _HCM_NAME = "envoy.filters.network.http_connection_manager"
 
 
-def _resources(text: str) -> list[dict[str, Any]]:
-    document = parse_config(text)
+def _resources(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "@type"} for r in document["resources"]]
+
+
+def _with_inline_routes(listener: dict[str, Any], routes: dict[str, Any]) -> dict[str, Any]:
+    """The listener with each connection manager's RDS reference replaced by the route config
+    it names. Builds new dicts along the way: the documents passed in stay as they were."""
+    chains = []
+    for chain in listener["filter_chains"]:
+        filters = []
+        for network_filter in chain["filters"]:
+            typed_config = network_filter["typed_config"]
+            if network_filter["name"] == _HCM_NAME and "rds" in typed_config:
+                hcm = {k: v for k, v in typed_config.items() if k != "rds"}
+                hcm["route_config"] = routes[typed_config["rds"]["route_config_name"]]
+                filters.append({**network_filter, "typed_config": hcm})
+            else:
+                filters.append(network_filter)
+        chains.append({**chain, "filters": filters})
+    return {**listener, "filter_chains": chains}
+
+
+def static_bootstrap_from_documents(documents: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """From one sidecar's documents (file name -> parsed document) to a static bootstrap."""
+    config = {k: v for k, v in documents[names.BOOTSTRAP_FILE].items() if k != "dynamic_resources"}
+    routes = {}
+    for file in names.RDS_FILES.values():
+        if file in documents:
+            for route_config in _resources(documents[file]):
+                routes[route_config["name"]] = route_config
+    listeners = [_with_inline_routes(listener, routes) for listener in _resources(documents[names.LDS_FILE])]
+    static = dict(config.get("static_resources", {}))
+    static["listeners"] = listeners
+    static["clusters"] = static.get("clusters", []) + _resources(documents[names.CDS_FILE])
+    config["static_resources"] = static
+    return config
 
 
 def static_bootstrap(files: dict[str, str]) -> dict[str, Any]:
     """From one sidecar's rendered files (file name -> text) to a static bootstrap."""
-    config: dict[str, Any] = parse_config(files[names.BOOTSTRAP_FILE])
-    routes = {}
-    for file in names.RDS_FILES.values():
-        if file in files:
-            for route_config in _resources(files[file]):
-                routes[route_config["name"]] = route_config
-    listeners = _resources(files[names.LDS_FILE])
-    for listener in listeners:
-        for chain in listener["filter_chains"]:
-            for network_filter in chain["filters"]:
-                if network_filter["name"] == _HCM_NAME:
-                    hcm = network_filter["typed_config"]
-                    hcm["route_config"] = routes[hcm.pop("rds")["route_config_name"]]
-    config.pop("dynamic_resources")
-    static = config.setdefault("static_resources", {})
-    static["listeners"] = listeners
-    static["clusters"] = static.get("clusters", []) + _resources(files[names.CDS_FILE])
-    return config
+    return static_bootstrap_from_documents({name: parse_config(text) for name, text in files.items()})

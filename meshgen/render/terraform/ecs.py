@@ -13,8 +13,8 @@ from pathlib import PurePosixPath
 
 from meshgen.model.mesh import Host, Mesh, Tracing
 from meshgen.render.document import to_config
-from meshgen.render.envoy.sidecar import render_sidecar
-from meshgen.render.envoy.static import static_bootstrap
+from meshgen.render.envoy.sidecar import sidecar_documents
+from meshgen.render.envoy.static import static_bootstrap_from_documents
 
 TASK_LOOPBACK = "127.0.0.1"
 XRAY_DAEMON = ("127.0.0.1", 2000)
@@ -55,12 +55,13 @@ def task_envoy_configs(mesh: Mesh, namespace: str, tracing: str) -> dict[str, st
     configs = {}
     for instance in tasks.instances:
         # A static config names no files, so the directory the renderer is told about is moot.
-        files = render_sidecar(tasks, instance, PurePosixPath("/etc/envoy"))
+        documents = sidecar_documents(tasks, instance, PurePosixPath("/etc/envoy"))
         name = discovery_name(instance.service, instance.version)
         header = [
             f"meshgen sidecar for {instance.service} {instance.version} on ECS (Cloud Map {name}.{namespace}), "
             f"mesh {mesh.name}",
             "generated from the service catalog: edit the catalog, not this file",
         ]
-        configs[name] = to_config(static_bootstrap(files), header)
+        static = static_bootstrap_from_documents({file: doc.document for file, doc in documents.items()})
+        configs[name] = to_config(static, header)
     return configs
