@@ -12,10 +12,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import convergence, dataplane, generation, provisioning, report
+from bench import convergence, dataplane, generation, instructions, provisioning, report
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("generation", "dataplane", "convergence", "provisioning")
+SECTIONS = ("generation", "dataplane", "instructions", "convergence", "provisioning")
 
 
 def log(message: str) -> None:
@@ -25,10 +25,11 @@ def log(message: str) -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="meshgen's benchmarks: generator scaling, data-plane overhead, route convergence, provisioning.",
+        description="meshgen's benchmarks: generator scaling, data-plane overhead (wall clock and instructions), "
+        "route convergence, provisioning.",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run in under a minute: 10 and 100 services, 2 s measurements"
+        "--quick", action="store_true", help="smoke run in about two minutes: 10 and 100 services, short measurements"
     )
     parser.add_argument(
         "--only",
@@ -91,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             "dataplane": lambda: dataplane.run(
                 dataplane.DataplaneConfig.for_run(args.quick), workdir / "dataplane", log
             ),
+            "instructions": lambda: instructions.run(
+                instructions.InstructionsConfig.for_run(args.quick), workdir / "instructions", log
+            ),
             "convergence": lambda: convergence.run(
                 convergence.ConvergenceConfig.for_run(args.quick), workdir / "convergence", log
             ),
@@ -121,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         sections=sections,
         generation=results.get("generation"),
         overhead=results.get("dataplane") or dataplane.empty(),
+        instructions=results.get("instructions") or instructions.empty(),
         convergence=results.get("convergence") or convergence.empty(),
         provisioning=prov,
         machine=machine,
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if errors:
         document["errors"] = errors
-    json_path, md_path = report.write_results(document, args.out)
+    json_path, md_path = report.write_results(document, args.out, report.results_name(mode, bool(args.only)))
     log(f"wrote {json_path} and {md_path}")
     if not args.no_docs:
         doc_path = REPO / "docs" / "PERFORMANCE.md"

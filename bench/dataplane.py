@@ -30,8 +30,6 @@ Log = Callable[[str], None]
 
 COLLECTOR_ADDRESS = "127.0.90.1"
 APP_ADDRESS = "127.0.90.2"
-FLOOR_CALLER = "127.0.90.3"
-FLOOR_CALLEE = "127.0.90.4"
 APP_PORT = 18080
 CALLEE_HOST = "callee"
 WRK_MARK = "BENCH-WRK "
@@ -64,6 +62,8 @@ class Variant:
 
 DIRECT = Variant("direct", "direct", "direct to the app (no proxy)")
 FLOOR = Variant("floor", "floor", "minimal Envoy pair (listener + static cluster, router only)")
+# A second, identical floor pair: its ratio to the floor is pure measurement noise (an A/A test).
+FLOOR_AGAIN = Variant("floor_again", "floor", "minimal Envoy pair, second copy (A/A control)")
 MESHGEN = Variant("meshgen", "meshgen", "meshgen pair, optional features off")
 FEATURES = (
     Variant("tracing_1pct", "meshgen", "meshgen + tracing 1% (Zipkin)", tracing_percent=1),
@@ -79,7 +79,7 @@ ALL_ON = Variant(
     access_log=True,
     retries=True,
 )
-VARIANTS = (DIRECT, FLOOR, MESHGEN, *FEATURES, ALL_ON)
+VARIANTS = (DIRECT, FLOOR, FLOOR_AGAIN, MESHGEN, *FEATURES, ALL_ON)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class DataplaneConfig:
 
     @classmethod
     def for_run(cls, quick: bool) -> DataplaneConfig:
-        return cls(duration_s=2, warmup_s=1, rounds=1) if quick else cls(duration_s=10, warmup_s=2, rounds=3)
+        return cls(duration_s=2, warmup_s=1, rounds=1) if quick else cls(duration_s=3, warmup_s=1, rounds=5)
 
 
 # -- tools ----------------------------------------------------------------------------------------
@@ -409,52 +409,71 @@ def measure(wrk: str, script: Path, target: Target, config: DataplaneConfig, col
 # -- the section ------------------------------------------------------------------------------------
 
 
+def pair_addresses(index: int) -> tuple[str, str]:
+    """The caller and callee addresses of the index-th Envoy pair (floors and meshgen's alike)."""
+    return f"127.0.90.{10 + 2 * index}", f"127.0.90.{11 + 2 * index}"
+
+
 @contextlib.contextmanager
-def _running(
-    workdir: Path, config: DataplaneConfig, tools: dict[str, str], envoy: str, log: Log
+def running(
+    workdir: Path,
+    variants: tuple[Variant, ...],
+    tools: dict[str, str],
+    envoy: str,
+    *,
+    concurrency: int,
+    log: Log,
+    wrap: tuple[str, ...] = (),
+    ready_timeout: float = 60.0,
 ) -> Iterator[tuple[list[Target], Proc | None]]:
-    """Start the app, the collector and every Envoy pair; stop all of them at the end."""
+    """Start the app, the collector and one Envoy pair per variant (each Envoy's argv prefixed
+    with `wrap`, e.g. valgrind); stop all of them at the end."""
     with Processes() as procs:
-        meshgen_variants = [v for v in VARIANTS if v.kind == "meshgen"]
-        callers = {v.name: f"127.0.90.{10 + 2 * i}" for i, v in enumerate(meshgen_variants)}
-        callees = {v.name: f"127.0.90.{11 + 2 * i}" for i, v in enumerate(meshgen_variants)}
-        app_port = pick_common_port([APP_ADDRESS, *callees.values()], APP_PORT)
-        servers = [(APP_ADDRESS, app_port, "ok"), *((a, app_port, "ok") for a in callees.values())]
+        pairs = [v for v in variants if v.kind != "direct"]
+        addresses = {v.name: pair_addresses(i) for i, v in enumerate(pairs)}
+        meshgen_callees = [addresses[v.name][1] for v in pairs if v.kind == "meshgen"]
+        # meshgen's callee sidecar calls the app on its own address; the floor calls APP_ADDRESS.
+        app_port = pick_common_port([APP_ADDRESS, *meshgen_callees], APP_PORT)
+        servers = [(APP_ADDRESS, app_port, "ok"), *((a, app_port, "ok") for a in meshgen_callees)]
         start_nginx(procs, tools["nginx"], workdir / "nginx", servers)
 
+        collector: Proc | None = None
         collector_port = pick_port(COLLECTOR_ADDRESS, 9411)
-        collector = procs.start(
-            "collector",
-            [sys.executable, "-m", "meshgen.apps.collector"],
-            workdir / "collector.log",
-            {"MESHGEN_LISTEN": f"{COLLECTOR_ADDRESS}:{collector_port}"},
-        )
-        processes.wait_until(
-            lambda: processes.tcp_open(COLLECTOR_ADDRESS, collector_port), [collector], "trace collector"
-        )
-
-        targets = [Target(DIRECT, APP_ADDRESS, app_port, None)]
-        # The floor pair: wrk -> caller Envoy -> callee Envoy -> app.
-        floor_port = pick_common_port([FLOOR_CALLER, FLOOR_CALLEE], 15001)
-        floor = Target(FLOOR, FLOOR_CALLER, floor_port, None)
-        for name, listen, upstream in (
-            ("callee", (FLOOR_CALLEE, floor_port), (APP_ADDRESS, app_port)),
-            ("caller", (FLOOR_CALLER, floor_port), (FLOOR_CALLEE, floor_port)),
-        ):
-            path = workdir / "floor" / f"{name}.yaml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(floor_envoy_config(listen, upstream), indent=1), encoding="utf-8")
-            floor.envoys.append(
-                procs.start(
-                    f"floor {name} envoy",
-                    envoy_argv(envoy, path, config.envoy_concurrency),
-                    workdir / "floor" / f"{name}.log",
-                )
+        if any(v.tracing_percent for v in variants):
+            collector = procs.start(
+                "collector",
+                [sys.executable, "-m", "meshgen.apps.collector"],
+                workdir / "collector.log",
+                {"MESHGEN_LISTEN": f"{COLLECTOR_ADDRESS}:{collector_port}"},
             )
-        targets.append(floor)
+            processes.wait_until(
+                lambda: processes.tcp_open(COLLECTOR_ADDRESS, collector_port), [collector], "trace collector"
+            )
 
-        for variant in meshgen_variants:
-            caller, callee = callers[variant.name], callees[variant.name]
+        def start_envoy(name: str, config_path: Path, log_path: Path) -> Proc:
+            return procs.start(name, [*wrap, *envoy_argv(envoy, config_path, concurrency)], log_path)
+
+        targets = []
+        for variant in variants:
+            if variant.kind == "direct":
+                targets.append(Target(variant, APP_ADDRESS, app_port, None))
+                continue
+            caller, callee = addresses[variant.name]
+            directory = workdir / variant.name
+            if variant.kind == "floor":
+                # wrk -> caller Envoy -> callee Envoy -> app.
+                port = pick_common_port([caller, callee], 15001)
+                target = Target(variant, caller, port, None)
+                for name, listen, upstream in (
+                    ("callee", (callee, port), (APP_ADDRESS, app_port)),
+                    ("caller", (caller, port), (callee, port)),
+                ):
+                    path = directory / f"{name}.yaml"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(json.dumps(floor_envoy_config(listen, upstream), indent=1), encoding="utf-8")
+                    target.envoys.append(start_envoy(f"{variant.name} {name} envoy", path, directory / f"{name}.log"))
+                targets.append(target)
+                continue
             ports = {
                 "inbound": pick_common_port([caller, callee], 15006),
                 "outbound": pick_common_port([caller, callee], 15001),
@@ -462,19 +481,18 @@ def _running(
                 "caller_app": pick_common_port([caller], 18081),
                 "app": app_port,
             }
-            directory = workdir / "meshgen" / variant.name
             files = render_pair(
                 pair_catalog(variant, caller, callee, ports, (COLLECTOR_ADDRESS, collector_port)),
-                directory,
+                directory / "config",
                 access_log=variant.access_log,
             )
             target = Target(variant, caller, ports["outbound"], CALLEE_HOST)
             for instance in sorted({r.split("/", 1)[0] for r in files}):
                 target.envoys.append(
-                    procs.start(
+                    start_envoy(
                         f"{variant.name} {instance} envoy",
-                        envoy_argv(envoy, directory / instance / "envoy.yaml", config.envoy_concurrency),
-                        workdir / "meshgen" / f"{variant.name}.{instance}.log",
+                        directory / "config" / instance / "envoy.yaml",
+                        directory / f"{instance}.log",
                     )
                 )
             targets.append(target)
@@ -484,10 +502,35 @@ def _running(
                 functools.partial(processes.http_answers, target.address, target.port, target.host_header, "ok"),
                 [*target.envoys],
                 f"{target.variant.name}: a request through the whole path",
-                timeout=60,
+                timeout=ready_timeout,
             )
-        log(f"  data plane: {len(targets)} configurations up ({sum(len(t.envoys) for t in targets)} Envoys)")
+        log(f"  {len(targets)} configurations up ({sum(len(t.envoys) for t in targets)} Envoys)")
         yield targets, collector
+
+
+def schedule(names: list[str], round_index: int) -> list[str]:
+    """One round of measurements: every configuration other than the floor, in an order rotated
+    from round to round, each one between two floor measurements (floor, a, floor, b, ..., floor).
+    A shared machine drifts over minutes; comparing each configuration with the floor measured
+    just before and just after it cancels that drift out of the ratios."""
+    others = [name for name in names if name != FLOOR.name]
+    shift = round_index % len(others) if others else 0
+    sequence: list[str] = []
+    for name in others[shift:] + others[:shift]:
+        sequence += [FLOOR.name, name]
+    return [*sequence, FLOOR.name]
+
+
+BRACKET_KEYS = ("p50_ms", "p99_ms", "rps")
+
+
+def attach_brackets(sequence: list[str], samples: list[dict[str, Any]]) -> None:
+    """Give each non-floor sample of a round the mean of the floor samples around it."""
+    for i, name in enumerate(sequence):
+        if name == FLOOR.name:
+            continue
+        before, after = samples[i - 1], samples[i + 1]
+        samples[i]["floor"] = {key: (before[key] + after[key]) / 2 for key in BRACKET_KEYS}
 
 
 def run(config: DataplaneConfig, workdir: Path, log: Log = print) -> dict[str, Any]:
@@ -497,17 +540,24 @@ def run(config: DataplaneConfig, workdir: Path, log: Log = print) -> dict[str, A
     workdir.mkdir(parents=True, exist_ok=True)
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     samples: dict[str, list[dict[str, Any]]] = {v.name: [] for v in VARIANTS}
-    with _running(workdir, config, tools, envoy, log) as (targets, collector):
+    with running(workdir, VARIANTS, tools, envoy, concurrency=config.envoy_concurrency, log=log) as (
+        targets,
+        collector,
+    ):
+        by_name = {t.variant.name: t for t in targets}
         for round_index in range(config.rounds):
-            # Rotate the order each round, so no configuration always runs first or last.
-            shift = round_index % len(targets)
-            for target in targets[shift:] + targets[:shift]:
-                sample = measure(tools["wrk"], script, target, config, collector)
-                samples[target.variant.name].append(sample)
+            sequence = schedule(list(by_name), round_index)
+            round_samples = []
+            for name in sequence:
+                sample = measure(tools["wrk"], script, by_name[name], config, collector)
+                round_samples.append(sample)
                 log(
-                    f"  {target.variant.name:15} p50 {sample['p50_ms']:.3f} ms  p99 {sample['p99_ms']:.3f} ms  "
+                    f"  {name:15} p50 {sample['p50_ms']:.3f} ms  p99 {sample['p99_ms']:.3f} ms  "
                     f"{sample['rps']:.0f} rps  (round {round_index + 1})"
                 )
+            attach_brackets(sequence, round_samples)
+            for name, sample in zip(sequence, round_samples, strict=True):
+                samples[name].append(sample)
     result = summarize(samples)
     result["conditions"] = {
         "app": "nginx (Debian), 1 worker, `return 200`, no access log, keep-alive",
@@ -515,6 +565,8 @@ def run(config: DataplaneConfig, workdir: Path, log: Log = print) -> dict[str, A
         "duration_s": config.duration_s,
         "warmup_s": config.warmup_s,
         "rounds": config.rounds,
+        "schedule": "each configuration measured between two floor measurements; ratios to the floor are "
+        "the median over rounds of the ratio to the mean of those two",
         "envoy_concurrency": config.envoy_concurrency,
         "envoy": envoy,
         "tracing_collector": "python -m meshgen.apps.collector (aiohttp), on the same machine",
@@ -532,34 +584,74 @@ def _medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             summary[key] = rounded(median(values), 4 if key.endswith("_ms") else 1)
     summary["errors"] = sum(r["errors"] for r in rounds)
     summary["requests"] = sum(r["requests"] for r in rounds)
-    summary["rounds"] = [{k: rounded(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rounds]
+    summary["rounds"] = [_rounded_sample(r) for r in rounds]
     return summary
 
 
+def _rounded_sample(sample: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: _rounded_sample(v) if isinstance(v, dict) else rounded(v, 4) if isinstance(v, float) else v
+        for k, v in sample.items()
+    }
+
+
+def vs_floor(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Ratios to the floor measured around each round's sample: the median over rounds, and the
+    ratio of every round (their range shows the spread). None when no sample has a bracket."""
+    bracketed = [r for r in rounds if "floor" in r]
+    if not bracketed:
+        return None
+    result: dict[str, Any] = {}
+    for key, short in (("p50_ms", "p50"), ("p99_ms", "p99"), ("rps", "rps")):
+        values = [r[key] / r["floor"][key] for r in bracketed if r["floor"][key]]
+        result[short] = rounded(median(values), 3) if values else None
+        result[f"{short}_rounds"] = [rounded(v, 3) for v in values]
+    return result
+
+
 def summarize(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """The `overhead` object: medians per configuration, ratios, and each feature's cost."""
+    """The `overhead` object: medians per configuration, ratios, and each feature's cost.
+
+    Ratios to the floor come from the bracketed samples (see `schedule`) when there are any,
+    otherwise from the medians."""
     configs = {name: _medians(rounds) for name, rounds in samples.items() if rounds}
     labels = {v.name: v.label for v in VARIANTS}
     for name, summary in configs.items():
         summary["label"] = labels.get(name, name)
+        bracketed = vs_floor(samples[name])
+        if bracketed is not None:
+            summary["vs_floor"] = bracketed
 
     def get(name: str, key: str) -> float | None:
         value = configs.get(name, {}).get(key)
         return float(value) if value is not None else None
 
+    def floor_ratio(name: str, key: str) -> float | None:
+        if name == FLOOR.name:
+            return 1.0 if name in configs else None
+        bracketed = configs.get(name, {}).get("vs_floor")
+        if bracketed is not None:
+            value = bracketed.get(key.removesuffix("_ms"))
+            return float(value) if value is not None else None
+        return ratio(get(name, key), get(FLOOR.name, key))
+
     def r3(value: float | None) -> float | None:
         return rounded(value, 3)
 
     overhead: dict[str, Any] = {
-        "p50_vs_floor": r3(ratio(get("meshgen", "p50_ms"), get("floor", "p50_ms"))),
-        "p99_vs_floor": r3(ratio(get("meshgen", "p99_ms"), get("floor", "p99_ms"))),
-        "rps_vs_floor": r3(ratio(get("meshgen", "rps"), get("floor", "rps"))),
+        "p50_vs_floor": r3(floor_ratio("meshgen", "p50_ms")),
+        "p99_vs_floor": r3(floor_ratio("meshgen", "p99_ms")),
+        "rps_vs_floor": r3(floor_ratio("meshgen", "rps")),
         "p50_vs_direct": r3(ratio(get("meshgen", "p50_ms"), get("direct", "p50_ms"))),
         "p99_vs_direct": r3(ratio(get("meshgen", "p99_ms"), get("direct", "p99_ms"))),
         "rps_vs_direct": r3(ratio(get("meshgen", "rps"), get("direct", "rps"))),
         "floor_p50_vs_direct": r3(ratio(get("floor", "p50_ms"), get("direct", "p50_ms"))),
         "floor_p99_vs_direct": r3(ratio(get("floor", "p99_ms"), get("direct", "p99_ms"))),
         "floor_rps_vs_direct": r3(ratio(get("floor", "rps"), get("direct", "rps"))),
+        # The same floor measured against itself: how far a ratio strays by chance in this run.
+        "noise_p50_vs_floor": r3(floor_ratio(FLOOR_AGAIN.name, "p50_ms")),
+        "noise_p99_vs_floor": r3(floor_ratio(FLOOR_AGAIN.name, "p99_ms")),
+        "noise_rps_vs_floor": r3(floor_ratio(FLOOR_AGAIN.name, "rps")),
         "configs": configs,
     }
     features: dict[str, Any] = {}
@@ -570,9 +662,9 @@ def summarize(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         p99, base_p99 = get(variant.name, "p99_ms"), get("meshgen", "p99_ms")
         features[variant.name] = {
             "label": variant.label,
-            "p50_vs_meshgen": r3(ratio(p50, base_p50)),
-            "p99_vs_meshgen": r3(ratio(p99, base_p99)),
-            "rps_vs_meshgen": r3(ratio(get(variant.name, "rps"), get("meshgen", "rps"))),
+            "p50_vs_meshgen": r3(ratio(floor_ratio(variant.name, "p50_ms"), floor_ratio("meshgen", "p50_ms"))),
+            "p99_vs_meshgen": r3(ratio(floor_ratio(variant.name, "p99_ms"), floor_ratio("meshgen", "p99_ms"))),
+            "rps_vs_meshgen": r3(ratio(floor_ratio(variant.name, "rps"), floor_ratio("meshgen", "rps"))),
             "p50_delta_ms": rounded(p50 - base_p50, 4) if p50 is not None and base_p50 is not None else None,
             "p99_delta_ms": rounded(p99 - base_p99, 4) if p99 is not None and base_p99 is not None else None,
         }
@@ -583,5 +675,15 @@ def summarize(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 def empty() -> dict[str, Any]:
     """The `overhead` object of a run that did not measure the data plane."""
-    keys = ("p50_vs_floor", "p99_vs_floor", "rps_vs_floor", "p50_vs_direct", "p99_vs_direct", "rps_vs_direct")
+    keys = (
+        "p50_vs_floor",
+        "p99_vs_floor",
+        "rps_vs_floor",
+        "p50_vs_direct",
+        "p99_vs_direct",
+        "rps_vs_direct",
+        "noise_p50_vs_floor",
+        "noise_p99_vs_floor",
+        "noise_rps_vs_floor",
+    )
     return {**dict.fromkeys(keys), "configs": {}, "features": {"mtls": "n/a: meshgen renders no mTLS yet"}}

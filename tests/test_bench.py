@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench import convergence, dataplane, generation, provisioning, report
+from bench import convergence, dataplane, generation, instructions, provisioning, report
 from bench.__main__ import parse_args
 from bench.convergence import Sample, analyze_shift
 from bench.processes import require_loopback
@@ -150,6 +150,31 @@ def test_overhead_summary_has_ratios_to_direct_floor_and_features() -> None:
     assert tracing["p50_delta_ms"] == 1.5
     assert tracing["rps_vs_meshgen"] == 0.5
     assert overhead["features"]["mtls"].startswith("n/a")
+
+
+def test_every_configuration_is_measured_between_two_floor_measurements() -> None:
+    names = ["direct", "floor", "floor_again", "meshgen"]
+    first, second = dataplane.schedule(names, 0), dataplane.schedule(names, 1)
+    assert first == ["floor", "direct", "floor", "floor_again", "floor", "meshgen", "floor"]
+    assert second == ["floor", "floor_again", "floor", "meshgen", "floor", "direct", "floor"]
+
+
+def test_bracketed_ratios_compare_each_sample_with_its_own_floor() -> None:
+    # The machine slows down by half between rounds; meshgen is 5% slower than the floor each time.
+    samples: dict[str, list[dict[str, Any]]] = {"floor": [], "meshgen": []}
+    for round_index, speed in enumerate((1.0, 2.0, 2.0)):
+        sequence = dataplane.schedule(["floor", "meshgen"], round_index)
+        measured = [
+            _round(speed * (1.05 if name == "meshgen" else 1.0), 2 * speed, 10_000 / speed) for name in sequence
+        ]
+        dataplane.attach_brackets(sequence, measured)
+        for name, sample in zip(sequence, measured, strict=True):
+            samples[name].append(sample)
+    overhead = dataplane.summarize(samples)
+    assert overhead["p50_vs_floor"] == 1.05
+    assert overhead["p99_vs_floor"] == 1.0
+    assert overhead["configs"]["meshgen"]["vs_floor"]["p50_rounds"] == [1.05, 1.05, 1.05]
+    assert {r["floor"]["p50_ms"] for r in samples["meshgen"]} == {1.0, 2.0}  # each against its own floor
 
 
 def test_pair_catalog_renders_a_caller_that_reaches_the_callee_by_host(tmp_path: Path) -> None:
@@ -316,6 +341,17 @@ def _document(mode: str = "quick") -> dict[str, Any]:
         sections={"generation": "ran", "dataplane": "ran", "convergence": "ran", "provisioning": "not run"},
         generation=gen,
         overhead=overhead,
+        instructions=instructions.summarize(
+            {
+                "floor": [{"per_request": 300_000.0, "requests": 500, "errors": 0}],
+                "meshgen": [
+                    {"per_request": 303_000.0, "requests": 500, "errors": 0},
+                    {"per_request": 306_000.0, "requests": 500, "errors": 0},
+                    {"per_request": 309_000.0, "requests": 500, "errors": 0},
+                ],
+            },
+            {"floor": "the floor", "meshgen": "meshgen pair, optional features off"},
+        ),
         convergence=conv,
         provisioning=provisioning.not_run("runs only with --provisioning"),
         machine={"cores": 2, "cpu_model": "test", "date": "2026-01-01T00:00:00+00:00"},
@@ -342,14 +378,29 @@ def test_json_writer_has_the_required_keys(tmp_path: Path) -> None:
     assert "QUICK" in text
     assert "| 10 | 0.50 | 0.50 | 0.50 |" in text
     assert "meshgen pair, optional features off" in text
+    assert "| meshgen pair, optional features off | 306,000 | 303,000, 306,000, 309,000 | 1.020x |" in text
+    assert document["instructions"]["meshgen_vs_floor"] == 1.02
+    target = document["targets"]["meshgen_within_1_10x_of_floor"]
+    assert target["met"] is False and target["instructions_vs_floor"] == 1.02
+
+
+def test_quick_and_partial_runs_write_their_own_result_files(tmp_path: Path) -> None:
+    assert report.results_name("full", partial=False) == "latest"
+    assert report.results_name("quick", partial=False) == "quick"
+    assert report.results_name("full", partial=True) == "partial"
+    report.write_results(_document("quick"), tmp_path, report.results_name("quick", partial=False))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quick.json", "quick.md"]
 
 
 def test_required_keys_are_there_when_no_section_ran() -> None:
     document = report.build_document(
         mode="full",
-        sections=dict.fromkeys(("generation", "dataplane", "convergence", "provisioning"), "not run (--only)"),
+        sections=dict.fromkeys(
+            ("generation", "dataplane", "instructions", "convergence", "provisioning"), "not run (--only)"
+        ),
         generation=None,
         overhead=dataplane.empty(),
+        instructions=instructions.empty(),
         convergence=convergence.empty(),
         provisioning=provisioning.not_run("not selected"),
         machine={},
@@ -371,6 +422,22 @@ def test_a_quick_run_never_replaces_published_full_results() -> None:
     assert report.should_publish(quick, report.performance_doc(quick))[0] is True
     assert report.should_publish(full, published)[0] is True
     assert "quick smoke run" in report.performance_doc(quick)
+
+
+def test_callgrind_dump_totals() -> None:
+    dump = "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 211\ntotals: 212\n"
+    assert instructions.dump_totals(dump) == 212
+    assert instructions.dump_totals("events: Ir\nsummary: 99\n") == 99
+    with pytest.raises(ValueError):
+        instructions.dump_totals("events: Ir\n")
+
+
+def test_latest_callgrind_dump_is_the_highest_numbered(tmp_path: Path) -> None:
+    for name in ("callgrind.42", "callgrind.42.1", "callgrind.42.10", "callgrind.42.2", "callgrind.7.11"):
+        (tmp_path / name).write_text("")
+    assert instructions.latest_dump(tmp_path, 42).name == "callgrind.42.10"
+    with pytest.raises(RuntimeError):
+        instructions.latest_dump(tmp_path, 5)
 
 
 def test_cli_arguments() -> None:
