@@ -66,10 +66,13 @@ def analyze_shift(samples: list[Sample], shifted_at: float, window_end: float, n
     """The shift happened at `shifted_at` (the swap began); the next begins at `window_end`.
 
     Convergence time: from the swap to the send time of the first request after which no
-    request sent in the window was answered by another version. Failed: requests still
-    in flight at the swap or sent before the window's end that got no 200 answer.
+    request of the window was answered by another version. The window holds the requests sent
+    after the swap and answered before the next swap began: one answered later may have been
+    routed by the next swap's config (a client thread can be held between taking its send time
+    and sending), which says nothing about this shift. Failed: requests still in flight at the
+    swap or sent before the window's end that got no 200 answer.
     """
-    window = sorted((s for s in samples if shifted_at <= s.sent < window_end), key=lambda s: s.sent)
+    window = sorted((s for s in samples if shifted_at <= s.sent and s.done < window_end), key=lambda s: s.sent)
     failed = sum(1 for s in samples if s.version is None and s.done >= shifted_at and s.sent < window_end)
     answered = [s for s in window if s.version is not None]
     stale = [i for i, s in enumerate(answered) if s.version != new]

@@ -24,7 +24,7 @@ import yaml
 
 from bench import processes
 from bench.processes import Proc, Processes, pick_common_port, pick_port, require_loopback, run_bounded
-from bench.stats import median, ratio, rounded
+from bench.stats import median, median_interval, ratio, rounded
 
 Log = Callable[[str], None]
 
@@ -93,7 +93,7 @@ class DataplaneConfig:
 
     @classmethod
     def for_run(cls, quick: bool) -> DataplaneConfig:
-        return cls(duration_s=2, warmup_s=1, rounds=1) if quick else cls(duration_s=3, warmup_s=1, rounds=5)
+        return cls(duration_s=1, warmup_s=0, rounds=2) if quick else cls(duration_s=1, warmup_s=0, rounds=20)
 
 
 # -- tools ----------------------------------------------------------------------------------------
@@ -379,7 +379,8 @@ def run_wrk(wrk: str, script: Path, target: Target, config: DataplaneConfig, sec
 
 
 def measure(wrk: str, script: Path, target: Target, config: DataplaneConfig, collector: Proc | None) -> dict[str, Any]:
-    run_wrk(wrk, script, target, config, config.warmup_s)
+    if config.warmup_s:
+        run_wrk(wrk, script, target, config, config.warmup_s)
     cpu_before = [p.cpu_seconds() for p in target.envoys]
     collector_before = collector.cpu_seconds() if collector else None
     raw = run_wrk(wrk, script, target, config, config.duration_s)
@@ -596,8 +597,8 @@ def _rounded_sample(sample: dict[str, Any]) -> dict[str, Any]:
 
 
 def vs_floor(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Ratios to the floor measured around each round's sample: the median over rounds, and the
-    ratio of every round (their range shows the spread). None when no sample has a bracket."""
+    """Ratios to the floor measured around each round's sample: the median over rounds, its 95%
+    bootstrap interval, and every round's ratio. None when no sample has a bracket."""
     bracketed = [r for r in rounds if "floor" in r]
     if not bracketed:
         return None
@@ -605,6 +606,8 @@ def vs_floor(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
     for key, short in (("p50_ms", "p50"), ("p99_ms", "p99"), ("rps", "rps")):
         values = [r[key] / r["floor"][key] for r in bracketed if r["floor"][key]]
         result[short] = rounded(median(values), 3) if values else None
+        interval = median_interval(values)
+        result[f"{short}_ci95"] = [rounded(v, 3) for v in interval] if interval else None
         result[f"{short}_rounds"] = [rounded(v, 3) for v in values]
     return result
 

@@ -236,14 +236,15 @@ def _overhead_md(document: dict[str, Any]) -> list[str]:
         return f"{summary[key] / reference[key]:.2f}x"
 
     def floor_rel(name: str, summary: dict[str, Any], key: str) -> str:
-        # Bracketed ratios (each sample against the floor measured around it), with their range.
+        # Bracketed ratios (each sample against the floor measured around it), with the 95%
+        # interval of their median.
         if name == "floor":
             return "1.00x"
         bracketed = summary.get("vs_floor")
         if not bracketed or bracketed.get(key) is None:
             return rel(summary, floor, f"{key}_ms" if key != "rps" else key)
-        spread = bracketed.get(f"{key}_rounds") or []
-        band = f" ({min(spread):.2f}–{max(spread):.2f})" if len(spread) > 1 else ""
+        interval = bracketed.get(f"{key}_ci95")
+        band = f" ({interval[0]:.2f}–{interval[1]:.2f})" if interval else ""
         return f"{bracketed[key]:.2f}x{band}"
 
     rows = []
@@ -270,9 +271,9 @@ def _overhead_md(document: dict[str, Any]) -> list[str]:
         "req/s",
         "p50 vs direct",
         "p99 vs direct",
-        "p50 vs floor (range over rounds)",
-        "p99 vs floor (range over rounds)",
-        "req/s vs floor (range over rounds)",
+        "p50 vs floor (95% CI)",
+        "p99 vs floor (95% CI)",
+        "req/s vs floor (95% CI)",
         "Envoy CPU µs/req",
         "errors",
     ]
@@ -282,7 +283,8 @@ def _overhead_md(document: dict[str, Any]) -> list[str]:
             "",
             f"Noise of this run (A/A control, the floor's second copy against the floor): "
             f"p50 {_fmt(overhead['noise_p50_vs_floor'], 2, 'x')}, p99 {_fmt(overhead['noise_p99_vs_floor'], 2, 'x')}, "
-            f"req/s {_fmt(overhead['noise_rps_vs_floor'], 2, 'x')}. A ratio this far from 1.00x means nothing.",
+            f"req/s {_fmt(overhead['noise_rps_vs_floor'], 2, 'x')}. A difference of that size, or one "
+            "whose interval holds 1.00x, is not a difference this run can see.",
         ]
     features = overhead.get("features", {})
     feature_rows = []
@@ -422,13 +424,21 @@ def _conditions_md(document: dict[str, Any]) -> list[str]:
         lines.append(
             f"- generation: sizes {generation.get('sizes')}, fan-out {generation.get('fanout')}, "
             f"{generation.get('versions_per_service')} versions per service, one instance each, "
-            f"median of {generation.get('rounds')} (sizes from 1,000: {generation.get('rounds_large')}) fresh processes"
+            f"median of {generation.get('rounds')} (sizes from {generation.get('large_from', 1000):,}: "
+            f"{generation.get('rounds_large')}) fresh processes"
         )
     if dataplane:
         lines.append(
             f"- data plane: {dataplane.get('load_generator')}; {dataplane.get('duration_s')} s per measurement "
-            f"after {dataplane.get('warmup_s')} s warm-up, median of {dataplane.get('rounds')} rounds; Envoy "
-            f"--concurrency {dataplane.get('envoy_concurrency')}; app: {dataplane.get('app')}"
+            f"after {dataplane.get('warmup_s')} s warm-up, {dataplane.get('rounds')} rounds, each configuration "
+            f"between two floor measurements; Envoy --concurrency {dataplane.get('envoy_concurrency')}; "
+            f"app: {dataplane.get('app')}"
+        )
+    instructions = conditions.get("instructions") or {}
+    if instructions:
+        lines.append(
+            f"- instructions: {instructions.get('tool')}; {instructions.get('load')}; "
+            f"median of {instructions.get('repeats')} repeats"
         )
     if convergence:
         lines.append(
@@ -514,8 +524,8 @@ plus rendering one target in memory: `render_envoy(mesh, /etc/envoy)`,
 `render_onprem(mesh, OnpremOptions())`, `render_aws(mesh, out, AwsOptions(default_image="x"))`
 (ecs-envoy). Peak memory is the process's peak RSS (`getrusage`). Writing the files
 (`meshgen.render.output.write_tree` into a temporary directory) is timed separately, once per size
-and target. Sizes below 1,000 are measured three times, interleaved with the other sizes and
-targets, and the median is reported; 1,000 and 5,000 once each. A quick run skips a measurement
+and target. Sizes below 5,000 are measured three times, interleaved with the other sizes and
+targets, and the median is reported; 5,000 once. A quick run skips a measurement
 whose linear extrapolation from the smaller size exceeds 15 s, and lists it as skipped.
 Bytes per sidecar: the mean over sidecars of the sum of its files (envoy target). The unscoped
 baseline is what a sidecar carries when it can reach every service: the catalog gets one more
@@ -540,8 +550,11 @@ virtual machine drifts by tens of percent over minutes, so the schedule brackets
 measures every configuration between two measurements of the floor (floor, a, floor, b, ...,
 floor; the order rotates from round to round), and a ratio to the floor is the median over
 rounds of the configuration's number over the mean of the two floor numbers around it (the
-range over rounds is shown next to it). A second, identical floor pair runs as an A/A control:
-its ratio to the floor is the noise of the run. Absolute numbers are medians over rounds;
+95% bootstrap interval of that median is shown next to it). A second, identical floor pair runs
+as an A/A control: its ratio to the floor is the noise of the run. Measurements are short (1 s,
+no separate warm-up: the Envoys are warm and keep-alive connections open in the first
+milliseconds) and rounds many (20), since on this kind of machine the slow drift matters more
+than the length of one measurement. Absolute numbers are medians over rounds;
 latency percentiles are wrk's; Envoy CPU per request is the CPU time both Envoys used during the
 measured run over the requests served.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import statistics
 from collections.abc import Sequence
 
@@ -37,3 +38,17 @@ def ratio(value: float | None, reference: float | None) -> float | None:
 
 def rounded(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """A bootstrap confidence interval of the median (percentile method). The generator is
+    seeded, so the same samples always give the same interval. None for fewer than 3 values."""
+    if len(values) < 3:
+        return None
+    generator = random.Random(0)
+    medians = sorted(statistics.median(generator.choices(values, k=len(values))) for _ in range(BOOTSTRAP_RESAMPLES))
+    tail = (1 - confidence) / 2
+    return float(medians[int(tail * BOOTSTRAP_RESAMPLES)]), float(medians[int((1 - tail) * BOOTSTRAP_RESAMPLES) - 1])

@@ -17,7 +17,7 @@ from bench import convergence, dataplane, generation, instructions, provisioning
 from bench.__main__ import parse_args
 from bench.convergence import Sample, analyze_shift
 from bench.processes import require_loopback
-from bench.stats import median, percentile, ratio, rounded
+from bench.stats import median, median_interval, percentile, ratio, rounded
 from meshgen.model import load_mesh
 from meshgen.render.envoy import render_envoy
 
@@ -93,7 +93,7 @@ def test_generation_summary_layout_and_targets() -> None:
 
 def test_large_sizes_run_fewer_rounds() -> None:
     config = generation.GenerationConfig.for_run(quick=False)
-    assert [config.rounds_for(s) for s in config.sizes] == [3, 3, 1, 1]
+    assert [config.rounds_for(s) for s in config.sizes] == [3, 3, 3, 1]  # 1,000 is where the 3 s target is judged
     assert generation.GenerationConfig.for_run(quick=True).sizes == (10, 100)
 
 
@@ -150,6 +150,16 @@ def test_overhead_summary_has_ratios_to_direct_floor_and_features() -> None:
     assert tracing["p50_delta_ms"] == 1.5
     assert tracing["rps_vs_meshgen"] == 0.5
     assert overhead["features"]["mtls"].startswith("n/a")
+
+
+def test_median_interval_is_reproducible_and_holds_the_median() -> None:
+    values = [1.0, 1.1, 0.9, 1.05, 0.95, 1.2, 0.8, 1.02, 0.98, 1.01]
+    interval = median_interval(values)
+    assert interval is not None and interval == median_interval(values)
+    assert interval[0] <= median(values) <= interval[1]
+    assert 0.8 <= interval[0] < interval[1] <= 1.2
+    assert median_interval([1.0, 2.0]) is None
+    assert median_interval([1.0, 1.0, 1.0]) == (1.0, 1.0)
 
 
 def test_every_configuration_is_measured_between_two_floor_measurements() -> None:
@@ -257,6 +267,14 @@ def test_shift_without_stale_answers_and_with_failures() -> None:
     assert result.seconds == pytest.approx(0.002)
     # in flight at the swap, and sent within the window; not the one after the window
     assert result.failed == 2
+
+
+def test_an_answer_that_comes_after_the_next_swap_is_not_counted_against_this_one() -> None:
+    # Sent just before the next swap (at 2.0) but answered after it, by the next shift's route.
+    samples = [*_samples([(1.1, "v2"), (1.5, "v2")]), Sample(1.9999, 2.003, "v1")]
+    result = analyze_shift(samples, 1.0, 2.0, "v2")
+    assert result.seconds == pytest.approx(0.1)
+    assert result.old_after_shift == 0
 
 
 def test_shift_that_never_converges() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
@@ -120,6 +121,8 @@ def version_clusters(service: Service) -> list[dict[str, Any]]:
     return clusters
 
 
+# Every caller's sidecar asks this again about the same few addresses: parse each once.
+@functools.lru_cache(maxsize=65_536)
 def _is_ip(address: str) -> bool:
     try:
         ipaddress.ip_address(address)
