@@ -29,7 +29,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "route convergence, provisioning.",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run in about two minutes: 10 and 100 services, short measurements"
+        "--quick", action="store_true", help="smoke run in about a minute: 10 and 100 services, short measurements"
     )
     parser.add_argument(
         "--only",

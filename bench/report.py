@@ -501,7 +501,7 @@ Envoy pair, how fast a weight change goes live, and how long provisioning takes.
 
 ```sh
 .venv/bin/python -m bench              # full run (the numbers below); see the estimate in bench/README.md
-.venv/bin/python -m bench --quick      # smoke run, about two minutes: 10 and 100 services, short measurements
+.venv/bin/python -m bench --quick      # smoke run, about a minute: 10 and 100 services, short measurements
 .venv/bin/python -m bench --only dataplane --only convergence
 .venv/bin/python -m bench --provisioning   # also the Molecule provisioning timings (Docker, root)
 ```
