@@ -262,6 +262,10 @@ def run(config: GenerationConfig, workdir: Path, log: Any = print) -> dict[str, 
     return summarize(config, samples, writes, unscoped, skipped)
 
 
+def _by_size_then_target(table: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {size: {t: table[size][t] for t in TARGETS if t in table[size]} for size in sorted(table, key=int)}
+
+
 def summarize(
     config: GenerationConfig,
     samples: dict[tuple[str, int], list[dict[str, Any]]],
@@ -269,13 +273,14 @@ def summarize(
     unscoped: dict[int, float],
     skipped: dict[tuple[str, int], str] | None = None,
 ) -> dict[str, Any]:
-    seconds: dict[str, dict[str, float | None]] = {t: {} for t in TARGETS}
-    details: dict[str, dict[str, Any]] = {t: {} for t in TARGETS}
+    # Service count first, like sidecar_config_bytes: results compare across versions by size.
+    seconds: dict[str, dict[str, float | None]] = {}
+    details: dict[str, dict[str, Any]] = {}
     scoped: dict[str, float] = {}
-    for (target, size), results in sorted(samples.items()):
+    for (target, size), results in sorted(samples.items(), key=lambda item: (item[0][1], TARGETS.index(item[0][0]))):
         key = str(size)
-        seconds[target][key] = rounded(median([r["seconds"] for r in results]), 4)
-        details[target][key] = {
+        seconds.setdefault(key, {})[target] = rounded(median([r["seconds"] for r in results]), 4)
+        details.setdefault(key, {})[target] = {
             "seconds_per_round": [rounded(r["seconds"], 4) for r in results],
             "load_seconds": rounded(median([r["load_seconds"] for r in results]), 4),
             "render_seconds": rounded(median([r["render_seconds"] for r in results]), 4),
@@ -288,10 +293,11 @@ def summarize(
         if target == "envoy":
             scoped[key] = round(results[0]["sidecar_bytes_mean"], 1)
     for (target, size), reason in sorted((skipped or {}).items()):
-        seconds[target][str(size)] = None
-        details[target][str(size)] = {"skipped": reason}
+        seconds.setdefault(str(size), {})[target] = None
+        details.setdefault(str(size), {})[target] = {"skipped": reason}
+    seconds, details = _by_size_then_target(seconds), _by_size_then_target(details)
     targets: dict[str, Any] = {}
-    at_1000 = [seconds[t].get("1000") for t in TARGETS]
+    at_1000 = [seconds.get("1000", {}).get(t) for t in TARGETS]
     if any(v is not None for v in at_1000):
         worst = max(v for v in at_1000 if v is not None)
         complete = all(v is not None for v in at_1000)

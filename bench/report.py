@@ -93,7 +93,7 @@ def build_document(
             "convergence": convergence.get("conditions"),
         },
         "layout": {
-            "generate_seconds": "target (envoy | onprem | aws) -> service count -> median seconds of load + render",
+            "generate_seconds": "service count -> target (envoy | onprem | aws) -> median seconds of load + render",
             "sidecar_config_bytes": "service count -> mean bytes of one sidecar's files (envoy target, scoped)",
             "unscoped_sidecar_config_bytes": "service count -> bytes of a sidecar that carries every service",
         },
@@ -179,20 +179,20 @@ def _generation_md(document: dict[str, Any]) -> list[str]:
     details = document.get("generate_details", {})
     scoped = document["sidecar_config_bytes"]
     unscoped = document["unscoped_sidecar_config_bytes"]
-    sizes = sorted({int(size) for target in seconds.values() for size in target})
     rows = []
-    for size in sizes:
+    for size in sorted(int(key) for key in seconds):
         key = str(size)
-        envoy = details.get("envoy", {}).get(key, {})
-        peaks = [d.get(key, {}).get("peak_rss_mib") for d in details.values()]
+        by_target = seconds[key]
+        envoy = details.get(key, {}).get("envoy", {})
+        peaks = [d.get("peak_rss_mib") for d in details.get(key, {}).values()]
         peak = max((p for p in peaks if p is not None), default=None)
         growth = (unscoped.get(key) / scoped[key]) if scoped.get(key) and unscoped.get(key) else None
         rows.append(
             [
                 f"{size:,}",
-                _fmt(seconds.get("envoy", {}).get(key), 2),
-                _fmt(seconds.get("onprem", {}).get(key), 2),
-                _fmt(seconds.get("aws", {}).get(key), 2),
+                _fmt(by_target.get("envoy"), 2),
+                _fmt(by_target.get("onprem"), 2),
+                _fmt(by_target.get("aws"), 2),
                 _fmt(envoy.get("write_seconds"), 2),
                 _fmt(peak, 0),
                 _fmt(round(scoped[key]) if key in scoped else None),
@@ -214,8 +214,8 @@ def _generation_md(document: dict[str, Any]) -> list[str]:
     lines = _table(header, rows)
     notes = [
         f"- {target} at {size} services: {detail['skipped']}"
-        for target, sizes_ in details.items()
-        for size, detail in sizes_.items()
+        for size, targets_ in details.items()
+        for target, detail in targets_.items()
         if "skipped" in detail
     ]
     if notes:

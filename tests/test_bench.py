@@ -83,8 +83,8 @@ def test_generation_summary_layout_and_targets() -> None:
             }
             samples[(target, size)] = [sample, {**sample, "seconds": seconds * 3}]
     result = generation.summarize(config, samples, {}, {100: 300_000.0, 5_000: 15_000_000.0})
-    assert set(result["generate_seconds"]) == {"envoy", "onprem", "aws"}
-    assert result["generate_seconds"]["envoy"]["1000"] == pytest.approx(2.0)  # median of 1 s and 3 s
+    assert set(result["generate_seconds"]["1000"]) == {"envoy", "onprem", "aws"}
+    assert result["generate_seconds"]["1000"]["envoy"] == pytest.approx(2.0)  # median of 1 s and 3 s
     assert result["sidecar_config_bytes"] == {"100": 20_000.0, "1000": 20_000.0, "5000": 21_000.0}
     assert result["unscoped_sidecar_config_bytes"] == {"100": 300_000.0, "5000": 15_000_000.0}
     assert result["generation_targets"]["all_targets_under_3s_at_1000"] == {"seconds": 8.0, "met": False}
@@ -386,7 +386,7 @@ def test_json_writer_has_the_required_keys(tmp_path: Path) -> None:
         assert key in document["overhead"]
     for key in report.CONVERGENCE_KEYS:
         assert key in document["convergence"]
-    assert document["generate_seconds"]["envoy"]["10"] == 0.5
+    assert document["generate_seconds"]["10"]["envoy"] == 0.5
     assert document["sidecar_config_bytes"] == {"10": 24_000.0}
     assert document["unscoped_sidecar_config_bytes"] == {"10": 38_000.0}
     assert document["conditions"]["mode"] == "quick"
@@ -479,8 +479,8 @@ def test_skipped_measurements_are_reported_not_guessed() -> None:
     }
     samples = {(t, s): [sample] for t in generation.TARGETS for s in (10, 1_000) if (t, s) != ("aws", 1_000)}
     result = generation.summarize(config, samples, {}, {}, {("aws", 1_000): "skipped in the quick run"})
-    assert result["generate_seconds"]["aws"]["1000"] is None
-    assert result["generate_details"]["aws"]["1000"] == {"skipped": "skipped in the quick run"}
+    assert result["generate_seconds"]["1000"]["aws"] is None
+    assert result["generate_details"]["1000"]["aws"] == {"skipped": "skipped in the quick run"}
     assert result["generation_targets"]["all_targets_under_3s_at_1000"]["met"] is None
     assert generation.GenerationConfig.for_run(quick=True).budget_s == generation.QUICK_BUDGET_SECONDS
     assert generation.GenerationConfig.for_run(quick=False).budget_s is None
