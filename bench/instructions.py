@@ -46,6 +46,10 @@ class InstructionsConfig:
             return cls(seconds=2, repeats=1, variants=QUICK_VARIANTS)
         return cls(seconds=4, repeats=2, variants=FULL_VARIANTS)
 
+    def load(self, seconds: int) -> dataplane.DataplaneConfig:
+        """wrk's settings for `seconds` of load on one pair."""
+        return dataplane.DataplaneConfig(duration_s=seconds, warmup_s=0, rounds=1, connections=self.connections)
+
 
 def ensure_valgrind(log: Log) -> tuple[str, str]:
     """valgrind and callgrind_control from Debian, installed when missing and we may."""
@@ -103,8 +107,7 @@ def measure(
 ) -> dict[str, Any]:
     for proc in target.envoys:
         callgrind.command("--zero", proc)
-    load = dataplane.DataplaneConfig(duration_s=config.seconds, warmup_s=0, rounds=1, connections=config.connections)
-    raw = dataplane.run_wrk(wrk, script, target, load, config.seconds)
+    raw = dataplane.run_wrk(wrk, script, target, config.load(config.seconds), config.seconds)
     instructions = sum(callgrind.instructions_since_zero(proc) for proc in target.envoys)
     errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
     requests = int(raw["requests"])
@@ -139,13 +142,7 @@ def run(config: InstructionsConfig, workdir: Path, log: Log = print) -> dict[str
             for proc in target.envoys:
                 callgrind.command("--instr=on", proc)
             # Warm up the instrumented code paths (valgrind translates code on first use).
-            dataplane.run_wrk(
-                tools["wrk"],
-                script,
-                target,
-                dataplane.DataplaneConfig(duration_s=1, warmup_s=0, rounds=1, connections=config.connections),
-                1,
-            )
+            dataplane.run_wrk(tools["wrk"], script, target, config.load(1), 1)
         for repeat in range(config.repeats):
             for target in targets:
                 sample = measure(callgrind, tools["wrk"], script, target, config)
