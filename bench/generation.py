@@ -277,7 +277,7 @@ def summarize(
     seconds: dict[str, dict[str, float | None]] = {}
     details: dict[str, dict[str, Any]] = {}
     scoped: dict[str, float] = {}
-    for (target, size), results in sorted(samples.items(), key=lambda item: (item[0][1], TARGETS.index(item[0][0]))):
+    for (target, size), results in sorted(samples.items()):
         key = str(size)
         seconds.setdefault(key, {})[target] = rounded(median([r["seconds"] for r in results]), 4)
         details.setdefault(key, {})[target] = {
