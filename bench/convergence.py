@@ -122,11 +122,11 @@ def _catalog(weights: dict[str, int], ports: dict[str, int]) -> dict[str, Any]:
 
 def _render(catalog: dict[str, Any], directory: Path, name: str) -> dict[str, str]:
     from meshgen.model import load_mesh
-    from meshgen.render.envoy import render_envoy
+    from meshgen.render.envoy import Layout, render_envoy
 
     source = directory.parent / f"{name}.catalog.yaml"
     source.write_text(yaml.safe_dump(catalog, sort_keys=False), encoding="utf-8")
-    return render_envoy(load_mesh(source), PurePosixPath(directory))
+    return render_envoy(load_mesh(source), Layout(PurePosixPath(directory)))
 
 
 class Load:

@@ -324,13 +324,13 @@ def render_pair(catalog: dict[str, Any], directory: Path, *, access_log: bool) -
     """Render the catalog with meshgen into `directory` (the config root); returns the files."""
     from meshgen.model import load_mesh
     from meshgen.render.document import to_yaml
-    from meshgen.render.envoy import render_envoy
+    from meshgen.render.envoy import Layout, render_envoy
     from meshgen.render.output import write_tree
 
     directory.mkdir(parents=True, exist_ok=True)
     source = directory.parent / f"{directory.name}.catalog.yaml"
     source.write_text(yaml.safe_dump(catalog, sort_keys=False), encoding="utf-8")
-    files = render_envoy(load_mesh(source), PurePosixPath(directory))
+    files = render_envoy(load_mesh(source), Layout(PurePosixPath(directory)))
     if not access_log:
         for relative in [r for r in files if r.endswith("/lds.yaml")]:
             document = strip_access_logs(yaml.safe_load(files[relative]))

@@ -123,7 +123,7 @@ def measure(catalog: Path, target: str, write_dir: Path | None) -> dict[str, Any
     """Load + render one target in this process; the caller runs it in a fresh process."""
     from meshgen.model import load_mesh
     from meshgen.render.ansible import OnpremOptions, render_onprem
-    from meshgen.render.envoy import render_envoy, render_sidecar
+    from meshgen.render.envoy import Layout, render_envoy, render_sidecar
     from meshgen.render.output import write_tree
     from meshgen.render.terraform import AwsOptions, render_aws
 
@@ -133,7 +133,7 @@ def measure(catalog: Path, target: str, write_dir: Path | None) -> dict[str, Any
     mesh = load_mesh(catalog)
     loaded = time.perf_counter()
     if target == "envoy":
-        files = render_envoy(mesh, ENVOY_CONFIG_ROOT)
+        files = render_envoy(mesh, Layout(ENVOY_CONFIG_ROOT))
     elif target == "onprem":
         files = render_onprem(mesh, OnpremOptions())
     elif target == "aws":
@@ -142,7 +142,7 @@ def measure(catalog: Path, target: str, write_dir: Path | None) -> dict[str, Any
         instance = mesh.service(PROBE).instances[0]
         files = {
             f"{instance.id}/{name}": content
-            for name, content in render_sidecar(mesh, instance, ENVOY_CONFIG_ROOT / instance.id).items()
+            for name, content in render_sidecar(mesh, instance, Layout(ENVOY_CONFIG_ROOT).sidecar(instance.id)).items()
         }
     else:
         raise ValueError(f"unknown target {target!r}")

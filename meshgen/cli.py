@@ -74,6 +74,7 @@ class TargetOptions:
 
     target: str
     config_root: str | None
+    tls_root: str | None
     flavor: str
     tracing: str
     namespace: str | None
@@ -84,17 +85,24 @@ class TargetOptions:
 
 def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, str], list[str]]:
     """Files to write into `out`, and warnings for the person at the terminal."""
+    for flag, value in (("--config-root", options.config_root), ("--tls-root", options.tls_root)):
+        if value and not PurePosixPath(value).is_absolute():
+            raise UserError(f"{flag} must be an absolute path, got {value!r}")
     if options.target == "envoy":
-        from meshgen.render.envoy import render_envoy
+        from meshgen.render.envoy import Layout, render_envoy
+        from meshgen.render.envoy.layout import DEFAULT_TLS_ROOT
 
-        if options.config_root and not PurePosixPath(options.config_root).is_absolute():
-            raise UserError(f"--config-root must be an absolute path, got {options.config_root!r}")
         root = PurePosixPath(options.config_root or out.resolve().as_posix())
-        return render_envoy(mesh, root), []
+        return render_envoy(mesh, Layout(root, PurePosixPath(options.tls_root or DEFAULT_TLS_ROOT))), []
     if options.target == "onprem":
         from meshgen.render.ansible import ONPREM_CONFIG_ROOT, OnpremOptions, render_onprem
+        from meshgen.render.envoy.layout import DEFAULT_TLS_ROOT
 
-        onprem = OnpremOptions(connection=options.connection, config_root=options.config_root or ONPREM_CONFIG_ROOT)
+        onprem = OnpremOptions(
+            connection=options.connection,
+            config_root=options.config_root or ONPREM_CONFIG_ROOT,
+            tls_root=options.tls_root or str(DEFAULT_TLS_ROOT),
+        )
         return render_onprem(mesh, onprem), []
     from meshgen.render.terraform import AwsOptions, render_aws
 
@@ -122,6 +130,11 @@ _TARGET_OPTIONS = [
         "--config-root",
         help="envoy, onprem: absolute directory the sidecar directories live in where Envoy runs "
         "(default: OUT for envoy, /etc/envoy for onprem).",
+    ),
+    click.option(
+        "--tls-root",
+        help="envoy, onprem: absolute directory that holds each sidecar's certificate and key and the trust "
+        "bundle where Envoy runs (default: /etc/meshgen/tls).",
     ),
     click.option(
         "--connection",
@@ -369,7 +382,7 @@ def status(state_dir: Path | None) -> None:
         click.echo("no mesh is running")
         sys.exit(1)
     click.echo(describe_status(state, processes))
-    if not all(p.running and p.ready is not False for p in processes):
+    if not all(p.healthy for p in processes):
         sys.exit(1)
 
 

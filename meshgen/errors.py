@@ -57,7 +57,9 @@ class EnvoyNotFoundError(UserError):
 
 
 class EnvoyRejectedError(UserError):
-    """Envoy's own validation rejected a rendered config."""
+    """Envoy's own validation rejected a rendered config: the catalog asks for something Envoy refuses."""
+
+    exit_code = 2
 
     def __init__(self, *, config: str, output: str) -> None:
         self.config = config

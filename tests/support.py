@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from meshgen.render.envoy import Layout
 from meshgen.render.output import write_tree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,3 +19,8 @@ def write_rendered(root: Path, files: dict[str, str]) -> Path:
 
 def root_of(path: Path) -> PurePosixPath:
     return PurePosixPath(path.resolve().as_posix())
+
+
+def layout_of(path: Path) -> Layout:
+    """Sidecar directories in `path`, identities and trust bundle in `path`/tls."""
+    return Layout(root_of(path), root_of(path) / "tls")

@@ -19,7 +19,7 @@ from bench.convergence import Sample, analyze_shift
 from bench.processes import require_loopback
 from bench.stats import median, median_interval, percentile, ratio, rounded
 from meshgen.model import load_mesh
-from meshgen.render.envoy import render_envoy
+from meshgen.render.envoy import Layout, render_envoy
 
 # -- synthetic catalogs --------------------------------------------------------------------------------
 
@@ -195,7 +195,7 @@ def test_pair_catalog_renders_a_caller_that_reaches_the_callee_by_host(tmp_path:
     path.write_text(yaml.safe_dump(catalog), encoding="utf-8")
     mesh = load_mesh(path)
     assert mesh.tracing is not None and mesh.tracing.sample_percent == 100
-    files = render_envoy(mesh, PurePosixPath("/bench"))
+    files = render_envoy(mesh, Layout(PurePosixPath("/bench")))
     routes = yaml.safe_load(files["caller.v1.caller-1/rds-outbound.yaml"])
     assert routes["resources"][0]["virtual_hosts"][0]["domains"][0] == "callee"
     cds = yaml.safe_load(files["callee.v1.callee-1/cds.yaml"])

@@ -16,10 +16,10 @@ import pytest
 
 from meshgen.durations import Duration
 from meshgen.model import Mesh, load_mesh
-from meshgen.render.envoy import render_sidecar
+from meshgen.render.envoy import Layout, render_sidecar
 from tests.support import REPO, TESTDATA
 
-CONFIG_ROOT = PurePosixPath("/etc/meshgen/envoy")
+LAYOUT = Layout(PurePosixPath("/etc/meshgen/envoy"), PurePosixPath("/etc/meshgen/tls"))
 UPDATE = os.environ.get("MESHGEN_UPDATE_GOLDENS") == "1"
 
 
@@ -101,7 +101,7 @@ def test_sidecar_matches_golden(case: Case) -> None:
     mesh = load_mesh(case.catalog)
     case.check(mesh)
     instance = next(i for i in mesh.instances if i.id == case.instance)
-    rendered = _golden_text(render_sidecar(mesh, instance, CONFIG_ROOT / instance.id))
+    rendered = _golden_text(render_sidecar(mesh, instance, LAYOUT.sidecar(instance.id)))
     golden = TESTDATA / f"{case.name}.golden"
     if UPDATE:
         golden.write_text(rendered, encoding="utf-8")

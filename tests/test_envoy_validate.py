@@ -10,12 +10,12 @@ import pytest
 
 from meshgen.errors import EnvoyRejectedError
 from meshgen.model import load_mesh
-from meshgen.render.envoy import render_envoy, render_sidecar
+from meshgen.render.envoy import Layout, render_envoy, render_sidecar
 from meshgen.render.envoy.sidecar import sidecar_documents
 from meshgen.render.envoy.static import static_bootstrap, static_bootstrap_from_documents
 from meshgen.render.envoy.validate import find_envoy, inline_bootstrap, sidecar_dirs, validate_sidecar
 from meshgen.render.output import write_tree
-from tests.support import EXAMPLES, TESTDATA, root_of
+from tests.support import EXAMPLES, TESTDATA, layout_of
 
 pytestmark = pytest.mark.envoy
 CATALOGS = [*EXAMPLES, TESTDATA / "catalogs/features.yaml"]
@@ -26,7 +26,7 @@ CATALOGS = [*EXAMPLES, TESTDATA / "catalogs/features.yaml"]
 )
 def test_every_sidecar_of_catalog_passes_envoy_validation(catalog: Path, tmp_path: Path) -> None:
     mesh = load_mesh(catalog)
-    write_tree(tmp_path, render_envoy(mesh, root_of(tmp_path)))
+    write_tree(tmp_path, render_envoy(mesh, layout_of(tmp_path)))
     dirs = sidecar_dirs(tmp_path)
     assert [d.name for d in dirs] == sorted(i.id for i in mesh.instances)
     for sidecar in dirs:
@@ -35,7 +35,7 @@ def test_every_sidecar_of_catalog_passes_envoy_validation(catalog: Path, tmp_pat
 
 def test_inlined_bootstrap_carries_every_dynamic_resource(tmp_path: Path) -> None:
     mesh = load_mesh(TESTDATA / "catalogs/features.yaml")
-    write_tree(tmp_path, render_envoy(mesh, root_of(tmp_path)))
+    write_tree(tmp_path, render_envoy(mesh, layout_of(tmp_path)))
     config = inline_bootstrap(tmp_path / "api.v1.api-1")
     assert "dynamic_resources" not in config
     listeners = {listener["name"] for listener in config["static_resources"]["listeners"]}
@@ -48,19 +48,19 @@ def test_static_bootstrap_from_documents_equals_the_one_from_files_and_leaves_th
     """The ECS renderer inlines from documents, validation from files: both give one config."""
     mesh = load_mesh(TESTDATA / "catalogs/features.yaml")
     for instance in mesh.instances:
-        directory = PurePosixPath("/etc/envoy") / instance.id
-        documents = {name: doc.document for name, doc in sidecar_documents(mesh, instance, directory).items()}
+        paths = Layout(PurePosixPath("/etc/envoy")).sidecar(instance.id)
+        documents = {name: doc.document for name, doc in sidecar_documents(mesh, instance, paths).items()}
         before = copy.deepcopy(documents)
         from_documents = static_bootstrap_from_documents(documents)
         assert documents == before
-        assert from_documents == static_bootstrap(render_sidecar(mesh, instance, directory))
+        assert from_documents == static_bootstrap(render_sidecar(mesh, instance, paths))
         assert '"rds":' not in json.dumps(from_documents)
 
 
 def test_validation_rejects_a_broken_resource(tmp_path: Path) -> None:
     """The check must be able to fail: a typo in a dynamic resource file is caught."""
     mesh = load_mesh(EXAMPLES[0])
-    write_tree(tmp_path, render_envoy(mesh, root_of(tmp_path)))
+    write_tree(tmp_path, render_envoy(mesh, layout_of(tmp_path)))
     sidecar = sidecar_dirs(tmp_path)[0]
     routes = sidecar / "rds-inbound.yaml"
     routes.write_text(routes.read_text().replace('"timeout":', '"timeuot":'))

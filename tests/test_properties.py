@@ -17,7 +17,7 @@ from meshgen.model import load_mesh
 from meshgen.render.envoy import render_envoy
 from meshgen.render.envoy.validate import find_envoy, validate_sidecar
 from meshgen.render.output import write_tree
-from tests.support import root_of
+from tests.support import layout_of
 
 durations = st.sampled_from(["50ms", "250ms", "1s", "2s", "1500ms", "1m"])
 percents = st.sampled_from([0, 0.5, 10, 33.3, 100])
@@ -144,7 +144,7 @@ def _render(catalog: dict[str, Any], workdir: Path) -> tuple[Any, dict[str, str]
     source = workdir / "catalog.yaml"
     source.write_text(yaml.safe_dump(catalog, sort_keys=False))
     mesh = load_mesh(source)
-    return mesh, render_envoy(mesh, root_of(workdir / "out"))
+    return mesh, render_envoy(mesh, layout_of(workdir / "out"))
 
 
 @pytest.mark.envoy

@@ -60,8 +60,14 @@ def describe_status(state: MeshState, processes: list[ProcessStatus]) -> str:
         condition = "running" if item.running else "DOWN"
         if item.running and item.ready is False:
             condition = "NOT READY"
+        elif item.running and item.problems:
+            condition = "CONFIG REFUSED"
         rows.append(
             [process.name, str(process.pid), condition, process.address or "", process.admin or "", process.log]
         )
     up = sum(1 for p in processes if p.running)
-    return f"mesh {state.mesh} from {state.catalog}: {up}/{len(processes)} processes running\n\n" + _table(rows)
+    text = f"mesh {state.mesh} from {state.catalog}: {up}/{len(processes)} processes running\n\n" + _table(rows)
+    for item in processes:
+        if item.problems:
+            text += f"\n\n{item.process.name}:\n" + "\n".join(f"  {problem}" for problem in item.problems)
+    return text

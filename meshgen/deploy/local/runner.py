@@ -13,18 +13,23 @@ import hashlib
 import ipaddress
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from meshgen.deploy.local.processes import alive, http_ok, port_free, spawn, stop, tcp_open, wait_until
+from meshgen.deploy.admin import config_dump, file_versions, listener_errors, stale_files
+from meshgen.deploy.local.processes import alive, http_ok, log_tail, port_free, spawn, stop, tcp_open, wait_until
 from meshgen.deploy.local.state import MeshState, Process, clear_state, load_state, save_state
 from meshgen.errors import UserError
 from meshgen.model import Mesh, load_mesh
 from meshgen.model.mesh import Instance
-from meshgen.render.envoy import render_envoy
+from meshgen.render.envoy import Layout, render_envoy
 from meshgen.render.envoy.names import BOOTSTRAP_FILE
-from meshgen.render.envoy.validate import find_envoy
-from meshgen.render.output import atomic_write, write_tree
+from meshgen.render.envoy.validate import find_envoy, split_sidecars, validate_sidecars
+from meshgen.render.output import atomic_write, compare, write_tree
+
+# How long a running Envoy may take to report a swapped file as loaded; it usually takes milliseconds.
+LOAD_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -224,7 +229,7 @@ def _check_ports_free(mesh: Mesh) -> None:
 
 
 def _render(mesh: Mesh, config_dir: Path) -> dict[str, str]:
-    return render_envoy(mesh, PurePosixPath(config_dir.resolve().as_posix()))
+    return render_envoy(mesh, Layout(PurePosixPath(config_dir.resolve().as_posix())))
 
 
 def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | None = None) -> UpReport:
@@ -243,6 +248,7 @@ def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | N
     _check_ports_free(mesh)
     config_dir = state_dir / "config"
     files = _render(mesh, config_dir)
+    validate_sidecars(split_sidecars(files), envoy)  # nothing is written unless Envoy accepts all of it
     write_tree(config_dir, files)
     state = MeshState(mesh=mesh.name, catalog=str(catalog.resolve()), config_dir=str(config_dir))
     save_state(state_dir, state)
@@ -259,6 +265,11 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     Envoys reload it), then processes that are gone or must restart."""
     config_dir = Path(state.config_dir)
     files = _render(mesh, config_dir)
+    pending = compare(config_dir, files)
+    touched = {path.split("/", 1)[0] for path in pending.added + pending.changed}
+    sidecars = split_sidecars(files)
+    # Envoy checks every sidecar that would change before any running Envoy can see a new file.
+    validate_sidecars({name: sidecars[name] for name in touched}, envoy)
     running = state.by_name()
     new_instances = {i.id for i in mesh.instances} - {p.instance for p in state.processes if p.instance}
     for relative, content in files.items():
@@ -271,6 +282,11 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     changes = write_tree(config_dir, files)
     report.files_changed = len(changes.added) + len(changes.changed) + len(changes.removed)
     wanted = {s.name: s for s in desired}
+    restarting = {
+        p.instance
+        for p in state.processes
+        if p.kind == "envoy" and (p.name not in wanted or wanted[p.name].fingerprint != p.fingerprint)
+    }
     for process in list(state.processes):
         spec = wanted.get(process.name)
         if spec is None or spec.fingerprint != process.fingerprint or not alive(process.pid):
@@ -284,7 +300,31 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
                 report.restarted.append(process.name)
     state.catalog = str(catalog.resolve())
     save_state(state_dir, state)
+    live = [p for p in state.processes if p.kind == "envoy" and p.instance in touched - restarting]
+    _confirm_loaded(live, sidecars)
     return report
+
+
+def _confirm_loaded(envoys: list[Process], sidecars: dict[str, dict[str, str]]) -> None:
+    """Wait until each Envoy reports the versions of the files just swapped in: a rename is not
+    proof of a reload. Envoy checked these files before, so a refusal here is a surprise to report."""
+    deadline = time.monotonic() + LOAD_TIMEOUT_SECONDS
+    waiting = list(envoys)
+    while waiting and time.monotonic() < deadline:
+        waiting = [p for p in waiting if _stale(p, sidecars[p.instance or ""])]
+        if waiting:
+            time.sleep(0.02)
+    if waiting:
+        details = "\n".join(f"  {p.name}: {', '.join(_stale(p, sidecars[p.instance or ''])) or '?'}" for p in waiting)
+        raise UserError(
+            "files were swapped in but these sidecars did not load them (they keep serving their previous "
+            f"config):\n{details}\nsee `meshgen status` for Envoy's reason"
+        )
+
+
+def _stale(process: Process, files: dict[str, str]) -> list[str]:
+    dump = config_dump(process.admin or "")
+    return ["admin unreachable"] if dump is None else stale_files(file_versions(files), dump)
 
 
 def down(state_dir: Path) -> list[str]:
@@ -306,6 +346,11 @@ class ProcessStatus:
     process: Process
     running: bool
     ready: bool | None  # envoys: admin /ready says LIVE
+    problems: tuple[str, ...] = ()  # envoys: files on disk it refused, listeners it could not start
+
+    @property
+    def healthy(self) -> bool:
+        return self.running and self.ready is not False and not self.problems
 
 
 def status(state_dir: Path) -> tuple[MeshState | None, list[ProcessStatus]]:
@@ -316,7 +361,26 @@ def status(state_dir: Path) -> tuple[MeshState | None, list[ProcessStatus]]:
     for process in state.processes:
         running = alive(process.pid)
         ready = None
+        problems: tuple[str, ...] = ()
         if process.admin and running:
             ready = http_ok(f"http://{process.admin}/ready", "LIVE")
-        result.append(ProcessStatus(process, running, ready))
+            problems = tuple(_config_problems(process, Path(state.config_dir)))
+        result.append(ProcessStatus(process, running, ready, problems))
     return state, result
+
+
+def _config_problems(process: Process, config_dir: Path) -> list[str]:
+    """What on this sidecar's disk its Envoy does not run, with Envoy's last words on it."""
+    directory = config_dir / (process.instance or "")
+    files = {p.name: p.read_text(encoding="utf-8") for p in directory.glob("*.yaml")}
+    dump = config_dump(process.admin or "")
+    if dump is None:
+        return ["admin interface does not answer"]
+    problems = [
+        f"{directory / name}: not loaded (Envoy refused it)" for name in stale_files(file_versions(files), dump)
+    ]
+    problems += listener_errors(dump)
+    if problems:
+        reasons = [line for line in log_tail(process, 200).splitlines() if "rejected" in line or "error" in line]
+        problems += [f"Envoy said: {line.rsplit('] ', 1)[-1].strip()}" for line in reasons[-3:]]
+    return problems

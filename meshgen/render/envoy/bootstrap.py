@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Any
 
 from meshgen.model.mesh import Instance, Mesh
 from meshgen.render.envoy import names
 from meshgen.render.envoy.clusters import tracing_cluster
 from meshgen.render.envoy.common import socket_address
+from meshgen.render.envoy.layout import SidecarPaths
 from meshgen.render.envoy.listeners import file_source
 
 
-def bootstrap(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, Any]:
+def bootstrap(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> dict[str, Any]:
     config: dict[str, Any] = {
         "node": {
             "id": instance.id,
@@ -29,8 +29,8 @@ def bootstrap(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dic
         # Listeners, routes and clusters come from files Envoy watches, so a changed file goes
         # live without a restart; only a change to this file needs one.
         "dynamic_resources": {
-            "cds_config": file_source(sidecar_dir / names.CDS_FILE),
-            "lds_config": file_source(sidecar_dir / names.LDS_FILE),
+            "cds_config": file_source(paths.file(names.CDS_FILE)),
+            "lds_config": file_source(paths.file(names.LDS_FILE)),
         },
     }
     config["overload_manager"] = {

@@ -8,6 +8,7 @@ from typing import Any
 from meshgen.model.mesh import Instance, Mesh, Service
 from meshgen.render.envoy import names
 from meshgen.render.envoy.common import socket_address, typed
+from meshgen.render.envoy.layout import SidecarPaths
 from meshgen.render.envoy.observability import access_log, tracing_config
 from meshgen.render.envoy.routes import (
     FAULT_FILTER,
@@ -53,7 +54,7 @@ def _http_connection_manager(
     stat_prefix: str,
     direction: str,
     route_config: str,
-    sidecar_dir: PurePosixPath,
+    paths: SidecarPaths,
     filters: list[dict[str, Any]],
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
@@ -63,7 +64,7 @@ def _http_connection_manager(
         "generate_request_id": True,
         "rds": {
             "route_config_name": route_config,
-            "config_source": file_source(sidecar_dir / names.RDS_FILES[route_config]),
+            "config_source": file_source(paths.file(names.RDS_FILES[route_config])),
         },
         "http_filters": filters,
         "access_log": access_log(mesh.access_log, instance, direction),
@@ -74,7 +75,7 @@ def _http_connection_manager(
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}
 
 
-def inbound_listener(mesh: Mesh, service: Service, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, Any]:
+def inbound_listener(mesh: Mesh, service: Service, instance: Instance, paths: SidecarPaths) -> dict[str, Any]:
     if service.is_http:
         network_filter = _http_connection_manager(
             mesh,
@@ -82,7 +83,7 @@ def inbound_listener(mesh: Mesh, service: Service, instance: Instance, sidecar_d
             stat_prefix="inbound_http",
             direction="inbound",
             route_config=names.INBOUND_ROUTES,
-            sidecar_dir=sidecar_dir,
+            paths=paths,
             filters=_http_filters(fault=False, rate_limit=service.rate_limit is not None),
         )
     else:
@@ -102,16 +103,14 @@ def inbound_listener(mesh: Mesh, service: Service, instance: Instance, sidecar_d
     }
 
 
-def outbound_http_listener(
-    mesh: Mesh, service: Service, instance: Instance, sidecar_dir: PurePosixPath
-) -> dict[str, Any]:
+def outbound_http_listener(mesh: Mesh, service: Service, instance: Instance, paths: SidecarPaths) -> dict[str, Any]:
     hcm = _http_connection_manager(
         mesh,
         instance,
         stat_prefix="outbound_http",
         direction="outbound",
         route_config=names.OUTBOUND_ROUTES,
-        sidecar_dir=sidecar_dir,
+        paths=paths,
         filters=_http_filters(fault=uses_faults(mesh, service), rate_limit=uses_outbound_rate_limits(service)),
     )
     return {
@@ -163,11 +162,9 @@ def outbound_tcp_listeners(mesh: Mesh, service: Service, instance: Instance) -> 
     return listeners
 
 
-def sidecar_listeners(
-    mesh: Mesh, service: Service, instance: Instance, sidecar_dir: PurePosixPath
-) -> list[dict[str, Any]]:
-    listeners = [inbound_listener(mesh, service, instance, sidecar_dir)]
+def sidecar_listeners(mesh: Mesh, service: Service, instance: Instance, paths: SidecarPaths) -> list[dict[str, Any]]:
+    listeners = [inbound_listener(mesh, service, instance, paths)]
     if http_dependencies(service):
-        listeners.append(outbound_http_listener(mesh, service, instance, sidecar_dir))
+        listeners.append(outbound_http_listener(mesh, service, instance, paths))
     listeners.extend(outbound_tcp_listeners(mesh, service, instance))
     return listeners

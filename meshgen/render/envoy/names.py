@@ -13,6 +13,10 @@ BOOTSTRAP_FILE = "envoy.yaml"
 CDS_FILE = "cds.yaml"
 LDS_FILE = "lds.yaml"
 RDS_FILES = {INBOUND_ROUTES: "rds-inbound.yaml", OUTBOUND_ROUTES: "rds-outbound.yaml"}
+# SDS: the sidecar's own certificate and key, and the CA bundle it trusts (mutual TLS only).
+IDENTITY_SECRET = "identity"
+TRUST_SECRET = "trust"
+SDS_FILES = {IDENTITY_SECRET: "sds-identity.yaml", TRUST_SECRET: "sds-trust.yaml"}
 
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
+
+import orjson
 
 from meshgen.model.mesh import Instance, Mesh, Service
 from meshgen.render.document import to_config
 from meshgen.render.envoy import names
 from meshgen.render.envoy.bootstrap import bootstrap
 from meshgen.render.envoy.clusters import dependency_clusters, local_app_cluster
+from meshgen.render.envoy.layout import Layout, SidecarPaths
 from meshgen.render.envoy.listeners import sidecar_listeners
 from meshgen.render.envoy.routes import http_dependencies, inbound_route_config, outbound_route_config
 
@@ -20,7 +23,11 @@ SIDECAR_FILES = (names.CDS_FILE, *names.RDS_FILES.values(), names.LDS_FILE, name
 
 
 def _resources(type_url: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"resources": [{"@type": type_url, **resource} for resource in resources]}
+    """A file Envoy watches: a discovery response whose version is a digest of its resources.
+    Envoy reports the version it has loaded, so a file it refused shows as a version mismatch."""
+    typed = [{"@type": type_url, **resource} for resource in resources]
+    digest = hashlib.sha256(orjson.dumps(typed, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    return {"version_info": digest, "resources": typed}
 
 
 def _identity(mesh: Mesh, instance: Instance) -> list[str]:
@@ -104,8 +111,8 @@ class SidecarDocument:
     header: list[str]
 
 
-def sidecar_documents(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, SidecarDocument]:
-    """File name -> document for one instance's sidecar, whose files will live in `sidecar_dir`."""
+def sidecar_documents(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> dict[str, SidecarDocument]:
+    """File name -> document for one instance's sidecar, whose files will live at `paths`."""
     service = mesh.service(instance.service)
     clusters = [local_app_cluster(service, instance), *dependency_clusters(mesh, service)]
     documents = {
@@ -113,11 +120,11 @@ def sidecar_documents(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath
             _resources(names.CLUSTER_TYPE, clusters), clusters_header(mesh, instance, clusters)
         ),
         names.LDS_FILE: SidecarDocument(
-            _resources(names.LISTENER_TYPE, sidecar_listeners(mesh, service, instance, sidecar_dir)),
+            _resources(names.LISTENER_TYPE, sidecar_listeners(mesh, service, instance, paths)),
             listeners_header(mesh, service, instance),
         ),
         names.BOOTSTRAP_FILE: SidecarDocument(
-            bootstrap(mesh, instance, sidecar_dir), bootstrap_header(mesh, service, instance)
+            bootstrap(mesh, instance, paths), bootstrap_header(mesh, service, instance)
         ),
     }
     if service.is_http:
@@ -133,19 +140,18 @@ def sidecar_documents(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath
     return {name: documents[name] for name in SIDECAR_FILES if name in documents}
 
 
-def render_sidecar(mesh: Mesh, instance: Instance, sidecar_dir: PurePosixPath) -> dict[str, str]:
-    """File name -> content for one instance's sidecar, whose files will live in `sidecar_dir`."""
+def render_sidecar(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> dict[str, str]:
+    """File name -> content for one instance's sidecar, whose files will live at `paths`."""
     return {
-        name: to_config(file.document, file.header)
-        for name, file in sidecar_documents(mesh, instance, sidecar_dir).items()
+        name: to_config(file.document, file.header) for name, file in sidecar_documents(mesh, instance, paths).items()
     }
 
 
-def render_envoy(mesh: Mesh, config_root: PurePosixPath) -> dict[str, str]:
-    """Relative path -> content for every sidecar in the mesh; `config_root` is where the
-    directories will live when Envoy runs (absolute, since the bootstraps point into it)."""
+def render_envoy(mesh: Mesh, layout: Layout) -> dict[str, str]:
+    """Relative path -> content for every sidecar in the mesh: one directory per instance, to live
+    under `layout.config_root` when Envoy runs (absolute, since the bootstraps point into it)."""
     files: dict[str, str] = {}
     for instance in mesh.instances:
-        for name, content in render_sidecar(mesh, instance, config_root / instance.id).items():
+        for name, content in render_sidecar(mesh, instance, layout.sidecar(instance.id)).items():
             files[f"{instance.id}/{name}"] = content
     return files

@@ -1,9 +1,10 @@
 """Ask the real Envoy whether rendered sidecar configs are valid.
 
-`envoy --mode validate` checks a bootstrap but not the dynamic resource files it points to, so
-each sidecar is checked twice: its real bootstrap (the files must exist where it says), and an
-equivalent bootstrap with every listener, cluster and route inlined as static resources, which
-makes Envoy parse and validate each dynamic resource in full.
+`envoy --mode validate` checks a bootstrap but not the dynamic resource files it points to, so a
+sidecar is checked as an equivalent bootstrap with every listener, cluster and route inlined as
+static resources, which makes Envoy parse and validate each dynamic resource in full. Rendered
+files are checked this way before anything is written where a running Envoy could see them.
+A sidecar already on disk is also checked through its real bootstrap (the files it names must exist).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +43,20 @@ def find_envoy() -> str:
     raise EnvoyNotFoundError()
 
 
-def inline_bootstrap(sidecar_dir: Path) -> dict[str, Any]:
-    """The sidecar in `sidecar_dir` as one static bootstrap, log files pointed at /dev/null."""
-    files = {p.name: p.read_text(encoding="utf-8") for p in sidecar_dir.glob("*.yaml")}
+def validation_config(files: dict[str, str]) -> dict[str, Any]:
+    """One sidecar's files (name -> text) as a single static bootstrap, log files pointed at /dev/null."""
     config = static_bootstrap(files)
     _discard_log_files(config["static_resources"]["listeners"])
     return config
+
+
+def inline_bootstrap(sidecar_dir: Path) -> dict[str, Any]:
+    """The sidecar in `sidecar_dir` as one static bootstrap (see validation_config)."""
+    return validation_config(_read_sidecar(sidecar_dir))
+
+
+def _read_sidecar(sidecar_dir: Path) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in sidecar_dir.glob("*.yaml")}
 
 
 def _discard_log_files(node: Any) -> None:
@@ -74,17 +84,62 @@ def _run(envoy: str, config: Path) -> None:
         raise EnvoyRejectedError(config=str(config), output=(result.stdout + result.stderr).strip())
 
 
+def _run_inlined(envoy: str, name: str, files: dict[str, str], scratch: Path) -> None:
+    inlined = scratch / f"{name}-inline.yaml"
+    inlined.write_text(to_config(validation_config(files)), encoding="utf-8")
+    try:
+        _run(envoy, inlined)
+    except EnvoyRejectedError as exc:
+        raise EnvoyRejectedError(config=f"sidecar {name}", output=exc.output) from None
+
+
+def validate_sidecars(sidecars: dict[str, dict[str, str]], envoy: str | None = None) -> None:
+    """Have Envoy check each sidecar (name -> its files, as text) before any is written anywhere.
+
+    Runs one Envoy per sidecar, as many at once as there are cores. Raises EnvoyRejectedError
+    naming every rejected sidecar with Envoy's own message.
+    """
+    if not sidecars:
+        return
+    envoy = envoy or find_envoy()
+    with tempfile.TemporaryDirectory(prefix="meshgen-validate-") as scratch:
+
+        def check(name: str) -> EnvoyRejectedError | None:
+            try:
+                _run_inlined(envoy, name, sidecars[name], Path(scratch))
+            except EnvoyRejectedError as exc:
+                return exc
+            return None
+
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            failures = [exc for exc in pool.map(check, sorted(sidecars)) if exc is not None]
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise EnvoyRejectedError(
+            config=f"{len(failures)} sidecars", output="\n\n".join(f"{f.config}:\n{f.output}" for f in failures)
+        )
+
+
 def validate_sidecar(sidecar_dir: Path, envoy: str | None = None) -> None:
-    """Raise EnvoyRejectedError unless Envoy accepts the sidecar in `sidecar_dir`."""
+    """Raise EnvoyRejectedError unless Envoy accepts the sidecar written in `sidecar_dir`:
+    its real bootstrap (which names the files it watches) and every resource, inlined."""
     envoy = envoy or find_envoy()
     _run(envoy, sidecar_dir / names.BOOTSTRAP_FILE)
     with tempfile.TemporaryDirectory(prefix="meshgen-validate-") as scratch:
-        inlined = Path(scratch) / f"{sidecar_dir.name}-inline.yaml"
-        inlined.write_text(to_config(inline_bootstrap(sidecar_dir)), encoding="utf-8")
         try:
-            _run(envoy, inlined)
+            _run_inlined(envoy, sidecar_dir.name, _read_sidecar(sidecar_dir), Path(scratch))
         except EnvoyRejectedError as exc:
             raise EnvoyRejectedError(config=f"{sidecar_dir} (resources inlined)", output=exc.output) from None
+
+
+def split_sidecars(files: dict[str, str]) -> dict[str, dict[str, str]]:
+    """`<sidecar>/<file>` -> text, as rendered for a whole mesh, grouped by sidecar."""
+    sidecars: dict[str, dict[str, str]] = {}
+    for relative, content in files.items():
+        sidecar, _, name = relative.partition("/")
+        sidecars.setdefault(sidecar, {})[name] = content
+    return sidecars
 
 
 def sidecar_dirs(out: Path) -> list[Path]:

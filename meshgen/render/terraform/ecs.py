@@ -13,12 +13,14 @@ from pathlib import PurePosixPath
 
 from meshgen.model.mesh import Host, Mesh, Tracing
 from meshgen.render.document import to_config
+from meshgen.render.envoy.layout import Layout
 from meshgen.render.envoy.sidecar import sidecar_documents
 from meshgen.render.envoy.static import static_bootstrap_from_documents
 
 TASK_LOOPBACK = "127.0.0.1"
 XRAY_DAEMON = ("127.0.0.1", 2000)
 OTEL_COLLECTOR = ("127.0.0.1", 4318)
+TASK_LAYOUT = Layout(PurePosixPath("/etc/envoy"))
 
 
 def discovery_name(service: str, version: str) -> str:
@@ -54,8 +56,8 @@ def task_envoy_configs(mesh: Mesh, namespace: str, tracing: str) -> dict[str, st
     tasks = ecs_mesh(mesh, namespace, tracing)
     configs = {}
     for instance in tasks.instances:
-        # A static config names no files, so the directory the renderer is told about is moot.
-        documents = sidecar_documents(tasks, instance, PurePosixPath("/etc/envoy"))
+        # A static config names no config files, so the directory the renderer is told about is moot.
+        documents = sidecar_documents(tasks, instance, TASK_LAYOUT.sidecar(instance.id))
         name = discovery_name(instance.service, instance.version)
         header = [
             f"meshgen sidecar for {instance.service} {instance.version} on ECS (Cloud Map {name}.{namespace}), "
