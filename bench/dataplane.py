@@ -298,7 +298,11 @@ def pair_catalog(
         }
     return {
         "mesh": mesh,
-        "hosts": {"caller-1": {"address": caller}, "callee-1": {"address": callee}},
+        # Each host's app and listeners on its own mesh address, where the bench's plan puts them.
+        "hosts": {
+            "caller-1": {"address": caller, "local_address": caller},
+            "callee-1": {"address": callee, "local_address": callee},
+        },
         "services": {
             "caller": {
                 "port": ports["caller_app"],

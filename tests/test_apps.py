@@ -130,3 +130,24 @@ def test_collector_accepts_spans_and_serves_zipkin_queries() -> None:
         assert (await client.get("/api/v2/trace/ffff")).status == 404
 
     run(collector.build_app, scenario)
+
+
+def test_demo_control_endpoints_answer_only_callers_on_its_own_host() -> None:
+    """Listening on 127.0.10.129, a caller from 127.0.0.1 is another host of the local mesh."""
+
+    def elsewhere() -> Any:
+        identity = demo.Identity(service="users", version="v2", instance="users.v2.h1", outbound=None)
+        return demo.build_app(identity, listen_address="127.0.10.129")
+
+    async def refused(client: TestClient) -> None:
+        for method, path in (("PUT", "/_demo/faults"), ("GET", "/_demo/stats"), ("DELETE", "/_demo/stats")):
+            response = await client.request(method, path, json={"fail_percent": 100})
+            assert response.status == 403, (method, path)
+        assert (await client.get("/")).status == 200  # the app itself still answers
+
+    async def allowed(client: TestClient) -> None:
+        assert (await client.put("/_demo/faults", json={"fail_percent": 100})).status == 200
+        assert (await client.get("/")).status == 503
+
+    run(elsewhere, refused)
+    run(demo_app, allowed)

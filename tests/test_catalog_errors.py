@@ -313,7 +313,7 @@ CASES = [
         "two-services-same-app-port-on-one-host",
         catalog(("      v2: {instances: [users-2]}", "      v2: {instances: [web-1]}  " + MARK)),
         "services.users.versions.v2.instances[0]",
-        "two listeners on 127.0.30.1:8080: web.v1.web-1 app; users.v2.web-1 app",
+        "two listeners on 127.0.30.129:8080: web.v1.web-1 app; users.v2.web-1 app",
         count=3,  # app, inbound and admin ports all clash
     ),
     Case(
@@ -334,7 +334,7 @@ CASES = [
             ("      v2: {instances: [users-2]}", "      v2: {instances: [users-2]}  " + MARK),
         ),
         "services.users.versions.v2.instances[0]",
-        "two listeners on 127.0.30.2:8080: users.v1.users-1 app; users.v2.users-2 app",
+        "two listeners on 127.0.30.130:8080: users.v1.users-1 app; users.v2.users-2 app",
         count=3,
     ),
     Case(

@@ -55,7 +55,7 @@ def test_up_then_down_leaves_nothing_running(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["up", str(path), "--state-dir", str(state_dir)])
     assert result.exit_code == 0, result.output + str(result.exception)
     assert "mesh small is up: 5 processes" in result.output
-    assert "a.v1.a-1  127.0.61.1:15006  127.0.61.1:8080  http://127.0.61.1:15000" in result.output
+    assert "a.v1.a-1  127.0.61.1:15006  127.0.61.129:8080  http://127.0.61.129:15000" in result.output
     assert "call the edge:  curl http://127.0.61.1:15006/" in result.output
     assert "external partner (api.partner.example) is off this machine" in result.output
     state = load_state(state_dir)
@@ -76,9 +76,9 @@ def test_up_then_down_leaves_nothing_running(tmp_path: Path) -> None:
 def test_port_in_use_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
     path, state_dir = catalog(tmp_path), tmp_path / "state"
     with socket.socket() as squatter:
-        squatter.bind(("127.0.61.2", 8080))
+        squatter.bind(("127.0.61.130", 8080))
         squatter.listen()
-        with pytest.raises(UserError, match=r"already in use:\n  127\.0\.61\.2:8080 \(b\.v1\.b-1 app\)"):
+        with pytest.raises(UserError, match=r"already in use:\n  127\.0\.61\.130:8080 \(b\.v1\.b-1 app\)"):
             up(path, state_dir)
     assert load_state(state_dir) is None
     assert all(port_free(address, port) for address, port in sockets_of(path))

@@ -61,7 +61,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 
 def call_back() -> int:
-    return send("127.0.62.1", 15001, "/", headers={"Host": "back"}).status
+    return send("127.0.62.129", 15001, "/", headers={"Host": "back"}).status
 
 
 def test_a_config_envoy_refuses_is_never_written(mesh_dir: Path) -> None:
@@ -106,3 +106,15 @@ def test_status_reports_a_file_envoy_refused_until_meshgen_replaces_it(mesh_dir:
     up(mesh_dir / "catalog.yaml", state_dir)
     assert refused() == []
     assert CliRunner().invoke(main, ["status", "--state-dir", str(state_dir)]).exit_code == 0
+
+
+def test_apps_are_reached_only_through_their_sidecar(mesh_dir: Path) -> None:
+    """Apps bind their host's local address, never its mesh address; the demo app's control
+    endpoints answer only callers on its own host, not the mesh."""
+    back_mesh, back_local, front_local = "127.0.62.2", "127.0.62.130", "127.0.62.129"
+    assert send(back_mesh, 8080, "/").status == 0  # nothing listens there: connection refused
+    assert send(back_mesh, 15006, "/", headers={"Host": "back"}).status == 200  # the sidecar does
+    assert send(back_local, 8080, "/_demo/stats", source=back_local).status == 200
+    assert send(back_local, 8080, "/_demo/stats", source=front_local).status == 403
+    through_mesh = send(front_local, 15001, "/_demo/faults", headers={"Host": "back"}, method="PUT", body=b"{}")
+    assert through_mesh.status == 403

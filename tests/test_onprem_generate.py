@@ -35,9 +35,9 @@ def test_host_vars_carry_sidecars_and_demo_apps() -> None:
     files = render_onprem(load_mesh(SHOP), OnpremOptions())
     users = yaml.safe_load(files["host_vars/users-2.yml"])
     assert users["envoy_sidecars"] == [
-        {"name": "users.v2.users-2", "service": "users", "version": "v2", "admin": "127.0.10.3:15000"}
+        {"name": "users.v2.users-2", "service": "users", "version": "v2", "admin": "127.0.10.131:15000"}
     ]
-    assert users["demo_app_instances"][0]["listen"] == "127.0.10.3:8080"
+    assert users["demo_app_instances"][0]["listen"] == "127.0.10.131:8080"
     collector = yaml.safe_load(files["host_vars/tracing-1.yml"])
     assert collector["trace_collector_listen"] == "127.0.10.9:9411" and collector["envoy_sidecars"] == []
     assert yaml.safe_load(files["group_vars/all.yml"])["envoy_config_dir"] == "/etc/envoy"

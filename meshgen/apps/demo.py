@@ -13,12 +13,15 @@ there; qualified knobs are passed along the call chain, unqualified ones act whe
   x-demo-delay: D           wait D (250ms, 2s) before answering
   x-demo-call: a>b,c        call a (which calls b), then c; each hop may name a path: a/items>b
 Instance-wide faults: PUT /_demo/faults {"fail_percent": 100, "fail_status": 500, "delay": "1s"};
-counters: GET /_demo/stats, DELETE /_demo/stats; health: GET /healthz.
+counters: GET /_demo/stats, DELETE /_demo/stats; health: GET /healthz. The /_demo/ control
+endpoints answer only callers on the app's own host (its listen address, or loopback when it
+listens on all addresses) and never a request relayed by a sidecar: through the mesh they answer 403.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import sys
@@ -59,6 +62,7 @@ class Identity:
 @dataclass
 class State:
     identity: Identity
+    listen_address: str = "127.0.0.1"
     faults: dict[str, Any] = field(default_factory=dict)
     stats: Counter[str] = field(default_factory=Counter)
     percent_counters: Counter[str] = field(default_factory=Counter)
@@ -174,8 +178,32 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"healthy": True, **state.identity.as_dict()})
 
 
+def from_own_host(request: web.Request, state: State) -> bool:
+    """The caller is a process on this app's host, not a request relayed from the mesh.
+
+    Its connection comes from the app's listen address (or loopback, if it listens everywhere), and
+    it carries no x-forwarded-proto, which Envoy sets on every request it forwards: the app's own
+    sidecar connects from this host too, on behalf of callers anywhere in the mesh.
+    """
+    if "x-forwarded-proto" in request.headers:
+        return False
+    peer = request.remote or ""
+    if state.listen_address in ("0.0.0.0", "::", ""):
+        try:
+            return ipaddress.ip_address(peer).is_loopback
+        except ValueError:
+            return False
+    return peer == state.listen_address
+
+
+def _refused() -> web.Response:
+    return web.json_response({"error": "demo control endpoints answer only callers on this host"}, status=403)
+
+
 async def faults(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    if not from_own_host(request, state):
+        return _refused()
     if request.method == "PUT":
         state.faults = dict(await request.json())
         state.percent_counters.clear()
@@ -184,14 +212,16 @@ async def faults(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    if not from_own_host(request, state):
+        return _refused()
     if request.method == "DELETE":
         state.stats.clear()
     return web.json_response({**state.identity.as_dict(), **state.stats})
 
 
-def build_app(identity: Identity) -> web.Application:
+def build_app(identity: Identity, listen_address: str = "127.0.0.1") -> web.Application:
     app = web.Application()
-    state = State(identity=identity)
+    state = State(identity=identity, listen_address=listen_address)
     app[STATE] = state
 
     async def session_context(app: web.Application) -> Any:
@@ -242,7 +272,7 @@ def main() -> None:
     if env.get("MESHGEN_PROTOCOL", "http") == "tcp":
         asyncio.run(serve_tcp(identity, host, port))
     else:
-        web.run_app(build_app(identity), host=host, port=port, print=None, access_log=None)
+        web.run_app(build_app(identity, host), host=host, port=port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

@@ -171,8 +171,9 @@ class Host(Strict):
     address: str = Field(description="IP address the host's sidecars accept mesh traffic on")
     local_address: str | None = Field(
         None,
-        description="loopback address for the app and the sidecar's local listeners "
-        "(default: the address itself if it is a loopback address, else 127.0.0.1)",
+        description="loopback address for the app, the admin interface and the sidecar's local listeners "
+        "(default: 127.0.0.1; for a loopback address, that address with the last octet's high bit flipped, "
+        "so hosts sharing one machine keep their apps off their mesh address)",
     )
 
     @field_validator("address")

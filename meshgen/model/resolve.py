@@ -28,6 +28,22 @@ HOSTNAME = re.compile(
 MIN_RATE_LIMIT_INTERVAL = Duration(50)  # Envoy rejects token buckets refilled faster
 
 
+def default_local_address(address: str) -> str:
+    """Where a host's app, admin and outbound listeners bind when the catalog does not say.
+
+    On a host of its own that is 127.0.0.1, which nothing off the host can reach. Hosts on
+    loopback addresses share this machine, so each gets a second loopback address of its own,
+    its mesh address with the last octet's high bit flipped (127.0.10.1 -> 127.0.10.129): only
+    the sidecar's inbound listener answers at the mesh address, as on a real host.
+    """
+    parsed = ipaddress.ip_address(address)
+    if not parsed.is_loopback:
+        return "127.0.0.1"
+    if parsed.version == 6:
+        return address
+    return str(ipaddress.IPv4Address(int(parsed) ^ 0x80))
+
+
 def _set_fields(model: BaseModel | None) -> dict[str, Any]:
     return {} if model is None else model.model_dump(exclude_none=True, mode="python")
 
@@ -122,15 +138,15 @@ class _Resolver:
             return self.assigned_hosts()
         hosts = {}
         for name, host in self.catalog.hosts.items():
-            local = host.local_address
-            if local is None:
-                local = host.address if ipaddress.ip_address(host.address).is_loopback else "127.0.0.1"
+            local = host.local_address or default_local_address(host.address)
             hosts[name] = m.Host(name=name, address=host.address, local_address=local)
+        self.check_local_addresses(hosts)
         return hosts
 
     def assigned_hosts(self) -> dict[str, m.Host]:
         """A catalog without `hosts` runs on this machine: each host name it uses gets its own
-        loopback address, 127.77.0.1 upwards in name order, so every run assigns the same."""
+        loopback address, 127.77.0.1 upwards in name order, so every run assigns the same. Only
+        the lower half of each /24 is assigned: the upper half holds the hosts' local addresses."""
         names = {i.host for s in self.catalog.services.values() for v in s.versions.values() for i in v.instances}
         tracing = self.catalog.mesh.tracing
         if tracing is not None:
@@ -139,9 +155,25 @@ class _Resolver:
                 names.add(collector)
         hosts = {}
         for index, name in enumerate(sorted(names)):
-            address = str(ipaddress.ip_address("127.77.0.1") + index)
-            hosts[name] = m.Host(name=name, address=address, local_address=address, assigned=True)
+            block, offset = divmod(index, 127)
+            address = f"127.77.{block}.{offset + 1}"
+            hosts[name] = m.Host(
+                name=name, address=address, local_address=default_local_address(address), assigned=True
+            )
         return hosts
+
+    def check_local_addresses(self, hosts: dict[str, m.Host]) -> None:
+        """A host's app must not listen at another host's mesh address."""
+        mesh_addresses = {host.address: name for name, host in hosts.items()}
+        for name, host in hosts.items():
+            owner = mesh_addresses.get(host.local_address)
+            if owner is not None and owner != name:
+                field = "local_address" if self.catalog.hosts[name].local_address else "address"
+                self.problem(
+                    ("hosts", name, field),
+                    f"local address {host.local_address} is the mesh address of host {owner}; set local_address "
+                    "to a loopback address no host uses",
+                )
 
     def tracing(self, hosts: dict[str, m.Host]) -> m.Tracing | None:
         tracing = self.catalog.mesh.tracing

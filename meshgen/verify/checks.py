@@ -255,7 +255,8 @@ def check_faults(mesh: Mesh) -> Iterator[Outcome]:
 
 
 def _demo_stats(address: tuple[str, int], reset: bool = False) -> dict[str, int]:
-    reply = send(address[0], address[1], "/_demo/stats", method="DELETE" if reset else "GET")
+    # The demo app's control endpoints answer callers on its own host only: call from its address.
+    reply = send(address[0], address[1], "/_demo/stats", method="DELETE" if reset else "GET", source=address[0])
     if not isinstance(reply.body, dict):
         return {}
     return {k: v for k, v in reply.body.items() if isinstance(v, int)}
@@ -488,6 +489,7 @@ def set_fault(address: tuple[str, int], faults: dict[str, object]) -> None:
         headers={"Content-Type": "application/json"},
         method="PUT",
         body=json.dumps(faults).encode(),
+        source=address[0],
     )
 
 

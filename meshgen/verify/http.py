@@ -35,9 +35,13 @@ def send(
     method: str = "GET",
     timeout: float = 30.0,
     body: bytes | None = None,
+    source: str | None = None,
 ) -> Reply:
+    """One request; `source` binds the local end, to call as a process on that address's host would."""
     started = time.monotonic()
-    connection = http.client.HTTPConnection(address, port, timeout=timeout)
+    connection = http.client.HTTPConnection(
+        address, port, timeout=timeout, source_address=(source, 0) if source else None
+    )
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()

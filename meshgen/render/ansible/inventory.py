@@ -44,6 +44,7 @@ def _demo_app(mesh: Mesh, instance: Instance) -> dict[str, Any]:
 
 
 def _host_vars(mesh: Mesh, host: str, instances: list[Instance], address: str) -> dict[str, Any]:
+    local = {i.host.local_address for i in instances}
     variables: dict[str, Any] = {
         "meshgen_address": address,
         "envoy_sidecars": [
@@ -57,6 +58,9 @@ def _host_vars(mesh: Mesh, host: str, instances: list[Instance], address: str) -
         ],
         "demo_app_instances": [_demo_app(mesh, i) for i in instances if i.command is None],
     }
+    if local:
+        # Where the host's apps, admin interfaces and outbound listeners bind: loopback only.
+        variables["meshgen_local_address"] = local.pop()
     tracing = mesh.tracing
     if tracing is not None and tracing.collector_address == variables["meshgen_address"]:
         variables["trace_collector_listen"] = f"{tracing.collector_address}:{tracing.collector_port}"

@@ -84,11 +84,14 @@ def _health_checks(check: HealthCheck, protocol: str) -> dict[str, Any]:
 
 
 def local_app_cluster(service: Service, instance: Instance) -> dict[str, Any]:
+    local = instance.host.local_address
     return {
         "name": names.LOCAL_APP_CLUSTER,
         "type": "STATIC",
         "connect_timeout": service.connect_timeout.envoy(),
-        "load_assignment": _static(names.LOCAL_APP_CLUSTER, [(instance.host.local_address, instance.app_port)]),
+        "load_assignment": _static(names.LOCAL_APP_CLUSTER, [(local, instance.app_port)]),
+        # The app sees its sidecar come from its own host's address, where hosts share a machine too.
+        "upstream_bind_config": {"source_address": {"address": local, "port_value": 0}},
         **_protocol_options(service.protocol),
     }
 

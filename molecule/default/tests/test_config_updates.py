@@ -25,8 +25,9 @@ testinfra_hosts = ["caller-1"]
 HOST = "caller-1"
 SIDECAR = "caller.v1.caller-1"
 UNIT = f"envoy@{SIDECAR}.service"
-ADMIN = ("127.0.80.1", 15000)
-OUTBOUND = ("127.0.80.1", 15001)
+# caller-1's local address (127.0.80.1 with the last octet's high bit flipped), see the README.
+ADMIN = ("127.0.80.129", 15000)
+OUTBOUND = ("127.0.80.129", 15001)
 ROUTES = "rds-outbound.yaml"
 LIVE_ROUTES = f"/etc/envoy/{SIDECAR}/{ROUTES}"
 STAGED_ROUTES = f"/var/lib/envoy/staging/{SIDECAR}/{ROUTES}"

@@ -28,7 +28,7 @@ def test_sidecar_listeners_are_bound_to_the_host_address(host):
         rendered = _rendered_listeners(sidecar["name"])
         assert rendered["inbound"] == f"{address}:15006"
         if sidecar["service"] == "caller":  # the only service with dependencies: it has an outbound listener
-            assert rendered["outbound_http"] == f"{address}:15001"
+            assert rendered["outbound_http"] == f"{variables['meshgen_local_address']}:15001"
         for bound in rendered.values():
             assert_listening(host, bound, unit)
 
@@ -49,7 +49,7 @@ def test_collector_listens_on_9411(host):
 def test_admin_listens_only_on_the_host_loopback_address(host):
     variables = host_vars(host)
     for sidecar in variables.get("envoy_sidecars", []):
-        assert sidecar["admin"] == f"{variables['meshgen_address']}:{ADMIN_PORT}"
+        assert sidecar["admin"] == f"{variables['meshgen_local_address']}:{ADMIN_PORT}"
         assert_listening(host, sidecar["admin"], f"envoy@{sidecar['name']}.service")
     on_admin_port = [a for a in listeners(host) if a.endswith(f":{ADMIN_PORT}")]
     assert on_admin_port, "no admin listener at all"
