@@ -3,6 +3,9 @@ else than its files, and changes that restart an Envoy lose no request."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,7 @@ pytestmark = pytest.mark.envoy
 CATALOG = """
 mesh:
   name: safety
+  sidecar: {max_downstream_connections: %d}
 hosts:
   front-1: {address: 127.0.62.1}
   back-1: {address: 127.0.62.2}
@@ -40,9 +44,9 @@ GOOD_REGEX = "^bot-.*"
 REFUSED_REGEX = "^(?!human).*bot.*"
 
 
-def write_catalog(directory: Path, regex: str) -> Path:
+def write_catalog(directory: Path, regex: str, max_connections: int = 50_000) -> Path:
     path = directory / "catalog.yaml"
-    path.write_text(CATALOG % regex)
+    path.write_text(CATALOG % (max_connections, regex))
     return path
 
 
@@ -118,3 +122,34 @@ def test_apps_are_reached_only_through_their_sidecar(mesh_dir: Path) -> None:
     assert send(back_local, 8080, "/_demo/stats", source=front_local).status == 403
     through_mesh = send(front_local, 15001, "/_demo/faults", headers={"Host": "back"}, method="PUT", body=b"{}")
     assert through_mesh.status == 403
+
+
+def test_a_bootstrap_change_restarts_every_envoy_without_failing_a_request(mesh_dir: Path) -> None:
+    """A bootstrap change (here every sidecar's connection limit) needs new Envoy processes: each
+    takes over its predecessor's sockets (hot restart), callers and callees alike, under load."""
+    state_dir = mesh_dir / "state"
+    before = {p.process.name: p.process.pid for p in status(state_dir)[1] if p.process.kind == "envoy"}
+    statuses: Counter[int] = Counter()
+    stop = threading.Event()
+
+    def steady_traffic() -> None:
+        while not stop.is_set():
+            statuses[call_back()] += 1
+            time.sleep(0.005)
+
+    workers = [threading.Thread(target=steady_traffic) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(0.5)
+        report = up(write_catalog(mesh_dir, GOOD_REGEX, max_connections=40_000), state_dir)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert sorted(report.restarted) == sorted(before)
+    after = {p.process.name: p.process.pid for p in status(state_dir)[1] if p.process.kind == "envoy"}
+    assert set(after) == set(before) and all(after[name] != before[name] for name in before)
+    assert statuses[200] > 300 and set(statuses) == {200}, statuses
+    assert all(p.healthy for p in status(state_dir)[1])

@@ -8,45 +8,19 @@ only processes whose own start-up inputs changed (a bootstrap, an app command) a
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import ipaddress
-import json
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from meshgen.deploy.admin import config_dump, file_versions, listener_errors, stale_files
-from meshgen.deploy.local.processes import alive, http_ok, log_tail, port_free, spawn, stop, tcp_open, wait_until
+from meshgen.deploy.local.lifecycle import hot_restart, start_all, stop_for_good
+from meshgen.deploy.local.plan import check_runs_locally, localize_externals, plan
+from meshgen.deploy.local.processes import alive, http_ok, port_free
+from meshgen.deploy.local.sidecars import config_problems, confirm_loaded
 from meshgen.deploy.local.state import MeshState, Process, clear_state, load_state, save_state
 from meshgen.errors import UserError
 from meshgen.model import Mesh, load_mesh
-from meshgen.model.mesh import Instance
 from meshgen.render.envoy import Layout, render_envoy
-from meshgen.render.envoy.names import BOOTSTRAP_FILE
 from meshgen.render.envoy.validate import find_envoy, split_sidecars, validate_sidecars
 from meshgen.render.output import atomic_write, compare, write_tree
-
-# How long a running Envoy may take to report a swapped file as loaded; it usually takes milliseconds.
-LOAD_TIMEOUT_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class Spec:
-    """A process the mesh should have running."""
-
-    name: str
-    kind: str
-    argv: list[str]
-    env: dict[str, str]
-    ready_address: tuple[str, int]
-    instance: str | None = None
-    admin: tuple[str, int] | None = None
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps([self.argv, sorted(self.env.items())]).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -59,160 +33,6 @@ class UpReport:
     files_changed: int = 0
     applied: bool = False  # an existing mesh was changed in place
     notes: list[str] = field(default_factory=list)
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
-def localize_externals(mesh: Mesh, overrides: dict[str, tuple[str, int]]) -> tuple[Mesh, list[str]]:
-    """A local mesh never sends traffic off this machine, not even a DNS query: externals go to
-    the loopback stand-ins given in `overrides`, or have no endpoints (calls answer 503)."""
-    unknown = sorted(set(overrides) - {e.name for e in mesh.externals})
-    if unknown:
-        raise UserError(f"--external names no external service of the catalog: {', '.join(unknown)}")
-    notes = []
-    externals = []
-    for external in mesh.externals:
-        if external.name in overrides:
-            address, port = overrides[external.name]
-            if not _is_loopback(address):
-                raise UserError(f"--external {external.name}: {address} is not a loopback address")
-            externals.append(dataclasses.replace(external, address=address, port=port))
-            notes.append(f"external {external.name}: served by the stand-in at {address}:{port}")
-        elif _is_loopback(external.address):
-            externals.append(external)
-        else:
-            externals.append(dataclasses.replace(external, reachable=False))
-            notes.append(
-                f"external {external.name} ({external.address}) is off this machine: calls to it answer 503; "
-                f"point it at a local stand-in with --external {external.name}=127.0.0.1:PORT"
-            )
-    return dataclasses.replace(mesh, externals=tuple(externals)), notes
-
-
-def check_runs_locally(mesh: Mesh) -> None:
-    problems = []
-    for host in mesh.hosts:
-        if not ipaddress.ip_address(host.address).is_loopback:
-            problems.append(f"host {host.name} has address {host.address}, which is not on loopback")
-    if mesh.tracing is not None:
-        if mesh.tracing.provider != "zipkin":
-            problems.append("tracing provider opentelemetry: the local collector speaks Zipkin; use provider zipkin")
-        elif not (mesh.tracing.collector_is_ip and ipaddress.ip_address(mesh.tracing.collector_address).is_loopback):
-            problems.append(f"tracing collector {mesh.tracing.collector_address} is not a loopback address")
-    for service in mesh.services:
-        for instance in service.instances:
-            if instance.command is None and service.protocol in ("http2", "grpc"):
-                problems.append(
-                    f"{instance.id}: the built-in demo app speaks HTTP/1.1 and TCP; give protocol "
-                    f"{service.protocol} instances a `command`"
-                )
-    if problems:
-        raise UserError("this catalog cannot run on this machine:\n" + "\n".join(f"  {p}" for p in problems))
-
-
-def _app_spec(mesh: Mesh, instance: Instance) -> Spec:
-    service = mesh.service(instance.service)
-    host = instance.host
-    env = {
-        "MESHGEN_MESH": mesh.name,
-        "MESHGEN_SERVICE": instance.service,
-        "MESHGEN_VERSION": instance.version,
-        "MESHGEN_INSTANCE": instance.id,
-        "MESHGEN_LISTEN": f"{host.local_address}:{instance.app_port}",
-        "MESHGEN_PROTOCOL": "tcp" if service.protocol == "tcp" else "http",
-        "MESHGEN_OUTBOUND": f"{host.local_address}:{instance.outbound_port}",
-        **dict(instance.env),
-    }
-    argv = list(instance.command) if instance.command else [sys.executable, "-m", "meshgen.apps.demo"]
-    return Spec(f"{instance.id} app", "app", argv, env, (host.local_address, instance.app_port), instance.id)
-
-
-def _envoy_spec(envoy: str, instance: Instance, config_dir: Path, files: dict[str, str]) -> Spec:
-    bootstrap = files[f"{instance.id}/{BOOTSTRAP_FILE}"]
-    argv = [
-        envoy,
-        "-c",
-        str(config_dir / instance.id / BOOTSTRAP_FILE),
-        # Many sidecars share this machine: no shared-memory hot restart, one worker each.
-        "--disable-hot-restart",
-        "--concurrency",
-        "1",
-        "--log-level",
-        "warn",
-        "--drain-time-s",
-        "2",
-    ]
-    # The bootstrap's content, not its path, decides whether a running Envoy must restart.
-    env = {"MESHGEN_BOOTSTRAP_SHA": hashlib.sha256(bootstrap.encode()).hexdigest()[:16]}
-    host = instance.host
-    return Spec(
-        f"{instance.id} envoy",
-        "envoy",
-        argv,
-        env,
-        (host.address, instance.inbound_port),
-        instance.id,
-        admin=(host.local_address, instance.admin_port),
-    )
-
-
-def _collector_spec(mesh: Mesh) -> Spec | None:
-    if mesh.tracing is None:
-        return None
-    address = (mesh.tracing.collector_address, mesh.tracing.collector_port)
-    env = {"MESHGEN_LISTEN": f"{address[0]}:{address[1]}"}
-    return Spec("collector", "collector", [sys.executable, "-m", "meshgen.apps.collector"], env, address)
-
-
-def plan(mesh: Mesh, envoy: str, config_dir: Path, files: dict[str, str]) -> list[Spec]:
-    """Processes in start order: the collector, every app, then every sidecar."""
-    collector = _collector_spec(mesh)
-    specs = [collector] if collector else []
-    specs += [_app_spec(mesh, i) for i in mesh.instances]
-    specs += [_envoy_spec(envoy, i, config_dir, files) for i in mesh.instances]
-    return specs
-
-
-def _start(spec: Spec, state_dir: Path) -> Process:
-    log = state_dir / "logs" / f"{spec.name.replace(' ', '.')}.log"
-    address = f"{spec.ready_address[0]}:{spec.ready_address[1]}"
-    admin = f"{spec.admin[0]}:{spec.admin[1]}" if spec.admin else None
-    process = spawn(
-        spec.name, spec.kind, spec.argv, log, spec.env, instance=spec.instance, address=address, admin=admin
-    )
-    process.fingerprint = spec.fingerprint
-    return process
-
-
-def _wait_ready(spec: Spec, process: Process) -> None:
-    address, port = spec.ready_address
-    if spec.admin is None:
-        wait_until(process, lambda: tcp_open(address, port))
-        return
-    admin = f"http://{spec.admin[0]}:{spec.admin[1]}"
-    wait_until(process, lambda: http_ok(f"{admin}/ready", "LIVE") and tcp_open(address, port))
-
-
-def _start_all(specs: list[Spec], state: MeshState, state_dir: Path) -> list[str]:
-    """Start `specs` in order, recording each in the state at once; wait for all to be ready."""
-    started = []
-    for kind in ("collector", "app", "envoy"):
-        batch = [s for s in specs if s.kind == kind]
-        processes = []
-        for spec in batch:
-            process = _start(spec, state_dir)
-            state.processes.append(process)
-            save_state(state_dir, state)
-            processes.append(process)
-        for spec, process in zip(batch, processes, strict=True):
-            _wait_ready(spec, process)
-            started.append(spec.name)
-    return started
 
 
 def _check_ports_free(mesh: Mesh) -> None:
@@ -253,7 +73,7 @@ def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | N
     state = MeshState(mesh=mesh.name, catalog=str(catalog.resolve()), config_dir=str(config_dir))
     save_state(state_dir, state)
     try:
-        started = _start_all(plan(mesh, envoy, config_dir, files), state, state_dir)
+        started = start_all(plan(mesh, envoy, config_dir, files), state, state_dir)
     except BaseException:
         down(state_dir)
         raise
@@ -278,7 +98,7 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     desired = plan(mesh, envoy, config_dir, files)
     report = UpReport(mesh=mesh, state=state, applied=True)
     fresh = [s for s in desired if s.name not in running]
-    report.started = _start_all(fresh, state, state_dir)
+    report.started = start_all(fresh, state, state_dir)
     changes = write_tree(config_dir, files)
     report.files_changed = len(changes.added) + len(changes.changed) + len(changes.removed)
     wanted = {s.name: s for s in desired}
@@ -289,42 +109,24 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     }
     for process in list(state.processes):
         spec = wanted.get(process.name)
-        if spec is None or spec.fingerprint != process.fingerprint or not alive(process.pid):
-            stop(process)
+        running_envoy = process.kind == "envoy" and alive(process.pid) and process.base_id is not None
+        if spec is not None and spec.fingerprint != process.fingerprint and running_envoy:
+            hot_restart(spec, process, state, state_dir)
+            report.restarted.append(process.name)
+        elif spec is None or spec.fingerprint != process.fingerprint or not alive(process.pid):
+            stop_for_good(process, state_dir)
             state.processes.remove(process)
             save_state(state_dir, state)
             if spec is None:
                 report.stopped.append(process.name)
             else:
-                _start_all([spec], state, state_dir)
+                start_all([spec], state, state_dir)
                 report.restarted.append(process.name)
     state.catalog = str(catalog.resolve())
     save_state(state_dir, state)
     live = [p for p in state.processes if p.kind == "envoy" and p.instance in touched - restarting]
-    _confirm_loaded(live, sidecars)
+    confirm_loaded(live, sidecars)
     return report
-
-
-def _confirm_loaded(envoys: list[Process], sidecars: dict[str, dict[str, str]]) -> None:
-    """Wait until each Envoy reports the versions of the files just swapped in: a rename is not
-    proof of a reload. Envoy checked these files before, so a refusal here is a surprise to report."""
-    deadline = time.monotonic() + LOAD_TIMEOUT_SECONDS
-    waiting = list(envoys)
-    while waiting and time.monotonic() < deadline:
-        waiting = [p for p in waiting if _stale(p, sidecars[p.instance or ""])]
-        if waiting:
-            time.sleep(0.02)
-    if waiting:
-        details = "\n".join(f"  {p.name}: {', '.join(_stale(p, sidecars[p.instance or ''])) or '?'}" for p in waiting)
-        raise UserError(
-            "files were swapped in but these sidecars did not load them (they keep serving their previous "
-            f"config):\n{details}\nsee `meshgen status` for Envoy's reason"
-        )
-
-
-def _stale(process: Process, files: dict[str, str]) -> list[str]:
-    dump = config_dump(process.admin or "")
-    return ["admin unreachable"] if dump is None else stale_files(file_versions(files), dump)
 
 
 def down(state_dir: Path) -> list[str]:
@@ -335,7 +137,7 @@ def down(state_dir: Path) -> list[str]:
     order = {"envoy": 0, "app": 1, "collector": 2}
     stopped = []
     for process in sorted(state.processes, key=lambda p: order.get(p.kind, 3)):
-        stop(process)
+        stop_for_good(process, state_dir)
         stopped.append(process.name)
     clear_state(state_dir)
     return stopped
@@ -364,23 +166,6 @@ def status(state_dir: Path) -> tuple[MeshState | None, list[ProcessStatus]]:
         problems: tuple[str, ...] = ()
         if process.admin and running:
             ready = http_ok(f"http://{process.admin}/ready", "LIVE")
-            problems = tuple(_config_problems(process, Path(state.config_dir)))
+            problems = tuple(config_problems(process, Path(state.config_dir)))
         result.append(ProcessStatus(process, running, ready, problems))
     return state, result
-
-
-def _config_problems(process: Process, config_dir: Path) -> list[str]:
-    """What on this sidecar's disk its Envoy does not run, with Envoy's last words on it."""
-    directory = config_dir / (process.instance or "")
-    files = {p.name: p.read_text(encoding="utf-8") for p in directory.glob("*.yaml")}
-    dump = config_dump(process.admin or "")
-    if dump is None:
-        return ["admin interface does not answer"]
-    problems = [
-        f"{directory / name}: not loaded (Envoy refused it)" for name in stale_files(file_versions(files), dump)
-    ]
-    problems += listener_errors(dump)
-    if problems:
-        reasons = [line for line in log_tail(process, 200).splitlines() if "rejected" in line or "error" in line]
-        problems += [f"Envoy said: {line.rsplit('] ', 1)[-1].strip()}" for line in reasons[-3:]]
-    return problems

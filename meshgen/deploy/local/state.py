@@ -35,6 +35,8 @@ class Process:
     address: str | None = None  # address:port it serves
     admin: str | None = None  # envoy admin address:port
     fingerprint: str = ""  # what it was started from; a change means a restart
+    base_id: int | None = None  # envoys: shared-memory id for hot restarts
+    epoch: int = 0  # envoys: hot restarts so far
 
 
 @dataclass

@@ -1,0 +1,155 @@
+"""What a local mesh runs: one process per app, per sidecar and the trace collector, each with
+the command, environment and address it needs. A change of either means the process restarts."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import ipaddress
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshgen.errors import UserError
+from meshgen.model import Mesh
+from meshgen.model.mesh import Instance
+from meshgen.render.envoy.names import BOOTSTRAP_FILE
+
+# A restarted Envoy's predecessor drains for DRAIN_SECONDS, then exits at PARENT_SHUTDOWN_SECONDS.
+DRAIN_SECONDS = 2
+PARENT_SHUTDOWN_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A process the mesh should have running."""
+
+    name: str
+    kind: str
+    argv: list[str]
+    env: dict[str, str]
+    ready_address: tuple[str, int]
+    instance: str | None = None
+    admin: tuple[str, int] | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps([self.argv, sorted(self.env.items())]).encode()).hexdigest()[:16]
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def localize_externals(mesh: Mesh, overrides: dict[str, tuple[str, int]]) -> tuple[Mesh, list[str]]:
+    """A local mesh never sends traffic off this machine, not even a DNS query: externals go to
+    the loopback stand-ins given in `overrides`, or have no endpoints (calls answer 503)."""
+    unknown = sorted(set(overrides) - {e.name for e in mesh.externals})
+    if unknown:
+        raise UserError(f"--external names no external service of the catalog: {', '.join(unknown)}")
+    notes = []
+    externals = []
+    for external in mesh.externals:
+        if external.name in overrides:
+            address, port = overrides[external.name]
+            if not _is_loopback(address):
+                raise UserError(f"--external {external.name}: {address} is not a loopback address")
+            externals.append(dataclasses.replace(external, address=address, port=port))
+            notes.append(f"external {external.name}: served by the stand-in at {address}:{port}")
+        elif _is_loopback(external.address):
+            externals.append(external)
+        else:
+            externals.append(dataclasses.replace(external, reachable=False))
+            notes.append(
+                f"external {external.name} ({external.address}) is off this machine: calls to it answer 503; "
+                f"point it at a local stand-in with --external {external.name}=127.0.0.1:PORT"
+            )
+    return dataclasses.replace(mesh, externals=tuple(externals)), notes
+
+
+def check_runs_locally(mesh: Mesh) -> None:
+    problems = []
+    for host in mesh.hosts:
+        if not ipaddress.ip_address(host.address).is_loopback:
+            problems.append(f"host {host.name} has address {host.address}, which is not on loopback")
+    if mesh.tracing is not None:
+        if mesh.tracing.provider != "zipkin":
+            problems.append("tracing provider opentelemetry: the local collector speaks Zipkin; use provider zipkin")
+        elif not (mesh.tracing.collector_is_ip and ipaddress.ip_address(mesh.tracing.collector_address).is_loopback):
+            problems.append(f"tracing collector {mesh.tracing.collector_address} is not a loopback address")
+    for service in mesh.services:
+        for instance in service.instances:
+            if instance.command is None and service.protocol in ("http2", "grpc"):
+                problems.append(
+                    f"{instance.id}: the built-in demo app speaks HTTP/1.1 and TCP; give protocol "
+                    f"{service.protocol} instances a `command`"
+                )
+    if problems:
+        raise UserError("this catalog cannot run on this machine:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def _app_spec(mesh: Mesh, instance: Instance) -> Spec:
+    service = mesh.service(instance.service)
+    host = instance.host
+    env = {
+        "MESHGEN_MESH": mesh.name,
+        "MESHGEN_SERVICE": instance.service,
+        "MESHGEN_VERSION": instance.version,
+        "MESHGEN_INSTANCE": instance.id,
+        "MESHGEN_LISTEN": f"{host.local_address}:{instance.app_port}",
+        "MESHGEN_PROTOCOL": "tcp" if service.protocol == "tcp" else "http",
+        "MESHGEN_OUTBOUND": f"{host.local_address}:{instance.outbound_port}",
+        **dict(instance.env),
+    }
+    argv = list(instance.command) if instance.command else [sys.executable, "-m", "meshgen.apps.demo"]
+    return Spec(f"{instance.id} app", "app", argv, env, (host.local_address, instance.app_port), instance.id)
+
+
+def _envoy_spec(envoy: str, instance: Instance, config_dir: Path, files: dict[str, str]) -> Spec:
+    bootstrap = files[f"{instance.id}/{BOOTSTRAP_FILE}"]
+    argv = [
+        envoy,
+        "-c",
+        str(config_dir / instance.id / BOOTSTRAP_FILE),
+        "--concurrency",  # many sidecars share this machine: one worker each
+        "1",
+        "--log-level",
+        "warn",
+        "--drain-time-s",
+        str(DRAIN_SECONDS),
+        "--parent-shutdown-time-s",
+        str(PARENT_SHUTDOWN_SECONDS),
+    ]
+    # The bootstrap's content, not its path, decides whether a running Envoy must restart.
+    env = {"MESHGEN_BOOTSTRAP_SHA": hashlib.sha256(bootstrap.encode()).hexdigest()[:16]}
+    host = instance.host
+    return Spec(
+        f"{instance.id} envoy",
+        "envoy",
+        argv,
+        env,
+        (host.address, instance.inbound_port),
+        instance.id,
+        admin=(host.local_address, instance.admin_port),
+    )
+
+
+def _collector_spec(mesh: Mesh) -> Spec | None:
+    if mesh.tracing is None:
+        return None
+    address = (mesh.tracing.collector_address, mesh.tracing.collector_port)
+    env = {"MESHGEN_LISTEN": f"{address[0]}:{address[1]}"}
+    return Spec("collector", "collector", [sys.executable, "-m", "meshgen.apps.collector"], env, address)
+
+
+def plan(mesh: Mesh, envoy: str, config_dir: Path, files: dict[str, str]) -> list[Spec]:
+    """Processes in start order: the collector, every app, then every sidecar."""
+    collector = _collector_spec(mesh)
+    specs = [collector] if collector else []
+    specs += [_app_spec(mesh, i) for i in mesh.instances]
+    specs += [_envoy_spec(envoy, i, config_dir, files) for i in mesh.instances]
+    return specs
