@@ -70,6 +70,8 @@ def test_generate_writes_one_directory_per_instance_deterministically(tmp_path: 
         "envoy.yaml",
         "lds.yaml",
         "rds-inbound.yaml",
+        "sds-identity.yaml",  # mutual TLS by default: its identity and the mesh CA bundle, by SDS
+        "sds-trust.yaml",
     ]
     bootstrap = (first / "frontend.v1.web-1" / "envoy.yaml").read_text()
     assert '"path": "/etc/meshgen/envoy/frontend.v1.web-1/lds.yaml"' in bootstrap
@@ -87,10 +89,10 @@ def test_generate_is_scoped_to_what_an_instance_calls(tmp_path: Path) -> None:
 def test_generate_again_changes_nothing_and_removes_stale_files(tmp_path: Path) -> None:
     assert run("generate", SHOP, "-o", tmp_path).exit_code == 0
     again = run("generate", SHOP, "-o", tmp_path)
-    assert "0 files added, 0 changed, 0 removed, 40 unchanged" in again.output
+    assert "0 files added, 0 changed, 0 removed, 58 unchanged" in again.output  # 9 sidecars
     (tmp_path / "notes.txt").write_text("mine")
     smaller = run("generate", MINIMAL, "-o", tmp_path)
-    assert "40 removed" in smaller.output
+    assert "58 removed" in smaller.output
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [MANIFEST, "client.v1.client-1", "echo.v1.echo-1", "notes.txt"]
     )

@@ -54,7 +54,7 @@ def test_up_then_down_leaves_nothing_running(tmp_path: Path) -> None:
     path, state_dir = catalog(tmp_path), tmp_path / "state"
     result = CliRunner().invoke(main, ["up", str(path), "--state-dir", str(state_dir)])
     assert result.exit_code == 0, result.output + str(result.exception)
-    assert "mesh small is up: 5 processes" in result.output
+    assert "mesh small is up: 6 processes" in result.output
     assert "a.v1.a-1  127.0.61.1:15006  127.0.61.129:8080  http://127.0.61.129:15000" in result.output
     assert "call the edge:  curl http://127.0.61.1:15006/" in result.output
     assert "external partner (api.partner.example) is off this machine" in result.output
@@ -65,7 +65,7 @@ def test_up_then_down_leaves_nothing_running(tmp_path: Path) -> None:
     assert (state_dir / "logs" / "b.v1.b-1.envoy.log").exists()
 
     result = CliRunner().invoke(main, ["down", "--state-dir", str(state_dir)])
-    assert result.exit_code == 0 and "stopped 5 processes" in result.output
+    assert result.exit_code == 0 and "stopped 6 processes" in result.output
     assert not any(alive(pid) for pid in pids)
     assert all(port_free(address, port) for address, port in sockets_of(path))
     assert load_state(state_dir) is None

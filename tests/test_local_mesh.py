@@ -29,11 +29,11 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("state")
     try:
         report = up(LOCAL, directory)
-        assert not report.applied and len(report.started) == 11  # the collector, 5 apps, 5 sidecars
+        assert not report.applied and len(report.started) == 12  # the collector, the renewer, 5 apps, 5 sidecars
         yield directory
     finally:
         stopped = down(directory)
-    assert len(stopped) == 11
+    assert len(stopped) == 12
 
 
 def edited(tmp_path: Path, *edits: str) -> Path:
@@ -50,12 +50,12 @@ def edited(tmp_path: Path, *edits: str) -> Path:
 def test_status_shows_every_process_running_and_ready(state_dir: Path) -> None:
     state, processes = status(state_dir)
     assert state is not None and state.mesh == "local"
-    assert sorted(p.process.kind for p in processes) == ["app"] * 5 + ["collector"] + ["envoy"] * 5
+    assert sorted(p.process.kind for p in processes) == ["app"] * 5 + ["collector"] + ["envoy"] * 5 + ["renewer"]
     assert all(p.running for p in processes)
     assert all(p.ready for p in processes if p.process.kind == "envoy")
     result = CliRunner().invoke(main, ["status", "--state-dir", str(state_dir)])
     assert result.exit_code == 0
-    assert "11/11 processes running" in result.output
+    assert "12/12 processes running" in result.output
 
 
 def test_admin_listens_on_loopback_only(state_dir: Path) -> None:

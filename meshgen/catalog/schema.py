@@ -17,6 +17,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 from meshgen.durations import Duration, DurationField
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+# SPIFFE trust domains: lower-case letters, digits, dots, dashes and underscores.
+TRUST_DOMAIN_PATTERN = r"^[a-z0-9._-]{1,255}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case letters, digits and dashes")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Percent = Annotated[float, Field(ge=0, le=100)]
@@ -159,12 +161,45 @@ class Sidecar(Strict):
     )
 
 
+class CertificateAuthority(Strict):
+    """Your own intermediate CA, to sign the sidecars' certificates instead of meshgen's CA."""
+
+    cert: str = Field(description="PEM file: the CA's certificate, then its chain up to and including the root")
+    key: str = Field(description="PEM file: the CA's private key, read where meshgen runs (relative to the catalog)")
+
+
+class Security(Strict):
+    """Mutual TLS between sidecars, with SPIFFE identities, and authorization derived from the catalog."""
+
+    mtls: Literal["strict", "permissive", "off"] = Field(
+        "strict",
+        description="strict: sidecars accept only mutual TLS from mesh identities; permissive: also plaintext "
+        "(to migrate a running plaintext mesh); off: plaintext, no identities, no authorization",
+    )
+    trust_domain: str | None = Field(
+        None,
+        pattern=TRUST_DOMAIN_PATTERN,
+        description="SPIFFE trust domain: identities are spiffe://<trust_domain>/service/<name> "
+        "(default: the mesh name)",
+    )
+    ca: CertificateAuthority | None = Field(
+        None, description="the CA that signs sidecar certificates (default: meshgen's own, created once)"
+    )
+    leaf_lifetime: DurationField = Field(
+        Duration(24 * 3_600_000), description="how long a sidecar certificate is valid; renewed at half of it"
+    )
+    ca_lifetime: DurationField = Field(
+        Duration(10 * 8_766 * 3_600_000), description="how long meshgen's own CA certificate is valid"
+    )
+
+
 class MeshSection(Strict):
     name: Name
     defaults: Defaults = Defaults()
     tracing: Tracing | None = None
     access_log: AccessLog = AccessLog()
     sidecar: Sidecar = Sidecar()
+    security: Security = Security()
 
 
 class Host(Strict):
@@ -239,11 +274,14 @@ HeaderMatches = dict[
 ]
 
 
+Method = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
+
+
 class Match(Strict):
     prefix: str | None = Field(None, pattern=r"^/")
     path: str | None = Field(None, pattern=r"^/")
     headers: HeaderMatches = Field(default_factory=dict)
-    methods: list[Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]] | None = None
+    methods: list[Method] | None = None
 
 
 class Delay(Strict):
@@ -281,6 +319,26 @@ class Route(Strict):
     mirror: Mirror | None = None
 
 
+class AuthorizationRule(Strict):
+    """Admits callers, optionally only for some methods and path prefixes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    callers: list[Name] | None = Field(
+        None, alias="from", description="services that call this one (each must declare it as a dependency)"
+    )
+    clients: list[Name] | None = Field(
+        None,
+        description="named clients outside the mesh, holding a certificate of the mesh CA for "
+        "spiffe://<trust_domain>/client/<name> (`meshgen certs issue-client`)",
+    )
+    outside: bool = Field(False, description="edge services: callers from outside the mesh, without a mesh identity")
+    methods: list[Method] | None = Field(None, description="only these methods (default: any)")
+    paths: list[Annotated[str, Field(pattern=r"^/")]] | None = Field(
+        None, description="only paths starting with one of these prefixes (default: any)"
+    )
+
+
 class Dependency(Strict):
     service: str = Field(description="a service or external service this one calls")
     local_port: Port | None = Field(None, description="local port for TCP dependencies (default: the callee's port)")
@@ -302,6 +360,17 @@ class Service(Strict):
     circuit_breaker: CircuitBreaker | None = None
     health_check: HealthCheck | None = None
     rate_limit: RateLimit | None = Field(None, description="limit on what each instance accepts, all callers")
+    authorization: list[AuthorizationRule] | None = Field(
+        None,
+        description="who may call this service, and what; default: every service that declares it as a "
+        "dependency and, for an edge service, callers from outside the mesh. Rules only narrow that: a service "
+        "that does not declare the dependency is never admitted",
+    )
+
+
+class ClientCertificate(Strict):
+    cert: str = Field(description="PEM file on each sidecar's host: the certificate to present")
+    key: str = Field(description="PEM file on each sidecar's host: its private key")
 
 
 class External(Strict):
@@ -313,6 +382,9 @@ class External(Strict):
         None, description="TLS server name, also checked against the certificate (default: the address)"
     )
     ca_file: str = Field("/etc/ssl/certs/ca-certificates.crt", description="CA bundle that verifies the server")
+    client_certificate: ClientCertificate | None = Field(
+        None, description="TLS only: a client certificate the server asks for; none is ever sent otherwise"
+    )
     timeout: DurationField | None = None
     connect_timeout: DurationField | None = None
     retries: Retries | None = None

@@ -82,3 +82,23 @@ def stale_files(expected: dict[str, str], dump: dict[str, Any]) -> list[str]:
     """Files whose expected version (file -> version) the Envoy of `dump` does not run."""
     loaded = loaded_versions(dump)
     return sorted(name for name, version in expected.items() if loaded.get(name) != version)
+
+
+def certificates_in_use(admin: str, timeout: float = 2.0) -> tuple[set[int], set[int]] | None:
+    """Serial numbers of the leaf and CA certificates the Envoy at `admin` uses in its TLS
+    contexts, from /certs; None when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://{admin}/certs", timeout=timeout) as response:
+            data = json.loads(response.read())
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+
+    def serials(certificates: list[dict[str, Any]]) -> set[int]:
+        return {int(c["serial_number"], 16) for c in certificates if c.get("serial_number")}
+
+    leaves: set[int] = set()
+    authorities: set[int] = set()
+    for context in data.get("certificates", []):
+        leaves |= serials(context.get("cert_chain", [])[:1])
+        authorities |= serials(context.get("ca_cert", []))
+    return leaves, authorities

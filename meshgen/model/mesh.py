@@ -200,6 +200,17 @@ class Socket:
 
 
 @dataclass(frozen=True)
+class AuthorizationRule:
+    """Admits callers (services, named clients, or outside callers) for some methods and paths."""
+
+    callers: tuple[str, ...] = ()
+    clients: tuple[str, ...] = ()
+    outside: bool = False
+    methods: tuple[str, ...] = ()  # empty: any method
+    paths: tuple[str, ...] = ()  # path prefixes; empty: any path
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     protocol: str
@@ -213,6 +224,7 @@ class Service:
     circuit_breaker: CircuitBreaker
     health_check: HealthCheck | None
     rate_limit: RateLimit | None
+    authorization: tuple[AuthorizationRule, ...] | None = None  # None: derived from the dependency graph
 
     @property
     def is_http(self) -> bool:
@@ -261,6 +273,8 @@ class External:
     retries: Retries
     circuit_breaker: CircuitBreaker
     reachable: bool = True  # False: a run that must not leave this machine has no route to it
+    client_cert: str | None = None  # TLS: certificate and key presented only when the catalog asks
+    client_key: str | None = None
 
     @property
     def is_http(self) -> bool:
@@ -274,6 +288,32 @@ class Tracing:
     collector_port: int
     collector_is_ip: bool
     sample_percent: float
+
+
+MTLS_MODES = ("strict", "permissive", "off")
+
+
+@dataclass(frozen=True)
+class Security:
+    mtls: str  # strict | permissive | off
+    trust_domain: str
+    leaf_lifetime: Duration
+    ca_lifetime: Duration
+    ca_cert: str | None = None  # the user's CA (absolute paths); None: meshgen's own
+    ca_key: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Sidecars have identities and talk mutual TLS (strict, or permissive on the way there)."""
+        return self.mtls != "off"
+
+    def service_id(self, service: str) -> str:
+        """The SPIFFE ID every instance of `service` presents, whatever its version."""
+        return f"spiffe://{self.trust_domain}/service/{service}"
+
+    def client_id(self, client: str) -> str:
+        """A named non-mesh client's identity."""
+        return f"spiffe://{self.trust_domain}/client/{client}"
 
 
 @dataclass(frozen=True)
@@ -291,6 +331,7 @@ class Mesh:
     tracing: Tracing | None
     access_log: AccessLog
     max_downstream_connections: int
+    security: Security
     origin: str = field(default="", compare=False)
 
     @cached_property

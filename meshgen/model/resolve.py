@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections import defaultdict
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -53,9 +54,10 @@ def _duration(value: Any) -> Duration:
 
 
 class _Resolver:
-    def __init__(self, catalog: s.Catalog, sources: SourceMap) -> None:
+    def __init__(self, catalog: s.Catalog, sources: SourceMap, base_dir: Path) -> None:
         self.catalog = catalog
         self.sources = sources
+        self.base_dir = base_dir  # files the catalog names are relative to it
         self.problems: list[Problem] = []
         self.defaults = catalog.mesh.defaults
 
@@ -130,6 +132,45 @@ class _Resolver:
             unhealthy_threshold=merged["unhealthy_threshold"],
             healthy_threshold=merged["healthy_threshold"],
         )
+
+    # -- security ---------------------------------------------------------------------------
+
+    def security(self) -> m.Security:
+        security = self.catalog.mesh.security
+        ca = security.ca
+        return m.Security(
+            mtls=security.mtls,
+            trust_domain=security.trust_domain or self.catalog.mesh.name,
+            leaf_lifetime=security.leaf_lifetime,
+            ca_lifetime=security.ca_lifetime,
+            ca_cert=str(self.base_dir / ca.cert) if ca else None,
+            ca_key=str(self.base_dir / ca.key) if ca else None,
+        )
+
+    def authorization(self, name: str, service: s.Service) -> tuple[m.AuthorizationRule, ...] | None:
+        if service.authorization is None:
+            return None
+        rules = []
+        for index, rule in enumerate(service.authorization):
+            path: FieldPath = ("services", name, "authorization", index)
+            if not (rule.callers or rule.clients or rule.outside):
+                self.problem(path, "expected at least one of from, clients, outside: whom does the rule admit?")
+            if rule.outside and not service.edge:
+                self.problem((*path, "outside"), "only edge services (edge: true) take callers from outside the mesh")
+            if service.protocol == "tcp":
+                for field in ("methods", "paths"):
+                    if getattr(rule, field) is not None:
+                        self.problem((*path, field), "not available for protocol tcp (an HTTP feature)")
+            rules.append(
+                m.AuthorizationRule(
+                    callers=tuple(rule.callers or ()),
+                    clients=tuple(rule.clients or ()),
+                    outside=rule.outside,
+                    methods=tuple(rule.methods or ()),
+                    paths=tuple(rule.paths or ()),
+                )
+            )
+        return tuple(rules)
 
     # -- structure --------------------------------------------------------------------------
 
@@ -391,8 +432,12 @@ class _Resolver:
                     connect_timeout=self.connect_timeout(external.connect_timeout),
                     retries=self.retries(external.protocol, external.retries),
                     circuit_breaker=self.circuit_breaker(external.circuit_breaker),
+                    client_cert=external.client_certificate.cert if external.client_certificate else None,
+                    client_key=external.client_certificate.key if external.client_certificate else None,
                 )
             )
+            if external.client_certificate is not None and not external.tls:
+                self.problem((*path, "client_certificate"), "needs tls: true")
         return tuple(result)
 
     # -- whole mesh ---------------------------------------------------------------------------
@@ -435,6 +480,7 @@ class _Resolver:
                         service.health_check, service.protocol, ("services", name, "health_check")
                     ),
                     rate_limit=self.rate_limit(service.rate_limit, ("services", name, "rate_limit")),
+                    authorization=self.authorization(name, service),
                 )
             )
         mesh = m.Mesh(
@@ -445,6 +491,7 @@ class _Resolver:
             tracing=self.tracing(hosts),
             access_log=m.AccessLog(format=catalog.mesh.access_log.format, path=catalog.mesh.access_log.path),
             max_downstream_connections=catalog.mesh.sidecar.max_downstream_connections,
+            security=self.security(),
         )
         self.check_instances_unique(mesh)
         self.check_listener_conflicts(mesh)
@@ -489,7 +536,8 @@ class _Resolver:
 
 
 def resolve(catalog: s.Catalog, sources: SourceMap, origin: str = "") -> m.Mesh:
-    resolver = _Resolver(catalog, sources)
+    source = Path(origin or ".").resolve()
+    resolver = _Resolver(catalog, sources, source if source.is_dir() else source.parent)
     mesh = resolver.resolve()
     if resolver.problems:
         raise CatalogError(resolver.problems)

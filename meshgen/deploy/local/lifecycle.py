@@ -27,7 +27,7 @@ def _hot_restart_args(spec: Spec, state_dir: Path, previous: Process | None) -> 
 
 def _start(spec: Spec, state_dir: Path, previous: Process | None = None) -> Process:
     log = state_dir / "logs" / f"{spec.name.replace(' ', '.')}.log"
-    address = f"{spec.ready_address[0]}:{spec.ready_address[1]}"
+    address = f"{spec.ready_address[0]}:{spec.ready_address[1]}" if spec.ready_address else None
     admin = f"{spec.admin[0]}:{spec.admin[1]}" if spec.admin else None
     argv, epoch = list(spec.argv), 0
     if spec.kind == "envoy":
@@ -63,6 +63,9 @@ def _serving_epoch(spec: Spec) -> int | None:
 
 
 def _wait_ready(spec: Spec, process: Process) -> None:
+    if spec.ready_address is None:
+        wait_until(process, lambda: True)  # started and not dead at once is all there is to see
+        return
     address, port = spec.ready_address
     if spec.admin is None:
         wait_until(process, lambda: tcp_open(address, port))
@@ -74,7 +77,7 @@ def _wait_ready(spec: Spec, process: Process) -> None:
 def start_all(specs: list[Spec], state: MeshState, state_dir: Path) -> list[str]:
     """Start `specs` in order, recording each in the state at once; wait for all to be ready."""
     started = []
-    for kind in ("collector", "app", "envoy"):
+    for kind in ("collector", "renewer", "app", "envoy"):
         batch = [s for s in specs if s.kind == kind]
         processes = []
         for spec in batch:

@@ -29,7 +29,7 @@ class Spec:
     kind: str
     argv: list[str]
     env: dict[str, str]
-    ready_address: tuple[str, int]
+    ready_address: tuple[str, int] | None  # None: a process that serves nothing
     instance: str | None = None
     admin: tuple[str, int] | None = None
 
@@ -146,10 +146,16 @@ def _collector_spec(mesh: Mesh) -> Spec | None:
     return Spec("collector", "collector", [sys.executable, "-m", "meshgen.apps.collector"], env, address)
 
 
-def plan(mesh: Mesh, envoy: str, config_dir: Path, files: dict[str, str]) -> list[Spec]:
-    """Processes in start order: the collector, every app, then every sidecar."""
-    collector = _collector_spec(mesh)
-    specs = [collector] if collector else []
+def _renewer_spec(mesh: Mesh, state_dir: Path) -> Spec | None:
+    if not mesh.security.enabled:
+        return None
+    argv = [sys.executable, "-m", "meshgen.deploy.local.renewer", str(state_dir.resolve())]
+    return Spec("certificate renewer", "renewer", argv, {}, None)
+
+
+def plan(mesh: Mesh, envoy: str, config_dir: Path, files: dict[str, str], state_dir: Path) -> list[Spec]:
+    """Processes in start order: the collector, the certificate renewer, every app, then every sidecar."""
+    specs = [s for s in (_collector_spec(mesh), _renewer_spec(mesh, state_dir)) if s is not None]
     specs += [_app_spec(mesh, i) for i in mesh.instances]
     specs += [_envoy_spec(envoy, i, config_dir, files) for i in mesh.instances]
     return specs

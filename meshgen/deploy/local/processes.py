@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -36,18 +36,55 @@ def port_free(address: str, port: int) -> bool:
 def spawn(
     name: str, kind: str, argv: list[str], log: Path, env: dict[str, str] | None = None, **info: str | None
 ) -> Process:
+    """Start `argv` as a daemon: its own session and process group (stopping it stops its children),
+    stdin from /dev/null, stdout and stderr to `log`, and init (or the nearest subreaper) as its
+    parent. The last matters: Envoy asks for SIGTERM when its parent exits (PR_SET_PDEATHSIG),
+    and the parent must not be this short-lived command. argv is a list: no shell is involved."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as output:
-        # argv is a list built by meshgen: no shell is involved.
-        child = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,  # its own process group: stopping it stops its children
-        )
-    return Process(name=name, kind=kind, pid=child.pid, argv=argv, log=str(log), **info)  # type: ignore[arg-type]
+    environment = {**os.environ, **(env or {})}
+    executable = shutil.which(argv[0], path=environment.get("PATH")) or argv[0]
+    output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    read_end, write_end = os.pipe()
+    first = os.fork()
+    if first == 0:
+        _launch(executable, argv, environment, output=output, read_end=read_end, write_end=write_end)  # never returns
+    os.close(write_end)
+    os.close(output)
+    with os.fdopen(read_end, "rb") as pipe:
+        reported = pipe.read().decode()
+    os.waitpid(first, 0)
+    if not reported.isdigit():
+        raise StartError(f"{name} could not be started: {reported or 'no process'}")
+    return Process(name=name, kind=kind, pid=int(reported), argv=argv, log=str(log), **info)  # type: ignore[arg-type]
+
+
+def _launch(
+    executable: str, argv: list[str], environment: dict[str, str], *, output: int, read_end: int, write_end: int
+) -> None:
+    """In a forked child: fork the process proper, report its pid, exit.
+    Only system calls run here, nothing that could wait on a lock another thread held."""
+    try:
+        os.close(read_end)
+        parent = os.getpid()
+        second = os.fork()
+        if second == 0:
+            os.close(write_end)
+            while os.getppid() == parent:  # reparented once the first child has exited
+                time.sleep(0.001)
+            os.setsid()  # its own session and process group, whose id is its pid
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(output, 1)
+            os.dup2(output, 2)
+            os.closerange(3, 65_536)
+            try:
+                os.execve(executable, argv, environment)
+            finally:
+                os.write(2, f"cannot run {argv[0]}\n".encode())
+                os._exit(127)
+        os.write(write_end, str(second).encode())
+    finally:
+        os._exit(0)
 
 
 def alive(pid: int) -> bool:

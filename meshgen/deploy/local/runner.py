@@ -8,19 +8,24 @@ only processes whose own start-up inputs changed (a bootstrap, an app command) a
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from meshgen.deploy.local.certs import TLS_DIR, IdentityPlan, ensure_identities, save_plan, wait_for_envoys
 from meshgen.deploy.local.lifecycle import hot_restart, start_all, stop_for_good
 from meshgen.deploy.local.plan import check_runs_locally, localize_externals, plan
 from meshgen.deploy.local.processes import alive, http_ok, port_free
-from meshgen.deploy.local.sidecars import config_problems, confirm_loaded
+from meshgen.deploy.local.sidecars import config_problems
 from meshgen.deploy.local.state import MeshState, Process, clear_state, load_state, save_state
+from meshgen.deploy.local.swap import mode_steps, swap, with_mode
 from meshgen.errors import UserError
 from meshgen.model import Mesh, load_mesh
 from meshgen.render.envoy import Layout, render_envoy
 from meshgen.render.envoy.validate import find_envoy, split_sidecars, validate_sidecars
 from meshgen.render.output import atomic_write, compare, write_tree
+
+CONFIG_DIR = "config"
 
 
 @dataclass
@@ -48,8 +53,18 @@ def _check_ports_free(mesh: Mesh) -> None:
         raise UserError("cannot start: already in use:\n" + "\n".join(f"  {t}" for t in taken))
 
 
-def _render(mesh: Mesh, config_dir: Path) -> dict[str, str]:
-    return render_envoy(mesh, Layout(PurePosixPath(config_dir.resolve().as_posix())))
+def layout(state_dir: Path) -> Layout:
+    """Sidecar configs in <state>/config, identities and trust bundle in <state>/tls."""
+    root = PurePosixPath(state_dir.resolve().as_posix())
+    return Layout(root / CONFIG_DIR, root / TLS_DIR)
+
+
+def _identities(mesh: Mesh, state_dir: Path, envoys: list[Process]) -> None:
+    """Certificates for every instance that needs one, before any config names them."""
+    if mesh.security.enabled:
+        identity_plan = IdentityPlan.of(mesh)
+        save_plan(state_dir, identity_plan)
+        ensure_identities(state_dir, identity_plan, wait=wait_for_envoys(envoys) if envoys else None)
 
 
 def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | None = None) -> UpReport:
@@ -66,14 +81,17 @@ def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | N
     if existing is not None:
         clear_state(state_dir)  # left by a mesh whose processes are all gone
     _check_ports_free(mesh)
-    config_dir = state_dir / "config"
-    files = _render(mesh, config_dir)
+    config_dir = state_dir / CONFIG_DIR
+    files = render_envoy(mesh, layout(state_dir))
     validate_sidecars(split_sidecars(files), envoy)  # nothing is written unless Envoy accepts all of it
+    _identities(mesh, state_dir, [])
     write_tree(config_dir, files)
-    state = MeshState(mesh=mesh.name, catalog=str(catalog.resolve()), config_dir=str(config_dir))
+    state = MeshState(
+        mesh=mesh.name, catalog=str(catalog.resolve()), config_dir=str(config_dir), mtls=mesh.security.mtls
+    )
     save_state(state_dir, state)
     try:
-        started = start_all(plan(mesh, envoy, config_dir, files), state, state_dir)
+        started = start_all(plan(mesh, envoy, config_dir, files, state_dir), state, state_dir)
     except BaseException:
         down(state_dir)
         raise
@@ -84,29 +102,38 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     """Bring a running mesh to the catalog: new processes first, then the file swap (running
     Envoys reload it), then processes that are gone or must restart."""
     config_dir = Path(state.config_dir)
-    files = _render(mesh, config_dir)
-    pending = compare(config_dir, files)
-    touched = {path.split("/", 1)[0] for path in pending.added + pending.changed}
-    sidecars = split_sidecars(files)
-    # Envoy checks every sidecar that would change before any running Envoy can see a new file.
-    validate_sidecars({name: sidecars[name] for name in touched}, envoy)
+    steps = [with_mode(mesh, mode) for mode in mode_steps(state.mtls, mesh.security.mtls)]
+    renders = [render_envoy(step, layout(state_dir)) for step in steps]
+    # Envoy checks every sidecar that would change, at every step, before any running Envoy can
+    # see a new file.
+    before = compare(config_dir, renders[0])
+    touched = {path.split("/", 1)[0] for path in before.added + before.changed}
+    for earlier, later in itertools.pairwise(renders):
+        touched |= {path.split("/", 1)[0] for path, text in later.items() if earlier.get(path) != text}
+    for files in renders:
+        sidecars = split_sidecars(files)
+        validate_sidecars({name: sidecars[name] for name in touched if name in sidecars}, envoy)
+    envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p.pid)}
+    enabled = [step for step in steps if step.security.enabled]
+    if enabled:
+        _identities(enabled[0] if not mesh.security.enabled else mesh, state_dir, list(envoys.values()))
     running = state.by_name()
     new_instances = {i.id for i in mesh.instances} - {p.instance for p in state.processes if p.instance}
-    for relative, content in files.items():
+    for relative, content in renders[0].items():
         if relative.split("/", 1)[0] in new_instances:
             atomic_write(config_dir / relative, content)  # a new sidecar needs its files to start
-    desired = plan(mesh, envoy, config_dir, files)
+    files = renders[-1]
+    desired = plan(mesh, envoy, config_dir, files, state_dir)
     report = UpReport(mesh=mesh, state=state, applied=True)
     fresh = [s for s in desired if s.name not in running]
     report.started = start_all(fresh, state, state_dir)
-    changes = write_tree(config_dir, files)
-    report.files_changed = len(changes.added) + len(changes.changed) + len(changes.removed)
+    envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p.pid)}
+    for step, step_files in zip(steps, renders, strict=True):
+        changes = swap(config_dir, step_files, state.mtls, step.security.mtls, envoys)
+        report.files_changed += len(changes.added) + len(changes.changed) + len(changes.removed)
+        state.mtls = step.security.mtls
+        save_state(state_dir, state)
     wanted = {s.name: s for s in desired}
-    restarting = {
-        p.instance
-        for p in state.processes
-        if p.kind == "envoy" and (p.name not in wanted or wanted[p.name].fingerprint != p.fingerprint)
-    }
     for process in list(state.processes):
         spec = wanted.get(process.name)
         running_envoy = process.kind == "envoy" and alive(process.pid) and process.base_id is not None
@@ -124,8 +151,6 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
                 report.restarted.append(process.name)
     state.catalog = str(catalog.resolve())
     save_state(state_dir, state)
-    live = [p for p in state.processes if p.kind == "envoy" and p.instance in touched - restarting]
-    confirm_loaded(live, sidecars)
     return report
 
 
@@ -134,7 +159,7 @@ def down(state_dir: Path) -> list[str]:
     state = load_state(state_dir)
     if state is None:
         return []
-    order = {"envoy": 0, "app": 1, "collector": 2}
+    order = {"envoy": 0, "app": 1, "renewer": 2, "collector": 3}
     stopped = []
     for process in sorted(state.processes, key=lambda p: order.get(p.kind, 3)):
         stop_for_good(process, state_dir)

@@ -45,6 +45,7 @@ class MeshState:
     catalog: str
     config_dir: str
     processes: list[Process] = field(default_factory=list)
+    mtls: str = "off"  # the mutual TLS mode the running sidecars have (a mesh started before meshgen had it: off)
 
     def by_name(self) -> dict[str, Process]:
         return {p.name: p for p in self.processes}

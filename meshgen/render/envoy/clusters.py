@@ -9,6 +9,8 @@ from typing import Any
 from meshgen.model.mesh import CircuitBreaker, External, HealthCheck, Instance, Mesh, Service, Tracing
 from meshgen.render.envoy import names
 from meshgen.render.envoy.common import socket_address
+from meshgen.render.envoy.layout import SidecarPaths
+from meshgen.render.envoy.security import upstream_tls
 
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -96,8 +98,9 @@ def local_app_cluster(service: Service, instance: Instance) -> dict[str, Any]:
     }
 
 
-def version_clusters(service: Service) -> list[dict[str, Any]]:
-    """One cluster per version of `service`, its instances reached through their sidecars."""
+def version_clusters(service: Service, transport_socket: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One cluster per version of `service`, its instances reached through their sidecars
+    (over `transport_socket`, mutual TLS, when the mesh has identities)."""
     clusters = []
     for version in service.versions:
         name = names.version_cluster(service.name, version.name)
@@ -120,6 +123,8 @@ def version_clusters(service: Service) -> list[dict[str, Any]]:
             cluster.update(_outlier_detection(service.circuit_breaker))
         if service.health_check is not None:
             cluster.update(_health_checks(service.health_check, service.protocol))
+        if transport_socket is not None:
+            cluster["transport_socket"] = transport_socket
         clusters.append(cluster)
     return clusters
 
@@ -153,17 +158,26 @@ def external_cluster(external: External) -> dict[str, Any]:
         cluster.update(_outlier_detection(external.circuit_breaker))
     if external.tls:
         assert external.sni is not None
+        context: dict[str, Any] = {
+            "validation_context": {
+                "trusted_ca": {"filename": external.ca_file},
+                "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": external.sni}}],
+            }
+        }
+        if external.client_cert and external.client_key:
+            # Only when the catalog asks: a mesh identity is never sent outside the mesh.
+            context["tls_certificates"] = [
+                {
+                    "certificate_chain": {"filename": external.client_cert},
+                    "private_key": {"filename": external.client_key},
+                }
+            ]
         cluster["transport_socket"] = {
             "name": "envoy.transport_sockets.tls",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
                 "sni": external.sni,
-                "common_tls_context": {
-                    "validation_context": {
-                        "trusted_ca": {"filename": external.ca_file},
-                        "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": external.sni}}],
-                    }
-                },
+                "common_tls_context": context,
             },
         }
     return cluster
@@ -179,12 +193,14 @@ def tracing_cluster(tracing: Tracing) -> dict[str, Any]:
     }
 
 
-def dependency_clusters(mesh: Mesh, service: Service) -> list[dict[str, Any]]:
+def dependency_clusters(mesh: Mesh, service: Service, paths: SidecarPaths) -> list[dict[str, Any]]:
     """Exactly the clusters `service` needs to reach what it calls: nothing else in the mesh."""
     clusters: list[dict[str, Any]] = []
     for dependency in service.dependencies:
         if dependency.external:
             clusters.append(external_cluster(mesh.external(dependency.target)))
         else:
-            clusters.extend(version_clusters(mesh.service(dependency.target)))
+            callee = mesh.service(dependency.target)
+            tls = upstream_tls(mesh, callee, paths) if mesh.security.enabled else None
+            clusters.extend(version_clusters(callee, tls))
     return clusters

@@ -17,6 +17,15 @@ from meshgen.render.envoy.routes import (
     uses_faults,
     uses_outbound_rate_limits,
 )
+from meshgen.render.envoy.security import (
+    TLS_INSPECTOR,
+    downstream_tls,
+    http_rbac,
+    mtls_policies,
+    network_rbac,
+    plaintext_policies,
+    takes_plaintext,
+)
 
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 _TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
@@ -28,8 +37,9 @@ def file_source(path: PurePosixPath) -> dict[str, Any]:
     return {"path_config_source": {"path": str(path)}, "resource_api_version": "V3"}
 
 
-def _http_filters(*, fault: bool, rate_limit: bool) -> list[dict[str, Any]]:
-    filters = []
+def _http_filters(*, fault: bool, rate_limit: bool, rbac: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    # Authorization first: a refused call must not spend rate-limit tokens or reach anything else.
+    filters = [http_rbac(rbac)] if rbac is not None else []
     if fault:
         # Empty here: each route that injects faults carries its own settings.
         filters.append(typed(FAULT_FILTER, "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"))
@@ -56,6 +66,7 @@ def _http_connection_manager(
     route_config: str,
     paths: SidecarPaths,
     filters: list[dict[str, Any]],
+    peer_identity: bool = False,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
         "@type": _HCM,
@@ -69,38 +80,72 @@ def _http_connection_manager(
         "http_filters": filters,
         "access_log": access_log(mesh.access_log, instance, direction),
     }
+    if peer_identity:
+        # The app learns who called it: x-forwarded-client-cert carries the caller's SPIFFE ID,
+        # set by the sidecar (a value sent by the caller itself is dropped).
+        config["forward_client_cert_details"] = "SANITIZE_SET"
+        config["set_current_client_cert_details"] = {"uri": True}
     tracing = tracing_config(mesh, instance)
     if tracing is not None:
         config["tracing"] = tracing
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}
 
 
-def inbound_listener(mesh: Mesh, service: Service, instance: Instance, paths: SidecarPaths) -> dict[str, Any]:
+def _inbound_filters(
+    mesh: Mesh, service: Service, instance: Instance, paths: SidecarPaths, *, tls: bool, rbac: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The inbound chain's network filters: authorization (if any), then HTTP or TCP to the app."""
+    prefix = "inbound" if tls or not mesh.security.enabled else "inbound_plaintext"
     if service.is_http:
-        network_filter = _http_connection_manager(
+        hcm = _http_connection_manager(
             mesh,
             instance,
-            stat_prefix="inbound_http",
+            stat_prefix=f"{prefix}_http",
             direction="inbound",
             route_config=names.INBOUND_ROUTES,
             paths=paths,
-            filters=_http_filters(fault=False, rate_limit=service.rate_limit is not None),
+            filters=_http_filters(fault=False, rate_limit=service.rate_limit is not None, rbac=rbac),
+            peer_identity=tls,
         )
-    else:
-        network_filter = typed(
-            "envoy.filters.network.tcp_proxy",
-            _TCP_PROXY,
-            stat_prefix="inbound_tcp",
-            cluster=names.LOCAL_APP_CLUSTER,
-            idle_timeout=TCP_IDLE_TIMEOUT,
-            access_log=access_log(mesh.access_log, instance, "inbound", tcp=True),
-        )
-    return {
+        return [hcm]
+    proxy = typed(
+        "envoy.filters.network.tcp_proxy",
+        _TCP_PROXY,
+        stat_prefix=f"{prefix}_tcp",
+        cluster=names.LOCAL_APP_CLUSTER,
+        idle_timeout=TCP_IDLE_TIMEOUT,
+        access_log=access_log(mesh.access_log, instance, "inbound", tcp=True),
+    )
+    return [network_rbac(rbac, f"{prefix}_tcp"), proxy] if rbac is not None else [proxy]
+
+
+def _inbound_chains(mesh: Mesh, service: Service, instance: Instance, paths: SidecarPaths) -> list[dict[str, Any]]:
+    if not mesh.security.enabled:
+        return [{"filters": _inbound_filters(mesh, service, instance, paths, tls=False, rbac=None)}]
+    mtls = {
+        "transport_socket": downstream_tls(service, paths),
+        "filters": _inbound_filters(mesh, service, instance, paths, tls=True, rbac=mtls_policies(mesh, service)),
+    }
+    if not takes_plaintext(mesh, service):
+        return [mtls]
+    plaintext = _inbound_filters(mesh, service, instance, paths, tls=False, rbac=plaintext_policies(mesh, service))
+    return [
+        {"filter_chain_match": {"transport_protocol": "tls"}, **mtls},
+        {"filter_chain_match": {"transport_protocol": "raw_buffer"}, "filters": plaintext},
+    ]
+
+
+def inbound_listener(mesh: Mesh, service: Service, instance: Instance, paths: SidecarPaths) -> dict[str, Any]:
+    listener: dict[str, Any] = {
         "name": names.INBOUND_LISTENER,
         "address": socket_address(instance.host.inbound_bind, instance.inbound_port),
         "traffic_direction": "INBOUND",
-        "filter_chains": [{"filters": [network_filter]}],
     }
+    if mesh.security.enabled and takes_plaintext(mesh, service):
+        # Picks the mutual-TLS chain or the plaintext one by the connection's first bytes.
+        listener["listener_filters"] = [TLS_INSPECTOR]
+    listener["filter_chains"] = _inbound_chains(mesh, service, instance, paths)
+    return listener
 
 
 def outbound_http_listener(mesh: Mesh, service: Service, instance: Instance, paths: SidecarPaths) -> dict[str, Any]:

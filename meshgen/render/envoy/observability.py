@@ -20,6 +20,8 @@ HTTP_LOG_FIELDS: dict[str, str] = {
     "status": "%RESPONSE_CODE%",
     "grpc_status": "%GRPC_STATUS%",
     "response_flags": "%RESPONSE_FLAGS%",
+    # Why Envoy answered as it did; names the policy when authorization refused the call.
+    "details": "%RESPONSE_CODE_DETAILS%",
     "duration_ms": "%DURATION%",
     "upstream_service_time_ms": "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%",
     "route": "%ROUTE_NAME%",
@@ -29,6 +31,7 @@ HTTP_LOG_FIELDS: dict[str, str] = {
     "bytes_received": "%BYTES_RECEIVED%",
     "bytes_sent": "%BYTES_SENT%",
     "downstream_remote": "%DOWNSTREAM_REMOTE_ADDRESS%",
+    "peer": "%DOWNSTREAM_PEER_URI_SAN%",
     "request_id": "%REQ(X-REQUEST-ID)%",
     "trace_id": "%TRACE_ID%",
     "user_agent": "%REQ(USER-AGENT)%",
@@ -49,12 +52,15 @@ TCP_LOG_FIELDS: dict[str, str] = {
         "bytes_received",
         "bytes_sent",
         "downstream_remote",
+        "peer",
     )
 }
 
 
 def access_log(log: AccessLog, instance: Instance, direction: str, *, tcp: bool = False) -> list[dict[str, Any]]:
     fields = dict(TCP_LOG_FIELDS if tcp else HTTP_LOG_FIELDS)
+    if tcp:
+        fields["details"] = "%CONNECTION_TERMINATION_DETAILS%"
     fields.update(direction=direction, service=instance.service, instance=instance.id)
     if log.format == "json":
         log_format: dict[str, Any] = {"json_format": fields}

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from meshgen.model.authorization import grants
 from meshgen.model.mesh import Instance, Mesh, Service
 from meshgen.render.document import to_config
 from meshgen.render.envoy import names
@@ -16,10 +17,18 @@ from meshgen.render.envoy.clusters import dependency_clusters, local_app_cluster
 from meshgen.render.envoy.layout import Layout, SidecarPaths
 from meshgen.render.envoy.listeners import sidecar_listeners
 from meshgen.render.envoy.routes import http_dependencies, inbound_route_config, outbound_route_config
+from meshgen.render.envoy.security import SECRET_TYPE, sds_resources
 
-# Order in which a running Envoy should see replaced files: clusters before the routes that
-# use them, routes before the listeners that name them, the bootstrap last.
-SIDECAR_FILES = (names.CDS_FILE, *names.RDS_FILES.values(), names.LDS_FILE, names.BOOTSTRAP_FILE)
+# Order in which a running Envoy should see replaced files: secrets before the clusters and
+# listeners that use them, clusters before the routes that use them, routes before the listeners
+# that name them, the bootstrap last.
+SIDECAR_FILES = (
+    *names.SDS_FILES.values(),
+    names.CDS_FILE,
+    *names.RDS_FILES.values(),
+    names.LDS_FILE,
+    names.BOOTSTRAP_FILE,
+)
 
 
 def _resources(type_url: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -63,8 +72,11 @@ def listeners_header(mesh: Mesh, service: Service, instance: Instance) -> list[s
     lines = [
         *_identity(mesh, instance),
         f"inbound   {host.address}:{instance.inbound_port} -> app {host.local_address}:{instance.app_port} "
-        f"({service.protocol})",
+        f"({service.protocol}, {_inbound_security(mesh, service)})",
     ]
+    if mesh.security.enabled:
+        admitted = [f"{g.caller} ({g.describe()})" for g in grants(mesh, service)]
+        lines.append("admits    " + ("; ".join(admitted) if admitted else "nobody (no caller declares it)"))
     http = http_dependencies(service)
     if http:
         targets = ", ".join(sorted(d.target for d in http))
@@ -74,6 +86,15 @@ def listeners_header(mesh: Mesh, service: Service, instance: Instance) -> list[s
             lines.append(f"outbound  {host.local_address}:{dependency.local_port} (tcp) -> {dependency.target}")
     lines.append(f"access log {mesh.access_log.format} -> {mesh.access_log.path}")
     return lines
+
+
+def _inbound_security(mesh: Mesh, service: Service) -> str:
+    mode = mesh.security.mtls
+    if mode == "off":
+        return "plaintext"
+    if mode == "permissive":
+        return "mutual TLS or plaintext: permissive"
+    return "mutual TLS, plaintext from outside" if service.edge else "mutual TLS only"
 
 
 def clusters_header(mesh: Mesh, instance: Instance, clusters: list[dict[str, Any]]) -> list[str]:
@@ -99,6 +120,14 @@ def outbound_routes_header(mesh: Mesh, service: Service, instance: Instance) -> 
     return lines
 
 
+def secrets_header(mesh: Mesh, instance: Instance, paths: SidecarPaths, file: str) -> list[str]:
+    if file == names.SDS_FILES[names.IDENTITY_SECRET]:
+        what = f"identity  {mesh.security.service_id(instance.service)}: certificate and key in {paths.identity_dir}"
+    else:
+        what = f"trust     the mesh CA bundle in {paths.trust_dir}"
+    return [*_identity(mesh, instance), what + " (current/, swapped whole on rotation)"]
+
+
 def inbound_routes_header(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
     return [*_identity(mesh, instance), f"inbound route: everything -> local app, timeout {service.inbound_timeout}"]
 
@@ -114,7 +143,7 @@ class SidecarDocument:
 def sidecar_documents(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> dict[str, SidecarDocument]:
     """File name -> document for one instance's sidecar, whose files will live at `paths`."""
     service = mesh.service(instance.service)
-    clusters = [local_app_cluster(service, instance), *dependency_clusters(mesh, service)]
+    clusters = [local_app_cluster(service, instance), *dependency_clusters(mesh, service, paths)]
     documents = {
         names.CDS_FILE: SidecarDocument(
             _resources(names.CLUSTER_TYPE, clusters), clusters_header(mesh, instance, clusters)
@@ -127,6 +156,11 @@ def sidecar_documents(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> di
             bootstrap(mesh, instance, paths), bootstrap_header(mesh, service, instance)
         ),
     }
+    if mesh.security.enabled:
+        for name, secrets in sds_resources(paths).items():
+            documents[name] = SidecarDocument(
+                _resources(SECRET_TYPE, secrets), secrets_header(mesh, instance, paths, name)
+            )
     if service.is_http:
         documents[names.RDS_FILES[names.INBOUND_ROUTES]] = SidecarDocument(
             _resources(names.ROUTE_CONFIG_TYPE, [inbound_route_config(service)]),

@@ -1,7 +1,8 @@
 """One self-contained Envoy config: a sidecar's bootstrap with its dynamic resources inlined.
 
 Used where no files can be swapped under a running Envoy (an ECS task gets its whole config at
-start) and to make Envoy's validate mode check every resource.
+start) and to make Envoy's validate mode check every resource. SDS secrets become static secrets:
+they still name the certificate files, read once at start.
 """
 
 from __future__ import annotations
@@ -36,6 +37,26 @@ def _with_inline_routes(listener: dict[str, Any], routes: dict[str, Any]) -> dic
     return {**listener, "filter_chains": chains}
 
 
+def _static_secret(secret: dict[str, Any]) -> dict[str, Any]:
+    """A secret as static configuration: Envoy watches no directory for those."""
+    inner = {
+        k: {f: v for f, v in body.items() if f != "watched_directory"} for k, body in secret.items() if k != "name"
+    }
+    return {"name": secret["name"], **inner}
+
+
+def _with_static_secret_refs(node: Any) -> Any:
+    """`node` with every SDS reference to a secret file replaced by a reference to the static
+    secret of that name. Builds new containers: the documents passed in stay as they were."""
+    if isinstance(node, dict):
+        if "sds_config" in node and set(node) == {"name", "sds_config"}:
+            return {"name": node["name"]}
+        return {k: _with_static_secret_refs(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_with_static_secret_refs(item) for item in node]
+    return node
+
+
 def static_bootstrap_from_documents(documents: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """From one sidecar's documents (file name -> parsed document) to a static bootstrap."""
     config = {k: v for k, v in documents[names.BOOTSTRAP_FILE].items() if k != "dynamic_resources"}
@@ -48,6 +69,13 @@ def static_bootstrap_from_documents(documents: dict[str, dict[str, Any]]) -> dic
     static = dict(config.get("static_resources", {}))
     static["listeners"] = listeners
     static["clusters"] = static.get("clusters", []) + _resources(documents[names.CDS_FILE])
+    secrets = [
+        _static_secret(s) for file in names.SDS_FILES.values() if file in documents for s in _resources(documents[file])
+    ]
+    if secrets:
+        static["listeners"] = _with_static_secret_refs(static["listeners"])
+        static["clusters"] = _with_static_secret_refs(static["clusters"])
+        static["secrets"] = secrets
     config["static_resources"] = static
     return config
 

@@ -9,6 +9,8 @@ A sidecar already on disk is also checked through its real bootstrap (the files 
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import subprocess
@@ -17,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from meshgen.durations import Duration
 from meshgen.errors import EnvoyNotFoundError, EnvoyRejectedError
+from meshgen.pki.certificates import cert_pem, create_ca, issue_leaf, key_pem
 from meshgen.render.document import to_config
 from meshgen.render.envoy import names
 from meshgen.render.envoy.static import static_bootstrap
@@ -44,10 +48,43 @@ def find_envoy() -> str:
 
 
 def validation_config(files: dict[str, str]) -> dict[str, Any]:
-    """One sidecar's files (name -> text) as a single static bootstrap, log files pointed at /dev/null."""
+    """One sidecar's files (name -> text) as a single static bootstrap, log files pointed at /dev/null
+    and certificate files that exist only where the sidecar runs replaced by stand-ins."""
     config = static_bootstrap(files)
     _discard_log_files(config["static_resources"]["listeners"])
+    stand_in_certificates(config["static_resources"])
     return config
+
+
+@functools.cache
+def _stand_in_files() -> dict[str, str]:
+    """A throwaway CA, certificate and key, for Envoy to load in place of a sidecar's real ones:
+    validation checks the configuration, not key material, which is not here to check."""
+    directory = Path(tempfile.mkdtemp(prefix="meshgen-validate-tls-"))
+    atexit.register(shutil.rmtree, directory, True)
+    hour = Duration(3_600_000)
+    ca, ca_key = create_ca("validation.invalid", hour)
+    leaf, key = issue_leaf(ca, ca_key, "spiffe://validation.invalid/service/validation", hour)
+    files = {"certificate_chain": cert_pem(leaf), "private_key": key_pem(key), "trusted_ca": cert_pem(ca)}
+    for name, data in files.items():
+        (directory / f"{name}.pem").write_bytes(data)
+    return {name: str(directory / f"{name}.pem") for name in files}
+
+
+def stand_in_certificates(node: Any, mesh_secret: bool = False) -> None:
+    """Replace certificate files of the mesh's own secrets, and any that do not exist here."""
+    if isinstance(node, dict):
+        mesh_secret = mesh_secret or node.get("name") in names.SDS_FILES
+        for field, stand_in in _stand_in_files().items():
+            source = node.get(field)
+            here = isinstance(source, dict) and os.path.exists(source.get("filename", "/"))
+            if isinstance(source, dict) and "filename" in source and (mesh_secret or not here):
+                node[field] = {"filename": stand_in}
+        for value in node.values():
+            stand_in_certificates(value, mesh_secret)
+    elif isinstance(node, list):
+        for item in node:
+            stand_in_certificates(item, mesh_secret)
 
 
 def inline_bootstrap(sidecar_dir: Path) -> dict[str, Any]:
