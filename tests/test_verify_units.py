@@ -6,7 +6,7 @@ import pytest
 
 from meshgen.analysis.waterfall import draw
 from meshgen.model import load_mesh
-from meshgen.verify.checks import _chain_problems, longest_chain
+from meshgen.verify.checks.tracing import _chain_problems, longest_chain
 from meshgen.verify.requests import NoProbe, matches, probe_for
 from meshgen.verify.stats import share_ok, tolerance
 from tests.support import REPO, TESTDATA

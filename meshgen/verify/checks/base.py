@@ -1,0 +1,123 @@
+"""What every kind of check shares: results, targets (a route, a caller, a request), demo app knobs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from meshgen.model.mesh import Mesh, Route, Service
+from meshgen.verify.http import Reply, send
+from meshgen.verify.requests import NoProbe, Probe, probe_for
+from meshgen.verify.targets import Caller, caller_of
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    kind: str
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    kind: str
+    name: str
+    reason: str
+
+
+Outcome = CheckResult | Skipped
+
+
+def through(caller: Caller, service: Service, probe: Probe, extra: dict[str, str] | None = None) -> Reply:
+    address, port = caller.outbound
+    headers = {**probe.headers, **(extra or {}), "Host": service.name}
+    return send(address, port, probe.path, headers=headers, method=probe.method)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A route some service calls, the caller's sidecar to call it through, and a request for it."""
+
+    service: Service
+    route: Route
+    caller: Caller
+    probe: Probe
+
+    @property
+    def name(self) -> str:
+        return f"{self.service.name}/{self.route.name}"
+
+    def send(self, extra: dict[str, str] | None = None) -> Reply:
+        return through(self.caller, self.service, self.probe, extra)
+
+
+def targets(mesh: Mesh, kind: str, applies: Callable[[Route], bool] = lambda route: True) -> Iterator[Target | Skipped]:
+    """Every HTTP route `applies` selects, as a Target, or Skipped with the reason it cannot be checked."""
+    for service in mesh.services:
+        if not service.is_http:
+            continue
+        caller = caller_of(mesh, service)
+        for index, route in enumerate(service.routes):
+            if not applies(route):
+                continue
+            name = f"{service.name}/{route.name}"
+            if caller is None:
+                yield Skipped(kind, name, "no service calls it, so no sidecar applies its routes")
+                continue
+            try:
+                yield Target(service, route, caller, probe_for(route, service.routes[:index]))
+            except NoProbe as exc:
+                yield Skipped(kind, name, str(exc))
+
+
+def expected_fault_free(route: Route) -> bool:
+    """True when plain requests on this route are not subject to injected aborts."""
+    return route.fault is None or bool(route.fault.headers) or route.fault.abort_status is None
+
+
+# -- the demo app's knobs, reached from its own host ----------------------------------------
+
+
+def demo_stats(address: tuple[str, int], reset: bool = False) -> dict[str, int]:
+    # The demo app's control endpoints answer callers on its own host only: call from its address.
+    reply = send(address[0], address[1], "/_demo/stats", method="DELETE" if reset else "GET", source=address[0])
+    if not isinstance(reply.body, dict):
+        return {}
+    return {k: v for k, v in reply.body.items() if isinstance(v, int)}
+
+
+def settled(read: Callable[[], int], wait: float = 3.0) -> int:
+    """Mirrored requests arrive after the answers: read until the count stops moving."""
+    deadline = time.monotonic() + wait
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        current = read()
+        if current == last:
+            return current
+        last = current
+    return last
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def set_fault(address: tuple[str, int], faults: dict[str, object]) -> None:
+    send(
+        address[0],
+        address[1],
+        "/_demo/faults",
+        headers={"Content-Type": "application/json"},
+        method="PUT",
+        body=json.dumps(faults).encode(),
+        source=address[0],
+    )

@@ -1,0 +1,47 @@
+"""Routing: each route, with a request built to match it, lands on the versions it names."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from meshgen.model.mesh import Mesh
+from meshgen.verify.checks.base import CheckResult, Outcome, Skipped, expected_fault_free, targets
+from meshgen.verify.http import send_many
+from meshgen.verify.stats import share_ok
+
+ROUTING_SAMPLES = 400
+
+
+def check_routing(mesh: Mesh) -> Iterator[Outcome]:
+    for target in targets(mesh, "routing"):
+        if isinstance(target, Skipped):
+            yield target
+            continue
+        name, route = target.name, target.route
+        if not expected_fault_free(route):
+            yield Skipped("routing", name, "every request on it may be aborted by an injected fault")
+            continue
+        samples = 20 if len(route.weights) == 1 else ROUTING_SAMPLES
+        replies = send_many(samples, target.send)
+        answered = Counter(r.version for r in replies if r.status == 200)
+        failed = samples - sum(answered.values())
+        if failed:
+            statuses = Counter(r.status for r in replies if r.status != 200)
+            yield CheckResult("routing", name, False, f"{failed}/{samples} requests failed: {dict(statuses)}")
+            continue
+        problems = []
+        for version, share in route.shares():
+            ok, allowed = share_ok(answered.get(version, 0), samples, share / 100)
+            if not ok:
+                observed = 100 * answered.get(version, 0) / samples
+                problems.append(f"{version} got {observed:.1f}%, expected {share:.4g}% +/- {100 * allowed:.1f}")
+        strays = sorted(str(v) for v in set(answered) - {v for v, _ in route.weights})
+        if strays:
+            problems.append(f"answered by versions the route does not name: {', '.join(map(str, strays))}")
+        observed_text = ", ".join(f"{v} {100 * n / samples:.1f}%" for v, n in sorted(answered.items(), key=str))
+        match = route.match.describe()
+        if problems:
+            yield CheckResult("routing", name, False, f"{match}: " + "; ".join(problems))
+        else:
+            yield CheckResult("routing", name, True, f"{match}: {observed_text} over {samples} requests")

@@ -1,0 +1,110 @@
+"""Tracing: one request through the longest call chain gives one trace, a span per hop."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+from meshgen.analysis.callgraph import adjacency
+from meshgen.model.mesh import Mesh
+from meshgen.verify.checks.base import CheckResult, Outcome, Skipped
+from meshgen.verify.http import send
+from meshgen.verify.targets import inbound_address
+
+
+def longest_chain(mesh: Mesh) -> list[str]:
+    graph = adjacency(mesh)
+    http = {s.name for s in mesh.services if s.is_http}
+    best: list[str] = []
+
+    def walk(chain: list[str]) -> None:
+        nonlocal best
+        if len(chain) > len(best):
+            best = chain
+        for edge in graph.get(chain[-1], []):
+            if edge.callee in http and edge.callee not in chain:
+                walk([*chain, edge.callee])
+
+    for entry in mesh.entry_services:
+        if entry.is_http:
+            walk([entry.name])
+    return best
+
+
+def _collector_trace(
+    mesh: Mesh, trace_id: str, complete: Callable[[list[dict[str, object]]], bool]
+) -> list[dict[str, object]]:
+    """The trace's spans once `complete` says so, or what arrived by the deadline. Each Envoy
+    flushes its spans on its own schedule (at most every 5 s), so spans arrive in batches."""
+    assert mesh.tracing is not None
+    deadline = time.monotonic() + 15.0
+    spans: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        reply = send(mesh.tracing.collector_address, mesh.tracing.collector_port, f"/api/v2/trace/{trace_id}")
+        if reply.status == 200 and isinstance(reply.body, list):
+            spans = reply.body
+            if complete(spans):
+                return spans
+        time.sleep(0.25)
+    return spans
+
+
+def check_tracing(mesh: Mesh) -> Iterator[Outcome]:
+    if mesh.tracing is None:
+        return
+    chain = longest_chain(mesh)
+    name = " -> ".join(chain)
+    if not chain:
+        yield Skipped("tracing", "chain", "no HTTP entry service")
+        return
+    entry = mesh.service(chain[0])
+    trace_id = uuid.uuid4().hex
+    root_span = uuid.uuid4().hex[:16]
+    headers = {"x-b3-traceid": trace_id, "x-b3-spanid": root_span, "x-b3-sampled": "1"}
+    if len(chain) > 1:
+        headers["x-demo-call"] = ">".join(chain[1:])
+    address, port = inbound_address(entry.instances[0])
+    reply = send(address, port, "/", headers=headers)
+    # One server span where a request enters a sidecar, one client span where it leaves.
+    expected = 1 + 2 * (len(chain) - 1)
+    spans = _collector_trace(mesh, trace_id, lambda found: not _chain_problems(found, chain, root_span, expected))
+    problems = [] if reply.status == 200 else [f"the request through the chain answered {reply.status}"]
+    problems += _chain_problems(spans, chain, root_span, expected)
+    detail = "; ".join(problems) or (
+        f"{expected} sidecar hops, each span the child of the one before ({len(spans)} spans in the trace)"
+    )
+    yield CheckResult("tracing", name, not problems, detail)
+
+
+def _chain_problems(spans: list[dict[str, object]], chain: list[str], root_parent: str, expected: int) -> list[str]:
+    """Problems unless the spans hold a path, root first, of one span per sidecar hop, each the
+    child of the one before: SERVER of chain[0], CLIENT of chain[0], SERVER of chain[1], ...
+    Other branches (mirrored copies, retries) may hang off the path."""
+    children: dict[str, list[dict[str, object]]] = {}
+    for span in spans:
+        children.setdefault(str(span.get("parentId", "")), []).append(span)
+
+    def want(hop: int) -> tuple[str, str]:
+        return ("SERVER" if hop % 2 == 0 else "CLIENT"), chain[hop // 2]  # a client span is its caller's
+
+    def deepest(parent: str, hop: int) -> int:
+        """How many hops from `hop` on the spans under `parent` cover."""
+        if hop == expected:
+            return 0
+        kind, service = want(hop)
+        best = 0
+        for span in children.get(parent, []):
+            endpoint = span.get("localEndpoint")
+            name = endpoint.get("serviceName") if isinstance(endpoint, dict) else None
+            if span.get("kind") == kind and name == service:
+                best = max(best, 1 + deepest(str(span["id"]), hop + 1))
+        return best
+
+    covered = deepest(root_parent, 0)
+    if covered == expected:
+        return []
+    kind, service = want(covered)
+    return [
+        f"the trace breaks after {covered} of {expected} hops: no {kind} span of {service} follows ({len(spans)} spans)"
+    ]
