@@ -10,33 +10,20 @@ import dataclasses
 import difflib
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from meshgen import __version__
+from meshgen.cli_certs import certs
+from meshgen.cli_support import F, resolve_state_dir, state_dir_option, user_errors
 from meshgen.errors import UserError
 from meshgen.model import Mesh, load_mesh
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 catalog_argument = click.argument("catalog", type=click.Path(path_type=Path))
-
-
-def user_errors(command: F) -> F:
-    @wraps(command)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except UserError as exc:
-            click.echo(f"meshgen: {exc}", err=True)
-            sys.exit(exc.exit_code)
-
-    return run  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -308,19 +295,7 @@ def graph(catalog: Path, output_format: str) -> None:
     click.echo(to_mermaid(mesh) if output_format == "mermaid" else to_dot(mesh), nl=False)
 
 
-state_dir_option = click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Where the running local mesh keeps its state and logs (default: $MESHGEN_STATE_DIR or "
-    "~/.local/state/meshgen).",
-)
-
-
-def _state_dir(state_dir: Path | None) -> Path:
-    from meshgen.deploy.local.state import default_state_dir
-
-    return state_dir or default_state_dir()
+_state_dir = resolve_state_dir
 
 
 def _parse_externals(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
@@ -393,21 +368,33 @@ def status(state_dir: Path | None) -> None:
     "--only",
     "kinds",
     multiple=True,
-    type=click.Choice(["routing", "retries", "timeout", "fault", "mirror", "tracing", "outlier", "ratelimit"]),
+    type=click.Choice(
+        ["security", "routing", "retries", "timeout", "fault", "mirror", "tracing", "outlier", "ratelimit"]
+    ),
     help="Run only these kinds of check (repeatable).",
 )
+@click.option(
+    "--ca-dir",
+    type=click.Path(path_type=Path),
+    help="meshgen's CA of this mesh, to mint test identities (default: the running local mesh's, "
+    "else $MESHGEN_CA_DIR or ~/.local/share/meshgen/ca/MESH).",
+)
+@state_dir_option
 @user_errors
-def verify(catalog: Path, as_json: bool, kinds: tuple[str, ...]) -> None:
-    """Prove the live mesh routes, retries, times out, ejects, traces and limits as CATALOG says.
+def verify(catalog: Path, as_json: bool, kinds: tuple[str, ...], ca_dir: Path | None, state_dir: Path | None) -> None:
+    """Prove the live mesh authorizes, routes, retries, times out, ejects, traces and limits as CATALOG says.
 
     Checks are derived from CATALOG, so a catalog the running mesh does not implement fails.
     Exit 1 when any check fails.
     """
     from meshgen.verify import run_checks
+    from meshgen.verify.authority import find_authority
     from meshgen.verify.checks import KINDS
     from meshgen.verify.report import to_json, to_table
 
-    results, skipped = run_checks(load_mesh(catalog), kinds or KINDS)
+    mesh = load_mesh(catalog)
+    authority = find_authority(mesh, ca_dir, _state_dir(state_dir)) if mesh.security.enabled else None
+    results, skipped = run_checks(mesh, kinds or KINDS, authority=authority)
     click.echo(json.dumps(to_json(results, skipped), indent=2) if as_json else to_table(results, skipped))
     if not results or not all(r.passed for r in results):
         sys.exit(1)
@@ -549,3 +536,6 @@ def aws_drift(
         click.echo("\n".join(str(d) for d in drifts) if drifts else f"no drift: AWS matches {catalog}")
     if drifts:
         sys.exit(1)
+
+
+main.add_command(certs)

@@ -106,10 +106,24 @@ def _retired(generation: Path, at: datetime.datetime) -> bool:
     return datetime.datetime.fromisoformat(marker.read_text().strip()) <= at
 
 
+def default_ca_dir(mesh: str) -> Path:
+    """Where meshgen keeps its CA for a mesh deployed elsewhere (on-prem, AWS): outside any
+    output tree, `$MESHGEN_CA_DIR` or `$XDG_DATA_HOME/meshgen/ca/<mesh>` (~/.local/share)."""
+    explicit = os.environ.get("MESHGEN_CA_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "meshgen" / "ca" / mesh
+
+
+def has_own_authority(ca_dir: Path) -> bool:
+    return (ca_dir / ACTIVE / CA_CERT).exists()
+
+
 def own_authority(ca_dir: Path, trust_domain: str, ca_lifetime: Duration) -> Authority:
     """meshgen's CA in `ca_dir`, created on first use."""
     active = ca_dir / ACTIVE
-    if not (active / CA_CERT).exists():
+    if not has_own_authority(ca_dir):
         _create_generation(ca_dir, trust_domain, ca_lifetime)
     generation = active.resolve()
     cert = load_certs((generation / CA_CERT).read_bytes(), str(generation / CA_CERT))[0]

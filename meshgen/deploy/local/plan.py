@@ -119,6 +119,8 @@ def _envoy_spec(envoy: str, instance: Instance, config_dir: Path, files: dict[st
         "1",
         "--log-level",
         "warn",
+        "--file-flush-interval-msec",  # access log lines show up within a second, not ten
+        "1000",
         "--drain-time-s",
         str(DRAIN_SECONDS),
         "--parent-shutdown-time-s",
