@@ -6,8 +6,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from meshgen.catalog.positions import SourceMap
 from meshgen.catalog.schema import Catalog
-from meshgen.catalog.source import SourceMap, load_raw
+from meshgen.catalog.source import load_raw
 from meshgen.errors import CatalogError, Problem
 from meshgen.model.mesh import Mesh
 from meshgen.model.resolve import resolve

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from meshgen.catalog import schema as s
-from meshgen.catalog.source import FieldPath, SourceMap
+from meshgen.catalog.positions import FieldPath, SourceMap
 from meshgen.durations import Duration
 from meshgen.errors import CatalogError, Problem
 from meshgen.model import mesh as m
