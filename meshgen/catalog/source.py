@@ -68,8 +68,12 @@ def _load_document(file: Path, sources: SourceMap, problems: list[Problem]) -> d
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(path="", message=f"cannot read: {exc}", file=name))
         return None
-    except yaml.YAMLError:
-        problems.append(_yaml_problem(text, name))
+    except yaml.YAMLError as exc:
+        problems.append(_yaml_problem(text, name, exc))
+        return None
+    except RecursionError:
+        # PyYAML's pure-Python composer recurses once per level (libyaml stops at 1,000 itself).
+        problems.append(Problem(path="", message="invalid YAML: nested too deeply to read", file=name))
         return None
     if node is None:
         sources.positions.setdefault((), (name, 1))
@@ -81,16 +85,19 @@ def _load_document(file: Path, sources: SourceMap, problems: list[Problem]) -> d
     return value if isinstance(value, dict) else None
 
 
-def _yaml_problem(text: str, file: str) -> Problem:
-    """Where and why the YAML is invalid, from the pure-Python parser: slower than libyaml,
-    but its messages say more ("found character '\\t'" rather than "found character")."""
+def _yaml_problem(text: str, file: str, error: yaml.YAMLError) -> Problem:
+    """Where and why the YAML is invalid. Syntax errors are described again by the pure-Python
+    parser, slower than libyaml but saying more ("found character '\\t'" rather than "found
+    character"); it only parses, so it does not recurse however deeply the text nests. What it
+    accepts (libyaml's nesting limit, an undefined alias) keeps `error`'s own words."""
     try:
-        yaml.compose(text, Loader=yaml.SafeLoader)
+        for _ in yaml.parse(text, Loader=yaml.SafeLoader):
+            pass
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        reason = getattr(exc, "problem", None) or str(exc)
-        return Problem(path="", message=f"invalid YAML: {reason}", file=file, line=mark.line + 1 if mark else None)
-    return Problem(path="", message="invalid YAML", file=file)
+        error = exc
+    mark = getattr(error, "problem_mark", None)
+    reason = getattr(error, "problem", None) or str(error)
+    return Problem(path="", message=f"invalid YAML: {reason}", file=file, line=mark.line + 1 if mark else None)
 
 
 def _merge_document(
