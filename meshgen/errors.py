@@ -19,6 +19,15 @@ class UserError(MeshgenError):
     exit_code = 1
 
 
+def quote(value: object, limit: int = 40) -> str:
+    """A value as messages show it: its repr, cut short past `limit` characters so a hostile
+    megabyte of input is not echoed back whole."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]}... ({len(str(value)):,} characters)"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a catalog, located as precisely as the loader knows."""

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from meshgen.catalog.positions import FieldPath, SourceMap, format_path
-from meshgen.errors import Problem
+from meshgen.errors import Problem, quote
 
 # Aliases in a real catalog share small blocks (a retry policy, a circuit breaker) between
 # services, so the values read are a small multiple of the values written. An alias bomb grows
@@ -139,9 +139,7 @@ class _Converter:
         # PyYAML's constructors fail in their own ways on text their tag does not fit (int("x"),
         # a boolean looked up in a table, a date regex that does not match, a 5,000-digit integer).
         except (ValueError, LookupError, AttributeError, ArithmeticError, yaml.YAMLError):
-            text = str(node.value)
-            shown = repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text):,} characters)"
-            self.problems.append(self.sources.problem(path, f"not a valid {kind}: {shown}"))
+            self.problems.append(self.sources.problem(path, f"not a valid {kind}: {quote(node.value)}"))
             return None
 
     def _problem_at(self, node: yaml.Node, message: str, path: FieldPath = ()) -> Problem:
