@@ -1,7 +1,8 @@
 """The `meshgen` command line.
 
 User errors are caught here and nowhere else: printed to stderr, exit code from the error
-(2 for an invalid catalog). Every command reads the catalog through `load_mesh`.
+(2 for wrong input, the catalog or an option; 1 for failures at run time; see meshgen.errors).
+Every command reads the catalog through `load_mesh`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from meshgen import __version__
-from meshgen.errors import UserError
+from meshgen.errors import CatalogError, InputError, UserError
 from meshgen.model import Mesh, load_mesh
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,7 +89,7 @@ def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, st
         from meshgen.render.envoy import render_envoy
 
         if options.config_root and not PurePosixPath(options.config_root).is_absolute():
-            raise UserError(f"--config-root must be an absolute path, got {options.config_root!r}")
+            raise InputError(f"--config-root must be an absolute path, got {options.config_root!r}")
         root = PurePosixPath(options.config_root or out.resolve().as_posix())
         return render_envoy(mesh, root), []
     if options.target == "onprem":
@@ -275,7 +276,7 @@ def lint(catalog: Path, as_json: bool, max_amplification: int, margin: str) -> N
     try:
         margin_ms = Duration.parse(margin).ms
     except ValueError as exc:
-        raise UserError(f"--min-timeout-margin: {exc}") from None
+        raise InputError(f"--min-timeout-margin: {exc}") from None
     thresholds = Thresholds(max_amplification=max_amplification, min_timeout_margin_ms=margin_ms)
     findings = run_lint(load_mesh(catalog), thresholds)
     click.echo(json.dumps(to_json(findings, thresholds), indent=2) if as_json else to_table(findings))
@@ -316,7 +317,7 @@ def _parse_externals(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
         name, sep, target = value.partition("=")
         address, colon, port = target.rpartition(":")
         if not sep or not colon or not port.isdigit():
-            raise UserError(f"--external expects NAME=ADDRESS:PORT, got {value!r}")
+            raise InputError(f"--external expects NAME=ADDRESS:PORT, got {value!r}")
         result[name] = (address.strip("[]"), int(port))
     return result
 
@@ -424,7 +425,8 @@ def traces(catalog: Path | None, limit: int, service: str | None, state_dir: Pat
         catalog = Path(state.catalog)
     mesh = load_mesh(catalog)
     if mesh.tracing is None:
-        raise UserError(f"{catalog} configures no tracing")
+        problem = mesh.sources.problem(("mesh",), "no `tracing` configured, so there is no collector to ask")
+        raise CatalogError([problem], heading="no traces to show")
     query = f"/api/v2/traces?limit={limit}" + (f"&serviceName={service}" if service else "")
     reply = send(mesh.tracing.collector_address, mesh.tracing.collector_port, query)
     if reply.status != 200 or not isinstance(reply.body, list):

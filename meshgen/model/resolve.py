@@ -462,4 +462,4 @@ def resolve(catalog: s.Catalog, sources: SourceMap, origin: str = "") -> m.Mesh:
     mesh = resolver.resolve()
     if resolver.problems:
         raise CatalogError(resolver.problems)
-    return dataclasses.replace(mesh, origin=origin)
+    return dataclasses.replace(mesh, origin=origin, sources=sources)
