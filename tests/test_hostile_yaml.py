@@ -124,6 +124,17 @@ def test_nesting_beyond_what_the_yaml_parser_takes_is_a_problem_at_its_line(tmp_
     assert len(problems) == 1, listing(problems)
 
 
+def test_explaining_deep_nesting_stays_quick(tmp_path: Path) -> None:
+    """The pure-Python scanner that words syntax errors works per token in proportion to the
+    depth: 20,000 levels took it over a minute. It stops where no catalog nests."""
+    text = catalog(append="extras: " + nested(20_000) + "  " + MARK + "\n")
+    file = write(tmp_path, text)
+    started = time.monotonic()
+    problems = problems_of(file)
+    assert time.monotonic() - started < 10
+    assert_problem(problems, path="", fragment="nesting depth", file=file, line=marked_line(text))
+
+
 def test_deep_nesting_without_libyaml_is_a_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """PyYAML's pure-Python composer recurses per level: a deep document must not escape as a
     RecursionError where PyYAML was built without libyaml."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from meshgen.catalog.nodes import to_python
+from meshgen.catalog.nodes import MAX_DEPTH, to_python
 from meshgen.catalog.positions import SourceMap, format_path
 from meshgen.errors import CatalogError, Problem
 
@@ -88,11 +88,18 @@ def _load_document(file: Path, sources: SourceMap, problems: list[Problem]) -> d
 def _yaml_problem(text: str, file: str, error: yaml.YAMLError) -> Problem:
     """Where and why the YAML is invalid. Syntax errors are described again by the pure-Python
     parser, slower than libyaml but saying more ("found character '\\t'" rather than "found
-    character"); it only parses, so it does not recurse however deeply the text nests. What it
-    accepts (libyaml's nesting limit, an undefined alias) keeps `error`'s own words."""
+    character"). It only parses, so it does not recurse; but its scanner's work per token grows
+    with the nesting depth, so it gives up where no catalog nests. What it does not refuse
+    (libyaml's own nesting limit, an undefined alias) keeps `error`'s words."""
+    depth = 0
     try:
-        for _ in yaml.parse(text, Loader=yaml.SafeLoader):
-            pass
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    break
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
     except yaml.YAMLError as exc:
         error = exc
     mark = getattr(error, "problem_mark", None)
