@@ -26,7 +26,8 @@ EXPANSION_ALLOWANCE = 100_000
 # The deepest field a catalog has is about ten levels down (services.NAME.routes[i].fault.
 # headers.NAME.exact); a hundred keeps the converter's recursion far from Python's limit.
 MAX_DEPTH = 100
-# Scalars may only be what JSON Schema can describe; what each is called in a message.
+# The tags YAML gives plain scalars by itself are the only ones read (a date stays a date, for
+# the schema to refuse); what each is called in a message.
 _SCALAR_KINDS = {
     "tag:yaml.org,2002:str": "string",
     "tag:yaml.org,2002:int": "integer",
