@@ -3,7 +3,8 @@
 A mutant is a real catalog (an example or a test catalog) changed in a few places: first as
 data (a key deleted or duplicated, a value of another type, a huge or negative number, unicode,
 an empty string, a duration at or past its bounds), then, sometimes, as text (a line written
-twice, a tag, an alias, a recursive alias, an alias bomb, deep nesting), which data cannot say.
+twice, a tag, an alias, a recursive alias, an alias bomb, deep nesting, a number thousands of
+digits long), which data cannot say.
 The same seed always gives the same mutant.
 """
 
@@ -274,7 +275,14 @@ def deep(rng: random.Random, text: str) -> tuple[str, str]:
     return (done[0], f"{depth} levels deep on line {done[1] + 1}") if done else (text, "deep: no value line")
 
 
-TEXT_MUTATIONS = [duplicate_line, tag, alias, recursive_alias, alias_bomb, deep]
+def long_literal(rng: random.Random, text: str) -> tuple[str, str]:
+    """Numbers as only text can write them: thousands of decimal, hexadecimal, binary or base-60 digits."""
+    literal = rng.choice(["9" * 5000, "0x" + "f" * 4000, "0b" + "1" * 20_000, "1" + ":59" * 3000, "-" + "9" * 400])
+    done = _set_value(rng, text, lambda _: literal)
+    return (done[0], f"{literal[:6]}... on line {done[1] + 1}") if done else (text, "long literal: no value line")
+
+
+TEXT_MUTATIONS = [duplicate_line, tag, alias, recursive_alias, alias_bomb, deep, long_literal]
 
 
 def _show(path: Path_) -> str:

@@ -158,8 +158,10 @@ def test_deep_nesting_without_libyaml_is_a_problem(tmp_path: Path, monkeypatch: 
         ("!!bool maybe", "not a valid boolean"),
         ("!!timestamp someday", "not a valid date"),
         ("9" * 5000, "not a valid integer"),
+        ("0x" + "f" * 4000, "not a valid integer, too large"),
+        ("1" + ":59" * 3000, "not a valid integer, too large"),
     ],
-    ids=["scalar", "python", "mapping", "set", "int", "float", "bool", "timestamp", "5000-digits"],
+    ids=["scalar", "python", "mapping", "set", "int", "float", "bool", "timestamp", "5000-digits", "hex", "base-60"],
 )
 def test_tags_and_unreadable_scalars_are_problems_at_their_field(tmp_path: Path, written: str, fragment: str) -> None:
     text = catalog(("  users:\n    port: 8080", f"  users:\n    port: {written}  " + MARK))

@@ -26,6 +26,9 @@ EXPANSION_ALLOWANCE = 100_000
 # The deepest field a catalog has is about ten levels down (services.NAME.routes[i].fault.
 # headers.NAME.exact); a hundred keeps the converter's recursion far from Python's limit.
 MAX_DEPTH = 100
+# No catalog number is near 1,024 bits, and Python cannot even print an integer of more than
+# 4,300 digits, which YAML's hexadecimal and base-60 integers reach in a few kilobytes.
+MAX_INTEGER_BITS = 1024
 # The tags YAML gives plain scalars by itself are the only ones read (a date stays a date, for
 # the schema to refuse); what each is called in a message.
 _SCALAR_KINDS = {
@@ -136,12 +139,16 @@ class _Converter:
             self.problems.append(self.sources.problem(path, f"unsupported tag {_short(node.tag)!r}"))
             return None
         try:
-            return self.constructor.construct_object(node)
+            value = self.constructor.construct_object(node)
         # PyYAML's constructors fail in their own ways on text their tag does not fit (int("x"),
         # a boolean looked up in a table, a date regex that does not match, a 5,000-digit integer).
         except (ValueError, LookupError, AttributeError, ArithmeticError, yaml.YAMLError):
             self.problems.append(self.sources.problem(path, f"not a valid {kind}: {quote(node.value)}"))
             return None
+        if isinstance(value, int) and value.bit_length() > MAX_INTEGER_BITS:
+            self.problems.append(self.sources.problem(path, f"not a valid integer, too large: {quote(node.value)}"))
+            return None
+        return value
 
     def _problem_at(self, node: yaml.Node, message: str, path: FieldPath = ()) -> Problem:
         return Problem(path=format_path(path), message=message, file=self.file, line=node.start_mark.line + 1)
