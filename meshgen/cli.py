@@ -1,7 +1,8 @@
 """The `meshgen` command line.
 
 User errors are caught here and nowhere else: printed to stderr, exit code from the error
-(2 for an invalid catalog). Every command reads the catalog through `load_mesh`.
+(2 for wrong input, the catalog or an option; 1 for failures at run time; see meshgen.errors).
+Every command reads the catalog through `load_mesh`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import click
 from meshgen import __version__
 from meshgen.cli_certs import certs
 from meshgen.cli_support import F, resolve_state_dir, state_dir_option, user_errors
-from meshgen.errors import UserError
+from meshgen.errors import CatalogError, InputError, UserError
 from meshgen.model import Mesh, load_mesh
 
 catalog_argument = click.argument("catalog", type=click.Path(path_type=Path))
@@ -74,7 +75,7 @@ def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, st
     """Files to write into `out`, and warnings for the person at the terminal."""
     for flag, value in (("--config-root", options.config_root), ("--tls-root", options.tls_root)):
         if value and not PurePosixPath(value).is_absolute():
-            raise UserError(f"{flag} must be an absolute path, got {value!r}")
+            raise InputError(f"{flag} must be an absolute path, got {value!r}")
     if options.target == "envoy":
         from meshgen.render.envoy import Layout, render_envoy
         from meshgen.render.envoy.layout import DEFAULT_TLS_ROOT
@@ -275,7 +276,7 @@ def lint(catalog: Path, as_json: bool, max_amplification: int, margin: str) -> N
     try:
         margin_ms = Duration.parse(margin).ms
     except ValueError as exc:
-        raise UserError(f"--min-timeout-margin: {exc}") from None
+        raise InputError(f"--min-timeout-margin: {exc}") from None
     thresholds = Thresholds(max_amplification=max_amplification, min_timeout_margin_ms=margin_ms)
     findings = run_lint(load_mesh(catalog), thresholds)
     click.echo(json.dumps(to_json(findings, thresholds), indent=2) if as_json else to_table(findings))
@@ -304,7 +305,7 @@ def _parse_externals(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
         name, sep, target = value.partition("=")
         address, colon, port = target.rpartition(":")
         if not sep or not colon or not port.isdigit():
-            raise UserError(f"--external expects NAME=ADDRESS:PORT, got {value!r}")
+            raise InputError(f"--external expects NAME=ADDRESS:PORT, got {value!r}")
         result[name] = (address.strip("[]"), int(port))
     return result
 
@@ -424,7 +425,8 @@ def traces(catalog: Path | None, limit: int, service: str | None, state_dir: Pat
         catalog = Path(state.catalog)
     mesh = load_mesh(catalog)
     if mesh.tracing is None:
-        raise UserError(f"{catalog} configures no tracing")
+        problem = mesh.sources.problem(("mesh",), "no `tracing` configured, so there is no collector to ask")
+        raise CatalogError([problem], heading="no traces to show")
     query = f"/api/v2/traces?limit={limit}" + (f"&serviceName={service}" if service else "")
     reply = send(mesh.tracing.collector_address, mesh.tracing.collector_port, query)
     if reply.status != 200 or not isinstance(reply.body, list):

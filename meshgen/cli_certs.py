@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from meshgen.cli_support import resolve_state_dir, state_dir_option, user_errors
-from meshgen.errors import UserError
+from meshgen.errors import InputError, UserError
 
 if TYPE_CHECKING:  # the CLI imports what a command needs when it runs
     from meshgen.deploy.local.certs import IdentityPlan
@@ -99,7 +99,7 @@ def certs_issue_client(name: str, out: Path, lifetime: str, state_dir: Path | No
     try:
         validity = Duration.parse(lifetime)
     except ValueError as exc:
-        raise UserError(f"--lifetime: {exc}") from None
+        raise InputError(f"--lifetime: {exc}") from None
     security = plan.security
     authority = load_authority(security, directory / CA_DIR)
     leaf, key = authority.issue(security.client_id(name), validity)

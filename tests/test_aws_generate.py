@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from meshgen.cli import main
-from meshgen.errors import UserError
+from meshgen.errors import CatalogError, UserError
 from meshgen.model import load_mesh
 from meshgen.render.document import parse_config, to_config
 from meshgen.render.envoy.validate import find_envoy, stand_in_certificates
@@ -116,8 +116,15 @@ def test_app_mesh_is_marked_legacy_and_maps_routes(tmp_path: Path) -> None:
 
 
 def test_versions_without_an_image_need_a_default(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="these versions name no container image: frontend v1, users v1"):
-        render_aws(load_mesh(SHOP), tmp_path, AwsOptions())
+    mesh = load_mesh(SHOP)
+    with pytest.raises(CatalogError) as caught:
+        render_aws(mesh, tmp_path, AwsOptions())
+    paths = [p.path for p in caught.value.problems]
+    assert paths[:2] == ["services.frontend.versions.v1.image", "services.users.versions.v1.image"]
+    assert set(paths) == {f"services.{s.name}.versions.{v.name}.image" for s in mesh.services for v in s.versions}
+    assert {p.message for p in caught.value.problems} == {
+        "no container image; give the version an `image`, or pass --default-image"
+    }
 
 
 def test_missing_modules_dir_is_a_clear_error(tmp_path: Path) -> None:

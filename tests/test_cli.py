@@ -100,7 +100,7 @@ def test_generate_again_changes_nothing_and_removes_stale_files(tmp_path: Path) 
 
 def test_generate_rejects_relative_config_root(tmp_path: Path) -> None:
     result = run("generate", SHOP, "-o", tmp_path / "out", "--config-root", "relative/dir")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a wrong option is wrong input, like a usage error
     assert "--config-root must be an absolute path" in result.stderr
     assert not (tmp_path / "out").exists()
 

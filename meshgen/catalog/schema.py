@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-from meshgen.durations import Duration, DurationField
+from meshgen.durations import DURATION_BOUNDS, Duration, DurationField, PositiveDurationField
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 # SPIFFE trust domains: lower-case letters, digits, dots, dashes and underscores.
@@ -22,6 +22,10 @@ TRUST_DOMAIN_PATTERN = r"^[a-z0-9._-]{1,255}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case letters, digits and dashes")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Percent = Annotated[float, Field(ge=0, le=100)]
+# Counts become Envoy uint32 fields (circuit-breaker thresholds, outlier and health-check counts,
+# token buckets): Envoy refuses anything larger, and the JSON writer anything past 64 bits.
+UINT32_MAX = 2**32 - 1
+INT64_MAX = 2**63 - 1
 
 RetryOn = Literal[
     "5xx",
@@ -57,8 +61,8 @@ def _shorthand(key: str) -> Any:
 
 
 class Backoff(Strict):
-    base: DurationField = Field(description="first back-off interval between attempts")
-    max: DurationField | None = Field(None, description="longest back-off interval (default 10x base)")
+    base: PositiveDurationField = Field(description="first back-off interval between attempts")
+    max: PositiveDurationField | None = Field(None, description="longest back-off interval (default 10x base)")
 
     @field_validator("max")
     @classmethod
@@ -90,13 +94,15 @@ class Retries(Strict):
 class CircuitBreaker(Strict):
     """Connection limits and outlier detection towards a service's instances."""
 
-    max_connections: int | None = Field(None, ge=1)
-    max_pending_requests: int | None = Field(None, ge=1)
-    max_requests: int | None = Field(None, ge=1)
-    max_retries: int | None = Field(None, ge=0, description="retries in flight at once towards the service")
-    consecutive_5xx: int | None = Field(None, ge=1, description="errors in a row that eject an instance")
-    interval: DurationField | None = Field(None, description="how often ejections are evaluated")
-    ejection_time: DurationField | None = Field(None, description="base time an ejected instance stays out")
+    max_connections: int | None = Field(None, ge=1, le=UINT32_MAX)
+    max_pending_requests: int | None = Field(None, ge=1, le=UINT32_MAX)
+    max_requests: int | None = Field(None, ge=1, le=UINT32_MAX)
+    max_retries: int | None = Field(
+        None, ge=0, le=UINT32_MAX, description="retries in flight at once towards the service"
+    )
+    consecutive_5xx: int | None = Field(None, ge=1, le=UINT32_MAX, description="errors in a row that eject an instance")
+    interval: PositiveDurationField | None = Field(None, description="how often ejections are evaluated")
+    ejection_time: PositiveDurationField | None = Field(None, description="base time an ejected instance stays out")
     max_ejection_percent: int | None = Field(None, ge=0, le=100)
 
 
@@ -110,23 +116,23 @@ class HealthCheck(Strict):
         None,
         description="gRPC services: the name asked of grpc.health.v1.Health (default: the server's overall health)",
     )
-    interval: DurationField | None = None
-    timeout: DurationField | None = None
-    unhealthy_threshold: int | None = Field(None, ge=1)
-    healthy_threshold: int | None = Field(None, ge=1)
+    interval: PositiveDurationField | None = None
+    timeout: PositiveDurationField | None = None
+    unhealthy_threshold: int | None = Field(None, ge=1, le=UINT32_MAX)
+    healthy_threshold: int | None = Field(None, ge=1, le=UINT32_MAX)
 
 
 class RateLimit(Strict):
     """A token bucket: `requests` per `per`, bursting to `burst`."""
 
-    requests: int = Field(ge=1)
-    per: DurationField = Field(description="refill interval, at least 50ms")
-    burst: int | None = Field(None, ge=1, description="bucket size (default: requests)")
+    requests: int = Field(ge=1, le=UINT32_MAX)
+    per: PositiveDurationField = Field(description="refill interval, at least 50ms")
+    burst: int | None = Field(None, ge=1, le=UINT32_MAX, description="bucket size (default: requests)")
 
 
 class Defaults(Strict):
     timeout: DurationField | None = Field(None, description="route timeout, covering every attempt")
-    connect_timeout: DurationField | None = None
+    connect_timeout: PositiveDurationField | None = None
     retries: Retries | None = None
     circuit_breaker: CircuitBreaker | None = None
 
@@ -157,7 +163,10 @@ class Sidecar(Strict):
     outbound_port: Port = 15001
     admin_port: Port = 15000
     max_downstream_connections: int = Field(
-        50_000, ge=1, description="connections one sidecar accepts in all; Envoy's own default is unlimited"
+        50_000,
+        ge=1,
+        le=INT64_MAX,
+        description="connections one sidecar accepts in all; Envoy's own default is unlimited",
     )
 
 
@@ -285,7 +294,7 @@ class Match(Strict):
 
 
 class Delay(Strict):
-    duration: DurationField
+    duration: PositiveDurationField
     percent: Percent = 100.0
 
 
@@ -355,7 +364,7 @@ class Service(Strict):
     ] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list, description="first match wins")
     timeout: DurationField | None = None
-    connect_timeout: DurationField | None = None
+    connect_timeout: PositiveDurationField | None = None
     retries: Retries | None = None
     circuit_breaker: CircuitBreaker | None = None
     health_check: HealthCheck | None = None
@@ -386,7 +395,7 @@ class External(Strict):
         None, description="TLS only: a client certificate the server asks for; none is ever sent otherwise"
     )
     timeout: DurationField | None = None
-    connect_timeout: DurationField | None = None
+    connect_timeout: PositiveDurationField | None = None
     retries: Retries | None = None
     circuit_breaker: CircuitBreaker | None = None
 
@@ -404,4 +413,19 @@ def json_schema() -> dict[str, Any]:
     schema = Catalog.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "meshgen service catalog"
+    _state_duration_bounds(schema)
     return schema
+
+
+def _state_duration_bounds(node: Any) -> None:
+    """JSON Schema cannot bound the value a string stands for, so every duration states its
+    bounds in its description; a field's own description replaced its type's, so add them."""
+    if isinstance(node, dict):
+        bounds = DURATION_BOUNDS.get(node.get("pattern", ""))
+        if bounds is not None and bounds not in node.get("description", ""):
+            node["description"] = f"{node['description']}; {bounds}" if "description" in node else bounds
+        for value in node.values():
+            _state_duration_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _state_duration_bounds(value)

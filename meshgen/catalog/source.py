@@ -6,49 +6,20 @@ recorded with its file and line, so later errors can point at the exact spot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from meshgen.catalog.nodes import MAX_DEPTH, to_python
+from meshgen.catalog.positions import SourceMap, format_path
 from meshgen.errors import CatalogError, Problem
 
-FieldPath = tuple[str | int, ...]
 # libyaml's parser where PyYAML was built with it: same nodes and positions, much faster.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Top-level sections that are maps of named things; several files may each add names.
 MERGEABLE_SECTIONS = ("hosts", "services", "external")
-
-
-def format_path(path: FieldPath) -> str:
-    """`("services", "users", "routes", 1, "to")` -> `services.users.routes[1].to`."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-@dataclass
-class SourceMap:
-    """Where each field path was written: file and 1-based line."""
-
-    positions: dict[FieldPath, tuple[str, int]] = field(default_factory=dict)
-
-    def locate(self, path: FieldPath) -> tuple[str | None, int | None]:
-        """The position of `path`, or of its nearest ancestor the YAML had."""
-        for end in range(len(path), -1, -1):
-            found = self.positions.get(tuple(path[:end]))
-            if found:
-                return found
-        return None, None
-
-    def problem(self, path: FieldPath, message: str) -> Problem:
-        file, line = self.locate(path)
-        return Problem(path=format_path(path), message=message, file=file, line=line)
 
 
 @dataclass
@@ -97,8 +68,12 @@ def _load_document(file: Path, sources: SourceMap, problems: list[Problem]) -> d
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(path="", message=f"cannot read: {exc}", file=name))
         return None
-    except yaml.YAMLError:
-        problems.append(_yaml_problem(text, name))
+    except yaml.YAMLError as exc:
+        problems.append(_yaml_problem(text, name, exc))
+        return None
+    except RecursionError:
+        # PyYAML's pure-Python composer recurses once per level (libyaml stops at 1,000 itself).
+        problems.append(Problem(path="", message="invalid YAML: nested too deeply to read", file=name))
         return None
     if node is None:
         sources.positions.setdefault((), (name, 1))
@@ -106,60 +81,30 @@ def _load_document(file: Path, sources: SourceMap, problems: list[Problem]) -> d
     if not isinstance(node, yaml.MappingNode):
         problems.append(Problem(path="", message="expected a mapping at the top level", file=name, line=1))
         return None
-    converter = _NodeConverter(name, sources, problems)
-    value = converter.convert(node, ())
+    value = to_python(node, name, sources, problems)
     return value if isinstance(value, dict) else None
 
 
-def _yaml_problem(text: str, file: str) -> Problem:
-    """Where and why the YAML is invalid, from the pure-Python parser: slower than libyaml,
-    but its messages say more ("found character '\\t'" rather than "found character")."""
+def _yaml_problem(text: str, file: str, error: yaml.YAMLError) -> Problem:
+    """Where and why the YAML is invalid. Syntax errors are described again by the pure-Python
+    parser, slower than libyaml but saying more ("found character '\\t'" rather than "found
+    character"). It only parses, so it does not recurse; but its scanner's work per token grows
+    with the nesting depth, so it gives up where no catalog nests. What it does not refuse
+    (libyaml's own nesting limit, an undefined alias) keeps `error`'s words."""
+    depth = 0
     try:
-        yaml.compose(text, Loader=yaml.SafeLoader)
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    break
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        reason = getattr(exc, "problem", None) or str(exc)
-        return Problem(path="", message=f"invalid YAML: {reason}", file=file, line=mark.line + 1 if mark else None)
-    return Problem(path="", message="invalid YAML", file=file)
-
-
-class _NodeConverter:
-    """Turns a composed YAML node tree into plain Python, recording positions.
-
-    Unlike yaml.safe_load, a key written twice in one mapping is an error, not a silent overwrite.
-    """
-
-    def __init__(self, file: str, sources: SourceMap, problems: list[Problem]) -> None:
-        self.file = file
-        self.sources = sources
-        self.problems = problems
-        self.constructor = yaml.SafeLoader("")
-
-    def convert(self, node: yaml.Node, path: FieldPath) -> Any:
-        self.sources.positions.setdefault(path, (self.file, node.start_mark.line + 1))
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                # Keys are taken as written: YAML 1.1 would turn `on:` into True.
-                if not isinstance(key_node, yaml.ScalarNode):
-                    self._problem(path, key_node, "mapping keys must be plain scalars")
-                    continue
-                key = key_node.value
-                # A field is located at its key: a value may start on the next line.
-                self.sources.positions.setdefault((*path, key), (self.file, key_node.start_mark.line + 1))
-                if key in result:
-                    self._problem((*path, key), key_node, f"key {key!r} is written twice")
-                    continue
-                result[key] = self.convert(value_node, (*path, key))
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, (*path, index)) for index, item in enumerate(node.value)]
-        return self.constructor.construct_object(node)
-
-    def _problem(self, path: FieldPath, node: yaml.Node, message: str) -> None:
-        self.problems.append(
-            Problem(path=format_path(path), message=message, file=self.file, line=node.start_mark.line + 1)
-        )
+        error = exc
+    mark = getattr(error, "problem_mark", None)
+    reason = getattr(error, "problem", None) or str(error)
+    return Problem(path="", message=f"invalid YAML: {reason}", file=file, line=mark.line + 1 if mark else None)
 
 
 def _merge_document(

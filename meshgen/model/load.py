@@ -6,9 +6,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from meshgen.catalog.positions import SourceMap
 from meshgen.catalog.schema import Catalog
-from meshgen.catalog.source import SourceMap, load_raw
-from meshgen.errors import CatalogError, Problem
+from meshgen.catalog.source import load_raw
+from meshgen.errors import CatalogError, Problem, quote
 from meshgen.model.mesh import Mesh
 from meshgen.model.resolve import resolve
 
@@ -42,5 +43,5 @@ def _explain(error: dict[str, object]) -> str:
     value = error.get("input")
     already_quoted = "got " in message
     if not already_quoted and kind not in ("model_type", "dict_type") and isinstance(value, (str, int, float, bool)):
-        message += f", got {value!r}"
+        message += f", got {quote(value)}"
     return message

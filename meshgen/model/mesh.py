@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from meshgen.catalog.positions import SourceMap
 from meshgen.durations import Duration
 
 IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE")
@@ -333,6 +334,9 @@ class Mesh:
     max_downstream_connections: int
     security: Security
     origin: str = field(default="", compare=False)
+    # Where each field was written, so a target that cannot serve a valid catalog (on-prem
+    # without `hosts`, AWS without images) can still point at the line.
+    sources: SourceMap = field(default_factory=SourceMap, compare=False, repr=False)
 
     @cached_property
     def _services_by_name(self) -> dict[str, Service]:

@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from meshgen.catalog import schema as s
-from meshgen.catalog.source import FieldPath, SourceMap
-from meshgen.durations import Duration
+from meshgen.catalog.positions import FieldPath, SourceMap
+from meshgen.durations import MAX_DURATION, Duration
 from meshgen.errors import CatalogError, Problem
 from meshgen.model import mesh as m
 from meshgen.model.defaults import BUILTIN
@@ -75,8 +75,9 @@ class _Resolver:
             merged.update(_set_fields(layer))
         backoff = merged["backoff"]
         base = _duration(backoff["base"])
-        # The schema already checked max >= base wherever both are written.
-        maximum = _duration(backoff["max"]) if backoff.get("max") is not None else base * 10
+        # The schema already checked max >= base wherever both are written. Ten times a base
+        # near the longest duration would be longer than Envoy takes.
+        maximum = _duration(backoff["max"]) if backoff.get("max") is not None else min(base * 10, MAX_DURATION)
         on = tuple(merged["on"])
         status_codes = tuple(merged["status_codes"])
         if status_codes and "retriable-status-codes" not in on:
@@ -541,4 +542,4 @@ def resolve(catalog: s.Catalog, sources: SourceMap, origin: str = "") -> m.Mesh:
     mesh = resolver.resolve()
     if resolver.problems:
         raise CatalogError(resolver.problems)
-    return dataclasses.replace(mesh, origin=origin)
+    return dataclasses.replace(mesh, origin=origin, sources=sources)

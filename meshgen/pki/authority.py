@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from meshgen.durations import Duration
-from meshgen.errors import UserError
+from meshgen.errors import InputError
 from meshgen.model.mesh import Security
 from meshgen.pki.certificates import (
     PrivateKey,
@@ -57,16 +57,16 @@ def user_authority(cert_path: str, key_path: str) -> Authority:
     """Your CA: its certificate first, then the chain up to the root, which sidecars trust."""
     for path in (cert_path, key_path):
         if not Path(path).is_file():
-            raise UserError(f"mesh.security.ca: {path} not found")
+            raise InputError(f"mesh.security.ca: {path} not found")
     certs = load_certs(Path(cert_path).read_bytes(), cert_path)
     key = load_key(Path(key_path).read_bytes(), key_path)
     if not certs:
-        raise UserError(f"mesh.security.ca.cert: {cert_path} holds no certificate")
+        raise InputError(f"mesh.security.ca.cert: {cert_path} holds no certificate")
     signer, root = certs[0], certs[-1]
     if _public(signer.public_key()) != _public(key.public_key()):
-        raise UserError(f"mesh.security.ca: {key_path} is not the key of the first certificate in {cert_path}")
+        raise InputError(f"mesh.security.ca: {key_path} is not the key of the first certificate in {cert_path}")
     if root.issuer != root.subject:
-        raise UserError(
+        raise InputError(
             f"mesh.security.ca.cert: {cert_path} must end with the root certificate (sidecars trust the root; "
             f"the last certificate there is issued by {root.issuer.rfc4514_string()})"
         )

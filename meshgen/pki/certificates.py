@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from meshgen.durations import Duration
-from meshgen.errors import UserError
+from meshgen.errors import InputError
 
 # Certificates start a little in the past, so a clock slightly behind ours still accepts them.
 BACKDATE = datetime.timedelta(minutes=5)
@@ -168,7 +168,7 @@ def load_certs(data: bytes, source: str) -> list[x509.Certificate]:
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError as exc:
-        raise UserError(f"{source}: not PEM certificates: {exc}") from None
+        raise InputError(f"{source}: not PEM certificates: {exc}") from None
     return certs
 
 
@@ -176,9 +176,9 @@ def load_key(data: bytes, source: str) -> SigningKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise UserError(f"{source}: not an unencrypted PEM private key: {exc}") from None
+        raise InputError(f"{source}: not an unencrypted PEM private key: {exc}") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise UserError(f"{source}: expected an ECDSA or RSA key, got {type(key).__name__}")
+        raise InputError(f"{source}: expected an ECDSA or RSA key, got {type(key).__name__}")
     return key
 
 

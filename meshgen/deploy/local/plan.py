@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshgen.errors import UserError
+from meshgen.errors import CatalogError, InputError
 from meshgen.model import Mesh
 from meshgen.model.mesh import Instance
 from meshgen.render.envoy.names import BOOTSTRAP_FILE
@@ -50,14 +50,14 @@ def localize_externals(mesh: Mesh, overrides: dict[str, tuple[str, int]]) -> tup
     the loopback stand-ins given in `overrides`, or have no endpoints (calls answer 503)."""
     unknown = sorted(set(overrides) - {e.name for e in mesh.externals})
     if unknown:
-        raise UserError(f"--external names no external service of the catalog: {', '.join(unknown)}")
+        raise InputError(f"--external names no external service of the catalog: {', '.join(unknown)}")
     notes = []
     externals = []
     for external in mesh.externals:
         if external.name in overrides:
             address, port = overrides[external.name]
             if not _is_loopback(address):
-                raise UserError(f"--external {external.name}: {address} is not a loopback address")
+                raise InputError(f"--external {external.name}: {address} is not a loopback address")
             externals.append(dataclasses.replace(external, address=address, port=port))
             notes.append(f"external {external.name}: served by the stand-in at {address}:{port}")
         elif _is_loopback(external.address):
@@ -72,24 +72,44 @@ def localize_externals(mesh: Mesh, overrides: dict[str, tuple[str, int]]) -> tup
 
 
 def check_runs_locally(mesh: Mesh) -> None:
-    problems = []
-    for host in mesh.hosts:
-        if not ipaddress.ip_address(host.address).is_loopback:
-            problems.append(f"host {host.name} has address {host.address}, which is not on loopback")
+    problem = mesh.sources.problem
+    problems = [
+        problem(
+            ("hosts", host.name, "address"), f"host {host.name} has address {host.address}, which is not on loopback"
+        )
+        for host in mesh.hosts
+        if not ipaddress.ip_address(host.address).is_loopback
+    ]
     if mesh.tracing is not None:
         if mesh.tracing.provider != "zipkin":
-            problems.append("tracing provider opentelemetry: the local collector speaks Zipkin; use provider zipkin")
-        elif not (mesh.tracing.collector_is_ip and ipaddress.ip_address(mesh.tracing.collector_address).is_loopback):
-            problems.append(f"tracing collector {mesh.tracing.collector_address} is not a loopback address")
-    for service in mesh.services:
-        for instance in service.instances:
-            if instance.command is None and service.protocol in ("http2", "grpc"):
-                problems.append(
-                    f"{instance.id}: the built-in demo app speaks HTTP/1.1 and TCP; give protocol "
-                    f"{service.protocol} instances a `command`"
+            problems.append(
+                problem(
+                    ("mesh", "tracing", "provider"),
+                    "tracing provider opentelemetry: the local collector speaks Zipkin; use provider zipkin",
                 )
+            )
+        elif not (mesh.tracing.collector_is_ip and ipaddress.ip_address(mesh.tracing.collector_address).is_loopback):
+            problems.append(
+                problem(
+                    ("mesh", "tracing", "collector"),
+                    f"tracing collector {mesh.tracing.collector_address} is not a loopback address",
+                )
+            )
+    for service in mesh.services:
+        if service.protocol not in ("http2", "grpc"):
+            continue
+        for version in service.versions:
+            for index, instance in enumerate(version.instances):
+                if instance.command is None:
+                    problems.append(
+                        problem(
+                            ("services", service.name, "versions", version.name, "instances", index),
+                            f"{instance.id}: the built-in demo app speaks HTTP/1.1 and TCP; give protocol "
+                            f"{service.protocol} instances a `command`",
+                        )
+                    )
     if problems:
-        raise UserError("this catalog cannot run on this machine:\n" + "\n".join(f"  {p}" for p in problems))
+        raise CatalogError(problems, heading="this catalog cannot run on this machine")
 
 
 def _app_spec(mesh: Mesh, instance: Instance) -> Spec:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from meshgen.errors import UserError
+from meshgen.errors import CatalogError, InputError
 from meshgen.model.mesh import Instance, Mesh
 from meshgen.render.document import to_yaml
 from meshgen.render.envoy import Layout, render_envoy
@@ -73,16 +73,28 @@ def _connection(options: OnpremOptions, host: str, address: str) -> dict[str, st
     return {"ansible_host": address}
 
 
-def render_onprem(mesh: Mesh, options: OnpremOptions) -> dict[str, str]:
-    unassigned = [h.name for h in mesh.hosts if h.assigned]
-    if unassigned:
-        raise UserError(
-            "on-prem hosts need real addresses: the catalog has no `hosts` section (hosts used: "
-            + ", ".join(unassigned)
-            + ")"
+def _check_hosts(mesh: Mesh) -> None:
+    """Hosts a catalog leaves out get loopback addresses for a mesh on this machine: on-prem,
+    every host an instance names must be in `hosts`, with its real address."""
+    problems = [
+        mesh.sources.problem(
+            ("services", service.name, "versions", version.name, "instances", index, "host"),
+            f"on-prem hosts need real addresses: {instance.host.name!r} is not in `hosts` "
+            "(the catalog has no `hosts` section)",
         )
+        for service in mesh.services
+        for version in service.versions
+        for index, instance in enumerate(version.instances)
+        if instance.host.assigned
+    ]
+    if problems:
+        raise CatalogError(problems, heading="the catalog cannot go on-prem")
+
+
+def render_onprem(mesh: Mesh, options: OnpremOptions) -> dict[str, str]:
+    _check_hosts(mesh)
     if not PurePosixPath(options.config_root).is_absolute():
-        raise UserError(f"--config-root must be an absolute path, got {options.config_root!r}")
+        raise InputError(f"--config-root must be an absolute path, got {options.config_root!r}")
     sidecar_hosts = sorted({i.host.name for i in mesh.instances})
     address = {h.name: h.address for h in mesh.hosts}
     children: dict[str, Any] = {

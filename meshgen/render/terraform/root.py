@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from meshgen.errors import UserError
+from meshgen.errors import CatalogError, InputError
 from meshgen.model.mesh import Mesh
 from meshgen.render.terraform.ecs import task_envoy_configs
 from meshgen.render.terraform.flavors import (
@@ -57,7 +57,7 @@ def default_modules_dir() -> Path:
 
 def _modules_source(out: Path, modules_dir: Path) -> str:
     if not (modules_dir / "ecs-mesh" / "main.tf").exists():
-        raise UserError(
+        raise InputError(
             f"Terraform modules not found in {modules_dir}: run meshgen from its source checkout, "
             "or name the modules directory with --modules-dir"
         )
@@ -70,17 +70,24 @@ def _render(name: str, **context: Any) -> str:
 
 
 def _check_images(mesh: Mesh, options: AwsOptions) -> None:
-    missing = [f"{s.name} {v.name}" for s in mesh.services for v in s.versions if not v.image]
-    if missing and not options.default_image:
-        raise UserError(
-            "these versions name no container image: " + ", ".join(missing) + "; give each an `image` in the "
-            "catalog, or pass --default-image"
+    if options.default_image:
+        return
+    problems = [
+        mesh.sources.problem(
+            ("services", service.name, "versions", version.name, "image"),
+            "no container image; give the version an `image`, or pass --default-image",
         )
+        for service in mesh.services
+        for version in service.versions
+        if not version.image
+    ]
+    if problems:
+        raise CatalogError(problems, heading="the catalog cannot go to AWS")
 
 
 def render_aws(mesh: Mesh, out: Path, options: AwsOptions) -> AwsRoot:
     if options.flavor not in FLAVORS:
-        raise UserError(f"unknown flavor {options.flavor!r}; expected one of {', '.join(FLAVORS)}")
+        raise InputError(f"unknown flavor {options.flavor!r}; expected one of {', '.join(FLAVORS)}")
     namespace = options.namespace or f"{mesh.name}.local"
     modules = _modules_source(out, options.modules_dir or default_modules_dir())
     context = {"mesh": mesh.name, "flavor": options.flavor, "modules": modules}
