@@ -170,6 +170,11 @@ class Sidecar(Strict):
     )
 
 
+def _yaml11_off(value: Any) -> Any:
+    """YAML 1.1 (PyYAML, Ansible, yq) reads a bare `off` as false: that can only mean off."""
+    return "off" if value is False else value
+
+
 class CertificateAuthority(Strict):
     """Your own intermediate CA, to sign the sidecars' certificates instead of meshgen's CA."""
 
@@ -180,7 +185,7 @@ class CertificateAuthority(Strict):
 class Security(Strict):
     """Mutual TLS between sidecars, with SPIFFE identities, and authorization derived from the catalog."""
 
-    mtls: Literal["strict", "permissive", "off"] = Field(
+    mtls: Annotated[Literal["strict", "permissive", "off"], BeforeValidator(_yaml11_off)] = Field(
         "strict",
         description="strict: sidecars accept only mutual TLS from mesh identities; permissive: also plaintext "
         "(to migrate a running plaintext mesh); off: plaintext, no identities, no authorization",
@@ -194,10 +199,10 @@ class Security(Strict):
     ca: CertificateAuthority | None = Field(
         None, description="the CA that signs sidecar certificates (default: meshgen's own, created once)"
     )
-    leaf_lifetime: DurationField = Field(
+    leaf_lifetime: PositiveDurationField = Field(
         Duration(24 * 3_600_000), description="how long a sidecar certificate is valid; renewed at half of it"
     )
-    ca_lifetime: DurationField = Field(
+    ca_lifetime: PositiveDurationField = Field(
         Duration(10 * 8_766 * 3_600_000), description="how long meshgen's own CA certificate is valid"
     )
 

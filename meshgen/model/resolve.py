@@ -139,6 +139,11 @@ class _Resolver:
     def security(self) -> m.Security:
         security = self.catalog.mesh.security
         ca = security.ca
+        if ca is None and security.leaf_lifetime >= security.ca_lifetime:
+            self.problem(
+                ("mesh", "security", "leaf_lifetime"),
+                f"must be shorter than ca_lifetime ({security.ca_lifetime}): no certificate outlives its CA",
+            )
         return m.Security(
             mtls=security.mtls,
             trust_domain=security.trust_domain or self.catalog.mesh.name,

@@ -116,7 +116,9 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p.pid)}
     enabled = [step for step in steps if step.security.enabled]
     if enabled:
-        _identities(enabled[0] if not mesh.security.enabled else mesh, state_dir, list(envoys.values()))
+        # Envoys running without mutual TLS use no certificate yet: nothing to wait for.
+        using = list(envoys.values()) if state.mtls != "off" else []
+        _identities(enabled[0] if not mesh.security.enabled else mesh, state_dir, using)
     running = state.by_name()
     new_instances = {i.id for i in mesh.instances} - {p.instance for p in state.processes if p.instance}
     for relative, content in renders[0].items():
