@@ -269,7 +269,8 @@ def diff(catalog: Path, out: Path, options: TargetOptions, exit_code: bool) -> N
 @user_errors
 def lint(catalog: Path, as_json: bool, max_amplification: int, margin: str) -> None:
     """Find retry storms, timeout budget errors, cycles and dead routes; findings exit 1."""
-    from meshgen.analysis.lint import Thresholds, to_json, to_table
+    from meshgen.analysis.findings import Thresholds
+    from meshgen.analysis.lint import failing, to_json, to_table
     from meshgen.analysis.lint import lint as run_lint
     from meshgen.durations import Duration
 
@@ -280,7 +281,7 @@ def lint(catalog: Path, as_json: bool, max_amplification: int, margin: str) -> N
     thresholds = Thresholds(max_amplification=max_amplification, min_timeout_margin_ms=margin_ms)
     findings = run_lint(load_mesh(catalog), thresholds)
     click.echo(json.dumps(to_json(findings, thresholds), indent=2) if as_json else to_table(findings))
-    if findings:
+    if failing(findings):
         sys.exit(1)
 
 

@@ -152,10 +152,93 @@ def test_cli_lint_exits_1_with_table_and_json(tmp_path: Path) -> None:
     path.write_text(dedent(CHAIN.format(extra="")))
     table = CliRunner().invoke(main, ["lint", str(path)])
     assert table.exit_code == 1
-    assert table.output.splitlines()[0].split() == ["CHECK", "SUBJECT", "FINDING"]
+    assert table.output.splitlines()[0].split() == ["SEVERITY", "CHECK", "SUBJECT", "FINDING"]
     assert "amplification" in table.output and "27 times" in table.output
     as_json = CliRunner().invoke(main, ["lint", str(path), "--json", "--max-amplification", "30"])
     assert as_json.exit_code == 1  # 27 is within a limit of 30, but the timeout inversions remain
     data = json.loads(as_json.output)
     assert data["thresholds"] == {"max_amplification": 30, "min_timeout_margin_ms": 0}
-    assert sorted({f["check"] for f in data["findings"]}) == ["timeout-budget"]
+    assert sorted({f["check"] for f in data["findings"] if f["severity"] == "error"}) == ["timeout-budget"]
+
+
+SECURITY = """
+mesh:
+  name: sec
+  security: {{{security}}}
+hosts:
+  h1: {{address: 127.0.50.1}}
+  h2: {{address: 127.0.50.2}}
+  h3: {{address: 127.0.50.3}}
+services:
+  a: {{port: 8080, edge: true, versions: {{v1: {{instances: [h1]}}}}, dependencies: [b]{edge_rules}}}
+  b:
+    port: 8080
+    versions: {{v1: {{instances: [h2]}}}}
+    authorization:
+      - from: [{callers}]
+  c: {{port: 8080, edge: true, versions: {{v1: {{instances: [h3]}}}}, dependencies: [b, plain], authorization: [{{outside: true}}]}}
+external:
+  plain: {{address: api.example.com, port: {external_port}{external_tls}}}
+"""
+
+
+def _security(tmp_path: Path, **overrides: str) -> list[tuple[str, str, str]]:
+    fields = {
+        "security": "",
+        "edge_rules": ", authorization: [{outside: true, methods: [GET]}]",
+        "callers": "a, c",
+        "external_port": "443",
+        "external_tls": ", tls: true",
+        **overrides,
+    }
+    findings = lint(_mesh(tmp_path, SECURITY.format(**fields)))
+    return [(f.severity, f.check, f.subject) for f in findings if f.check not in ("unreachable",)]
+
+
+def test_a_sound_zero_trust_catalog_has_no_security_findings(tmp_path: Path) -> None:
+    assert _security(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"security": "mtls: off"}, ("warning", "mtls", "mesh.security.mtls")),
+        ({"security": "mtls: off"}, ("warning", "authorization", "b")),  # rules nobody can be held to
+        ({"security": "mtls: permissive"}, ("warning", "mtls", "mesh.security.mtls")),
+        ({"security": "leaf_lifetime: 2400h"}, ("warning", "cert-lifetime", "mesh.security.leaf_lifetime")),
+        ({"callers": "a, c, zed"}, ("error", "authorization", "b authorization[0]")),  # no such service
+        ({"callers": "a, c, b"}, ("warning", "authorization", "b authorization[0]")),  # b does not call itself
+        ({"edge_rules": ""}, ("warning", "authorization", "a")),  # outside callers get anything
+        ({"external_port": "80", "external_tls": ""}, ("warning", "external-tls", "plain (external)")),
+    ],
+    ids=[
+        "off",
+        "off-rules",
+        "permissive",
+        "long-leaves",
+        "unknown-caller",
+        "not-a-caller",
+        "open-edge",
+        "plaintext-external",
+    ],
+)
+def test_each_weakening_is_found(tmp_path: Path, overrides: dict[str, str], expected: tuple[str, str, str]) -> None:
+    assert expected in _security(tmp_path, **overrides)
+
+
+def test_warnings_alone_do_not_fail_lint(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        dedent(
+            SECURITY.format(
+                security="mtls: permissive",
+                edge_rules="",
+                callers="a, c",
+                external_port="443",
+                external_tls=", tls: true",
+            )
+        )
+    )
+    result = CliRunner().invoke(main, ["lint", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning   mtls" in result.output and result.output.strip().endswith("0 errors, 2 warnings")

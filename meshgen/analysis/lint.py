@@ -8,27 +8,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from meshgen.analysis.callgraph import Edge, adjacency, cycles, reachable
+from meshgen.analysis.findings import Finding, Thresholds
+from meshgen.analysis.security_lint import security_findings
 from meshgen.model.mesh import Mesh
 
 _MAX_PATHS = 100_000  # enough for any hand-written catalog; beyond it the worst chains are still found first
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    max_amplification: int = 10
-    min_timeout_margin_ms: int = 0
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str  # amplification | retry-budget | timeout-budget | cycle | unreachable | shadowed-route | no-retry
-    subject: str
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def _amplification(mesh: Mesh, thresholds: Thresholds) -> list[Finding]:
@@ -227,7 +215,13 @@ def lint(mesh: Mesh, thresholds: Thresholds | None = None) -> list[Finding]:
         *_unreachable(mesh),
         *_shadowed_routes(mesh),
         *_ineffective_retries(mesh),
+        *security_findings(mesh),
     ]
+
+
+def failing(findings: list[Finding]) -> bool:
+    """Errors fail lint; warnings are reported and pass."""
+    return any(f.severity == "error" for f in findings)
 
 
 def to_json(findings: list[Finding], thresholds: Thresholds) -> dict[str, Any]:
@@ -239,7 +233,13 @@ def to_table(findings: list[Finding]) -> str:
         return "no findings"
     width_check = max(len("CHECK"), *(len(f.check) for f in findings))
     width_subject = max(len("SUBJECT"), *(len(f.subject) for f in findings))
-    lines = [f"{'CHECK':<{width_check}}  {'SUBJECT':<{width_subject}}  FINDING"]
-    lines += [f"{f.check:<{width_check}}  {f.subject:<{width_subject}}  {f.message}" for f in findings]
-    lines.append(f"{len(findings)} finding{'s' if len(findings) != 1 else ''}")
+    width_severity = max(len("SEVERITY"), *(len(f.severity) for f in findings))
+    lines = [f"{'SEVERITY':<{width_severity}}  {'CHECK':<{width_check}}  {'SUBJECT':<{width_subject}}  FINDING"]
+    lines += [
+        f"{f.severity:<{width_severity}}  {f.check:<{width_check}}  {f.subject:<{width_subject}}  {f.message}"
+        for f in findings
+    ]
+    errors = sum(1 for f in findings if f.severity == "error")
+    warnings = len(findings) - errors
+    lines.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
     return "\n".join(lines)
