@@ -44,6 +44,15 @@ def describe_up(report: UpReport, state_dir: Path) -> str:
         lines.append(f"mesh {mesh.name} is up: {len(report.started)} processes")
     lines += [f"note: {note}" for note in report.notes]
     lines += ["", _table(rows), ""]
+    security = mesh.security
+    if security.enabled:
+        lines.append(
+            f"mutual TLS: {security.mtls}, identities spiffe://{security.trust_domain}/service/<name>; "
+            f"certificates in {state_dir / 'tls'}, renewed at half their {security.leaf_lifetime} "
+            "(meshgen certs status)"
+        )
+    else:
+        lines.append("mutual TLS: off (plaintext between sidecars, no authorization)")
     if mesh.tracing is not None:
         lines.append(f"traces:  http://{mesh.tracing.collector_address}:{mesh.tracing.collector_port}/api/v2/traces")
     for entry in mesh.entry_services:
