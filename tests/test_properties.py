@@ -82,6 +82,33 @@ def http_route(draw: st.DrawFn, index: int, versions: list[str]) -> dict[str, An
 
 
 @st.composite
+def authorization(draw: st.DrawFn, names: list[str], tcp: bool, edge: bool) -> list[dict[str, Any]]:
+    """Rules that narrow who may call: some callers (any of them may not call at all), named
+    clients, outside callers at an edge, methods and path prefixes for HTTP services."""
+    rules = []
+    for _ in range(draw(st.integers(1, 3))):
+        rule: dict[str, Any] = {}
+        if draw(st.booleans()):
+            rule["from"] = draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
+        if draw(st.booleans()):
+            rule["clients"] = ["reports"]
+        if edge and draw(st.booleans()):
+            rule["outside"] = True
+        if not rule:
+            rule["from"] = [names[0]]
+        if not tcp and draw(st.booleans()):
+            rule["methods"] = draw(
+                st.lists(st.sampled_from(["GET", "POST", "DELETE"]), min_size=1, max_size=2, unique=True)
+            )
+        if not tcp and draw(st.booleans()):
+            rule["paths"] = draw(
+                st.lists(st.sampled_from(["/", "/api/", "/admin"]), min_size=1, max_size=2, unique=True)
+            )
+        rules.append(rule)
+    return rules
+
+
+@st.composite
 def catalogs(draw: st.DrawFn) -> dict[str, Any]:
     count = draw(st.integers(1, 4))
     names = [f"s{i}" for i in range(count)]
@@ -113,6 +140,10 @@ def catalogs(draw: st.DrawFn) -> dict[str, Any]:
             if draw(st.booleans()):
                 spec["health_check"] = {"grpc_service": ""} if protocols[name] == "grpc" else {"path": "/healthz"}
         if draw(st.booleans()):
+            spec["edge"] = True
+        if draw(st.booleans()):
+            spec["authorization"] = draw(authorization(names, protocols[name] == "tcp", spec.get("edge", False)))
+        if draw(st.booleans()):
             spec["timeout"] = draw(durations)
         if draw(st.booleans()):
             spec["circuit_breaker"] = {
@@ -129,7 +160,11 @@ def catalogs(draw: st.DrawFn) -> dict[str, Any]:
             else d
             for d in spec["dependencies"]
         ]
-    mesh: dict[str, Any] = {"name": "prop", "access_log": {"format": draw(st.sampled_from(["json", "text"]))}}
+    mesh: dict[str, Any] = {
+        "name": "prop",
+        "access_log": {"format": draw(st.sampled_from(["json", "text"]))},
+        "security": {"mtls": draw(st.sampled_from(["strict", "strict", "permissive", "off"]))},
+    }
     if draw(st.booleans()):
         mesh["tracing"] = {
             "provider": draw(st.sampled_from(["zipkin", "opentelemetry"])),
