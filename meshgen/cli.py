@@ -371,7 +371,7 @@ def status(state_dir: Path | None) -> None:
     "kinds",
     multiple=True,
     type=click.Choice(
-        ["security", "routing", "retries", "timeout", "fault", "mirror", "tracing", "outlier", "ratelimit"]
+        ["config", "security", "routing", "retries", "timeout", "fault", "mirror", "tracing", "outlier", "ratelimit"]
     ),
     help="Run only these kinds of check (repeatable).",
 )

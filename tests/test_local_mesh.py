@@ -16,6 +16,7 @@ from meshgen.cli import main
 from meshgen.deploy.local.runner import down, status, up
 from meshgen.model import load_mesh
 from meshgen.verify import run_checks
+from meshgen.verify.authority import find_authority
 from meshgen.verify.checks import KINDS
 from meshgen.verify.http import send
 from tests.support import TESTDATA
@@ -68,7 +69,8 @@ def test_admin_listens_on_loopback_only(state_dir: Path) -> None:
 
 
 def test_verify_passes_every_kind_of_check(state_dir: Path) -> None:
-    results, skipped = run_checks(load_mesh(LOCAL))
+    mesh = load_mesh(LOCAL)
+    results, skipped = run_checks(mesh, authority=find_authority(mesh, None, state_dir))
     failed = [r for r in results if not r.passed]
     assert not failed, failed
     assert sorted({r.kind for r in results}) == sorted(KINDS)

@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from meshgen.cli import main
 from meshgen.deploy.local.runner import down, status, up
 from meshgen.errors import EnvoyRejectedError
+from meshgen.model import load_mesh
+from meshgen.verify import run_checks
 from meshgen.verify.http import send
 
 pytestmark = pytest.mark.envoy
@@ -106,10 +108,15 @@ def test_status_reports_a_file_envoy_refused_until_meshgen_replaces_it(mesh_dir:
     assert any("Invalid duration" in p for p in problems), problems
     result = CliRunner().invoke(main, ["status", "--state-dir", str(state_dir)])
     assert result.exit_code == 1 and "CONFIG REFUSED" in result.output, result.output
+    mesh = load_mesh(mesh_dir / "catalog.yaml")
+    verdicts = {r.name: r for r in run_checks(mesh, ("config",))[0]}
+    assert not verdicts["back.v1.back-1"].passed and "cds.yaml not loaded" in verdicts["back.v1.back-1"].detail
+    assert verdicts["front.v1.front-1"].passed
 
     up(mesh_dir / "catalog.yaml", state_dir)
     assert refused() == []
     assert CliRunner().invoke(main, ["status", "--state-dir", str(state_dir)]).exit_code == 0
+    assert all(r.passed for r in run_checks(mesh, ("config",))[0])
 
 
 def test_apps_are_reached_only_through_their_sidecar(mesh_dir: Path) -> None:

@@ -107,3 +107,11 @@ def test_waterfall_nests_children_and_marks_failures() -> None:
     assert lines[1].startswith("  web server web/inbound") and "|" + "#" * 40 + "|" in lines[1]
     assert lines[2].startswith("    web client api/split") and lines[2].endswith("ERROR 503")
     assert "|" + " " * 20 + "#" * 20 + "|" in lines[2]
+
+
+def test_the_cli_offers_every_kind_of_check() -> None:
+    from meshgen.cli import verify
+    from meshgen.verify.checks import KINDS
+
+    only = next(p for p in verify.params if p.name == "kinds")
+    assert sorted(only.type.choices) == sorted(KINDS)  # type: ignore[attr-defined]

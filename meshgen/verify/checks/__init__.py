@@ -13,6 +13,7 @@ from functools import partial
 from meshgen.model.mesh import Mesh
 from meshgen.pki.authority import Authority
 from meshgen.verify.checks.base import CheckResult, Outcome, Skipped
+from meshgen.verify.checks.config import check_config
 from meshgen.verify.checks.fault import check_faults
 from meshgen.verify.checks.mirror import check_mirrors
 from meshgen.verify.checks.outlier import check_outliers
@@ -23,13 +24,14 @@ from meshgen.verify.checks.security import check_security
 from meshgen.verify.checks.timeout import check_timeouts
 from meshgen.verify.checks.tracing import check_tracing
 
-# Run order: security first (it changes nothing), outlier detection before the checks that make
+# Run order: config and security first (they change nothing), outlier detection before the checks that make
 # instances fail on purpose (their failures could eject a host first), rate limits last (they
 # drain token buckets).
-KINDS = ("security", "routing", "outlier", "retries", "timeout", "fault", "mirror", "tracing", "ratelimit")
+KINDS = ("config", "security", "routing", "outlier", "retries", "timeout", "fault", "mirror", "tracing", "ratelimit")
 
 
 CHECKS: dict[str, Callable[[Mesh], Iterator[Outcome]]] = {
+    "config": check_config,
     "security": check_security,
     "routing": check_routing,
     "retries": check_retries,
