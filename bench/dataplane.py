@@ -283,6 +283,8 @@ def pair_catalog(
         "defaults": {"retries": {"attempts": 3 if variant.retries else 1}},
         # An access log is always rendered; a variant without one has it removed afterwards.
         "access_log": {"format": "json", "path": "/dev/null"},
+        # Compared with plaintext floors; mutual TLS is measured by variants of its own.
+        "security": {"mtls": "off"},
         "sidecar": {
             "inbound_port": ports["inbound"],
             "outbound_port": ports["outbound"],

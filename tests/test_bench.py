@@ -201,6 +201,8 @@ def test_pair_catalog_renders_a_caller_that_reaches_the_callee_by_host(tmp_path:
     cds = yaml.safe_load(files["callee.v1.callee-1/cds.yaml"])
     app = cds["resources"][0]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
     assert app["socket_address"] == {"address": "127.0.90.11", "port_value": 18080}
+    assert not mesh.security.enabled  # compared with plaintext floors
+    assert not any(name.endswith("sds-identity.yaml") for name in files)
 
 
 def test_retries_variant_sets_attempts() -> None:
