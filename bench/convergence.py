@@ -93,16 +93,19 @@ def _catalog(weights: dict[str, int], ports: dict[str, int]) -> dict[str, Any]:
         "mesh": {
             "name": "bench-convergence",
             "access_log": {"format": "json", "path": "/dev/null"},
+            # A weight shift rewrites route files only; certificates play no part in it.
+            "security": {"mtls": "off"},
             "sidecar": {
                 "inbound_port": ports["inbound"],
                 "outbound_port": ports["outbound"],
                 "admin_port": ports["admin"],
             },
         },
+        # Each host's app and listeners on its own mesh address, where the bench's plan puts them.
         "hosts": {
-            "caller-1": {"address": CALLER},
-            "callee-1": {"address": CALLEE_V1},
-            "callee-2": {"address": CALLEE_V2},
+            "caller-1": {"address": CALLER, "local_address": CALLER},
+            "callee-1": {"address": CALLEE_V1, "local_address": CALLEE_V1},
+            "callee-2": {"address": CALLEE_V2, "local_address": CALLEE_V2},
         },
         "services": {
             "caller": {
