@@ -57,7 +57,7 @@ def test_ecs_envoy_root_has_fixed_files_data_and_one_config_per_version(tmp_path
     assert inventory["environment"]["MESHGEN_LISTEN"] == "127.0.0.1:8080"
     assert 'source = "' in files["main.tf"] and "/terraform/modules/ecs-envoy-service" in files["main.tf"]
     users = files["envoy/frontend-v1.yaml"]
-    assert '"address": "users-v1.shop.local"' in users and '"type": "STRICT_DNS"' in users
+    assert '"address":"users-v1.shop.local"' in users and '"type":"STRICT_DNS"' in users  # compact JSON
     assert "envoy.tracers.xray" in users and "dynamic_resources" not in users
 
 

@@ -34,8 +34,10 @@ def _header(header: list[str] | None) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def to_config(document: Any, header: list[str] | None = None) -> str:
-    return _header(header) + orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+def to_config(document: Any, header: list[str] | None = None, *, compact: bool = False) -> str:
+    """The document as JSON under the header: indented to be read, or `compact` where size is capped."""
+    body = orjson.dumps(document) if compact else orjson.dumps(document, option=orjson.OPT_INDENT_2)
+    return _header(header) + body.decode() + "\n"
 
 
 def parse_config(text: str) -> Any:

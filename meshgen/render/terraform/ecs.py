@@ -65,5 +65,6 @@ def task_envoy_configs(mesh: Mesh, namespace: str, tracing: str) -> dict[str, st
             "generated from the service catalog: edit the catalog, not this file",
         ]
         static = static_bootstrap_from_documents({file: doc.document for file, doc in documents.items()})
-        configs[name] = to_config(static, header)
+        # Compact: the config travels in the task definition, which ECS caps at 64 KiB.
+        configs[name] = to_config(static, header, compact=True)
     return configs
