@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from meshgen.deploy.local.runner import down, up
 from meshgen.deploy.local.state import load_state
 from meshgen.errors import EnvoyNotFoundError, UserError
 from meshgen.model import load_mesh
+from meshgen.verify.http import send
 
 pytestmark = pytest.mark.envoy
 
@@ -118,3 +121,44 @@ def test_external_stand_in_must_be_loopback(tmp_path: Path) -> None:
 
 def test_down_without_a_mesh_says_so(tmp_path: Path) -> None:
     assert down(tmp_path / "empty") == []
+
+
+STAND_IN = """
+mesh: {name: standin, security: {mtls: off}}
+hosts:
+  c-1: {address: 127.0.61.20}
+services:
+  c: {port: 8080, edge: true, versions: {v1: {instances: [c-1]}}, dependencies: [partner]}
+external:
+  partner: {address: api.partner.example, port: 80}
+"""
+
+
+def test_an_external_stand_in_gets_the_external_s_real_name_as_host(tmp_path: Path) -> None:
+    """--external points calls at a local stand-in; what it receives must look like the real call."""
+    seen: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Host", ""))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.61.30", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    path, state_dir = tmp_path / "catalog.yaml", tmp_path / "state"
+    path.write_text(STAND_IN)
+    try:
+        up(path, state_dir, {"partner": ("127.0.61.30", server.server_port)})
+        reply = send("127.0.61.148", 15001, "/", headers={"Host": "partner"})  # c-1's local address
+        assert reply.status == 200, reply
+        assert seen == ["api.partner.example"]
+    finally:
+        down(state_dir)
+        server.shutdown()

@@ -274,12 +274,18 @@ class External:
     retries: Retries
     circuit_breaker: CircuitBreaker
     reachable: bool = True  # False: a run that must not leave this machine has no route to it
+    stand_in: tuple[str, int] | None = None  # where calls really go (a local stand-in), the name kept
     client_cert: str | None = None  # TLS: certificate and key presented only when the catalog asks
     client_key: str | None = None
 
     @property
     def is_http(self) -> bool:
         return self.protocol != "tcp"
+
+    @property
+    def endpoint(self) -> tuple[str, int]:
+        """Where its sidecar connects: the stand-in if there is one; Host and SNI stay its real name."""
+        return self.stand_in or (self.address, self.port)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def localize_externals(mesh: Mesh, overrides: dict[str, tuple[str, int]]) -> tup
             address, port = overrides[external.name]
             if not _is_loopback(address):
                 raise InputError(f"--external {external.name}: {address} is not a loopback address")
-            externals.append(dataclasses.replace(external, address=address, port=port))
+            externals.append(dataclasses.replace(external, stand_in=(address, port)))
             notes.append(f"external {external.name}: served by the stand-in at {address}:{port}")
         elif _is_loopback(external.address):
             externals.append(external)

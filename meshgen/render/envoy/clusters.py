@@ -145,10 +145,10 @@ def external_cluster(external: External) -> dict[str, Any]:
         "name": name,
         # One DNS answer at a time, re-resolved on new connections: the right type for an
         # internet endpoint behind many rotating addresses.
-        "type": "STATIC" if _is_ip(external.address) or not external.reachable else "LOGICAL_DNS",
+        "type": "STATIC" if _is_ip(external.endpoint[0]) or not external.reachable else "LOGICAL_DNS",
         "connect_timeout": external.connect_timeout.envoy(),
         "lb_policy": "ROUND_ROBIN",
-        "load_assignment": _static(name, [(external.address, external.port)] if external.reachable else []),
+        "load_assignment": _static(name, [external.endpoint] if external.reachable else []),
         **_circuit_breakers(external.circuit_breaker),
         **_protocol_options(external.protocol),
     }
