@@ -151,3 +151,17 @@ def test_demo_control_endpoints_answer_only_callers_on_its_own_host() -> None:
 
     run(elsewhere, refused)
     run(demo_app, allowed)
+
+
+def test_demo_passes_on_the_headers_it_is_told_to_and_trace_headers() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    request = make_mocked_request(
+        "GET", "/", headers={"end-user": "jason", "x-b3-traceid": "abc", "cookie": "secret", "x-canary": "true"}
+    )
+    assert demo.forwarded_headers(request, None, ("end-user", "x-canary")) == {
+        "x-b3-traceid": "abc",
+        "end-user": "jason",
+        "x-canary": "true",
+    }
+    assert demo.forwarded_headers(request, "b>c") == {"x-b3-traceid": "abc", "x-demo-call": "b>c"}

@@ -162,3 +162,40 @@ def test_an_external_stand_in_gets_the_external_s_real_name_as_host(tmp_path: Pa
     finally:
         down(state_dir)
         server.shutdown()
+
+
+DEEP_HEADER_ROUTE = """
+mesh: {name: deep, security: {mtls: off}}
+hosts:
+  a-1: {address: 127.0.61.41}
+  b-1: {address: 127.0.61.42}
+  c-1: {address: 127.0.61.43}
+  c-2: {address: 127.0.61.44}
+services:
+  a: {port: 8080, edge: true, versions: {v1: {instances: [a-1]}}, dependencies: [b]}
+  b: {port: 8080, versions: {v1: {instances: [b-1]}}, dependencies: [c]}
+  c:
+    port: 8080
+    versions: {v1: {instances: [c-1]}, v2: {instances: [c-2]}}
+    routes:
+      - {name: jason, match: {headers: {end-user: jason}}, to: {v2: 100}}
+      - {name: everyone, to: {v1: 100}}
+"""
+
+
+def test_a_header_set_at_the_edge_routes_two_hops_down(tmp_path: Path) -> None:
+    """The demo app passes on the headers routes match on, so header routing works past one hop."""
+    path, state_dir = tmp_path / "catalog.yaml", tmp_path / "state"
+    path.write_text(DEEP_HEADER_ROUTE)
+    try:
+        up(path, state_dir)
+
+        def c_version(user: str) -> str:
+            reply = send("127.0.61.169", 15001, "/", headers={"Host": "b", "x-demo-call": "c", "end-user": user})
+            assert reply.status == 200, reply
+            return str(reply.body["calls"][0]["body"]["version"])
+
+        assert c_version("jason") == "v2"
+        assert c_version("someone") == "v1"
+    finally:
+        down(state_dir)

@@ -3,7 +3,9 @@ through its sidecar, propagates trace headers, and has deterministic fault knobs
 
 Configured by environment (set by `meshgen up`, the demo_app role, or by hand):
 MESHGEN_SERVICE, MESHGEN_VERSION, MESHGEN_INSTANCE, MESHGEN_LISTEN (address:port),
-MESHGEN_OUTBOUND (address:port of the sidecar's outbound listener), MESHGEN_PROTOCOL (http|tcp).
+MESHGEN_OUTBOUND (address:port of the sidecar's outbound listener), MESHGEN_PROTOCOL (http|tcp),
+MESHGEN_FORWARD_HEADERS (comma-separated request headers to pass on to dependencies, as real apps
+are told to do with the headers routes match on; trace headers always are).
 
 Per-request knobs, as headers. A value may be qualified with a service, `users:2`, to act only
 there; qualified knobs are passed along the call chain, unqualified ones act where received.
@@ -54,6 +56,7 @@ class Identity:
     version: str
     instance: str
     outbound: str | None
+    forward: tuple[str, ...] = ()  # request headers passed on to dependencies, besides trace headers
 
     def as_dict(self) -> dict[str, str]:
         return {"service": self.service, "version": self.version, "instance": self.instance}
@@ -114,8 +117,8 @@ def delay_of(request: web.Request, state: State) -> float:
     return Duration.parse(text).seconds if text else 0.0
 
 
-def forwarded_headers(request: web.Request, rest: str | None) -> dict[str, str]:
-    headers = {name: request.headers[name] for name in TRACE_HEADERS if name in request.headers}
+def forwarded_headers(request: web.Request, rest: str | None, forward: tuple[str, ...] = ()) -> dict[str, str]:
+    headers = {name: request.headers[name] for name in (*TRACE_HEADERS, *forward) if name in request.headers}
     for name in FAULT_HEADERS:
         qualified = [v for v in request.headers.getall(name, []) if ":" in v]
         if qualified:
@@ -131,7 +134,7 @@ async def call(state: State, request: web.Request, chain: str) -> dict[str, Any]
     if state.identity.outbound is None or state.session is None:
         return {"target": target, "status": 0, "error": "no outbound sidecar configured"}
     url = f"http://{state.identity.outbound}/{path if slash else ''}"
-    headers = {**forwarded_headers(request, rest or None), "Host": target}
+    headers = {**forwarded_headers(request, rest or None, state.identity.forward), "Host": target}
     try:
         async with state.session.get(url, headers=headers) as response:
             text = await response.text()
@@ -267,6 +270,7 @@ def main() -> None:
         version=env.get("MESHGEN_VERSION", "v1"),
         instance=env.get("MESHGEN_INSTANCE", env["MESHGEN_SERVICE"]),
         outbound=env.get("MESHGEN_OUTBOUND") or None,
+        forward=tuple(h.strip().lower() for h in env.get("MESHGEN_FORWARD_HEADERS", "").split(",") if h.strip()),
     )
     host, port = split_address(env["MESHGEN_LISTEN"])
     if env.get("MESHGEN_PROTOCOL", "http") == "tcp":
