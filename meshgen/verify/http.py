@@ -85,19 +85,25 @@ def envoy_stat(admin: str, name: str) -> int:
     return 0
 
 
-def ejected_hosts(admin: str, cluster: str) -> set[str]:
-    """`address:port` of each host of `cluster` that outlier detection has ejected, per the
-    Envoy admin at `admin`."""
+def cluster_hosts(admin: str, cluster: str) -> tuple[set[str], set[str]]:
+    """`address:port` of every host of `cluster`, and of those outlier detection has ejected,
+    per the Envoy admin at `admin`."""
     address, _, port = admin.rpartition(":")
     reply = send(address, int(port), "/clusters?format=json")
     if not isinstance(reply.body, dict):
-        return set()
-    ejected = set()
+        return set(), set()
+    hosts, ejected = set(), set()
     for status in reply.body.get("cluster_statuses", []):
         if status.get("name") != cluster:
             continue
         for host in status.get("host_statuses", []):
+            socket = host["address"]["socket_address"]
+            hosts.add(f"{socket['address']}:{socket['port_value']}")
             if host.get("health_status", {}).get("failed_outlier_check"):
-                socket = host["address"]["socket_address"]
                 ejected.add(f"{socket['address']}:{socket['port_value']}")
-    return ejected
+    return hosts, ejected
+
+
+def ejected_hosts(admin: str, cluster: str) -> set[str]:
+    """`address:port` of each host of `cluster` that outlier detection has ejected."""
+    return cluster_hosts(admin, cluster)[1]

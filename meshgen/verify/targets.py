@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshgen.model.mesh import Instance, Mesh, Service
+from meshgen.model.mesh import Dependency, Instance, Mesh, Service
 
 
 @dataclass(frozen=True)
@@ -12,6 +12,7 @@ class Caller:
     """The sidecar verification speaks through, standing in for a caller's app."""
 
     instance: Instance
+    service_dependencies: tuple[Dependency, ...] = ()
 
     @property
     def outbound(self) -> tuple[str, int]:
@@ -27,7 +28,7 @@ def caller_of(mesh: Mesh, service: Service) -> Caller | None:
     for candidate in mesh.callers_of(service.name):
         dependency = next(d for d in candidate.dependencies if d.target == service.name)
         if dependency.local_port is None and candidate.instances:
-            return Caller(candidate.instances[0])
+            return Caller(candidate.instances[0], candidate.dependencies)
     return None
 
 

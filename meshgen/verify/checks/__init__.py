@@ -7,11 +7,13 @@ and instance answered), Envoy's admin counters, the demo app's counters and the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 
 from meshgen.model.mesh import Mesh
 from meshgen.pki.authority import Authority
+from meshgen.render.envoy import names
 from meshgen.verify.checks.base import CheckResult, Outcome, Skipped
 from meshgen.verify.checks.config import check_config
 from meshgen.verify.checks.fault import check_faults
@@ -23,6 +25,8 @@ from meshgen.verify.checks.routing import check_routing
 from meshgen.verify.checks.security import check_security
 from meshgen.verify.checks.timeout import check_timeouts
 from meshgen.verify.checks.tracing import check_tracing
+from meshgen.verify.http import cluster_hosts
+from meshgen.verify.targets import Caller
 
 # Run order: config and security first (they change nothing), outlier detection before the checks that make
 # instances fail on purpose (their failures could eject a host first), rate limits last (they
@@ -63,7 +67,42 @@ def run_checks(
                 results.append(outcome)
             else:
                 skipped.append(outcome)
+        if kind in DISTURBING:
+            lingering = settle(mesh)
+            if lingering:
+                results.append(CheckResult(kind, "ejections lifted", False, lingering))
     return results, skipped
+
+
+# Kinds whose failures on purpose can get instances ejected by outlier detection. After them,
+# verification waits until no version is left with every instance ejected, so the next kind finds
+# a mesh that still answers (an ejection with healthy instances beside it changes no later check).
+DISTURBING = ("outlier", "retries", "timeout", "fault")
+
+
+def settle(mesh: Mesh) -> str:
+    """Wait until no caller's sidecar keeps a whole version ejected; what still is, if any, past
+    the longest time the catalog's outlier detection can keep one out (three ejections in a row)."""
+    watched = []
+    for service in mesh.services:
+        for dependency in service.dependencies:
+            if dependency.external or not service.instances:
+                continue
+            callee = mesh.service(dependency.target)
+            for version in callee.versions:
+                for caller in service.instances:
+                    watched.append((Caller(caller).admin, names.version_cluster(callee.name, version.name)))
+    longest = max((s.circuit_breaker.ejection_time.seconds for s in mesh.services), default=0.0)
+    deadline = time.monotonic() + 3 * longest + 5
+    while True:
+        ejected = []
+        for admin, cluster in watched:
+            hosts, out = cluster_hosts(admin, cluster)
+            if hosts and out == hosts:
+                ejected.append(f"every instance of {cluster} ejected by {admin}")
+        if not ejected or time.monotonic() > deadline:
+            return "; ".join(ejected)
+        time.sleep(0.5)
 
 
 __all__ = ["CHECKS", "KINDS", "CheckResult", "Skipped", "run_checks"]

@@ -50,6 +50,24 @@ class Target:
     def name(self) -> str:
         return f"{self.service.name}/{self.route.name}"
 
+    @property
+    def workers(self) -> int:
+        """Requests in flight at once that stay within the callee's circuit breaker: verification
+        must not trip the limits the catalog declares (HTTP/1.1 takes a connection per request)."""
+        breaker = self.service.circuit_breaker
+        limit = breaker.max_requests if self.service.protocol in ("http2", "grpc") else breaker.max_connections
+        return max(1, min(4, limit, breaker.max_requests))
+
+    @property
+    def budget(self) -> int | None:
+        """At most this many requests in a row stay clear of a rate limit on the way (the bucket's
+        size), or None when no limit applies."""
+        limits = [self.service.rate_limit]
+        dependency = next(d for d in self.caller.service_dependencies if d.target == self.service.name)
+        limits.append(dependency.rate_limit)
+        sizes = [limit.burst for limit in limits if limit is not None]
+        return min(sizes) if sizes else None
+
     def send(self, extra: dict[str, str] | None = None) -> Reply:
         return through(self.caller, self.service, self.probe, extra)
 

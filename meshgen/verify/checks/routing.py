@@ -23,7 +23,9 @@ def check_routing(mesh: Mesh) -> Iterator[Outcome]:
             yield Skipped("routing", name, "every request on it may be aborted by an injected fault")
             continue
         samples = 20 if len(route.weights) == 1 else ROUTING_SAMPLES
-        replies = send_many(samples, target.send)
+        if target.budget is not None:
+            samples = min(samples, max(1, target.budget - 1))  # rate limits: within a full bucket
+        replies = send_many(samples, target.send, workers=target.workers)
         answered = Counter(r.version for r in replies if r.status == 200)
         failed = samples - sum(answered.values())
         if failed:
