@@ -17,6 +17,7 @@ from meshgen.render.terraform import AwsOptions, render_aws
 from tests.support import EXAMPLES, REPO
 
 SHOP = REPO / "examples/shop/catalog.yaml"
+TCP = REPO / "examples/tcp/catalog.yaml"
 
 
 def shop_root(tmp_path: Path, flavor: str, **options: str) -> tuple[dict[str, str], list[str]]:
@@ -112,6 +113,19 @@ def test_app_mesh_is_marked_legacy_and_maps_routes(tmp_path: Path) -> None:
     assert node["backends"] == ["inventory.shop.local"]
     assert node["outlier_detection"]["max_server_errors"] == 3
     assert data["egress_filter"] == "ALLOW_ALL"  # payments is external
+
+
+def test_app_mesh_tcp_routes_only_split(tmp_path: Path) -> None:
+    """App Mesh TCP routes match nothing; the module rejects a prefix on them (issue 13)."""
+    root = render_aws(load_mesh(TCP), tmp_path, AwsOptions(flavor="app-mesh"))
+    services = json.loads(root.files["terraform.tfvars.json"])["virtual_services"]
+    assert services["db.tcp.local"]["routes"] == [
+        {
+            "name": "split",
+            "targets": [{"virtual_node": "db-v1", "weight": 90}, {"virtual_node": "db-v2", "weight": 10}],
+        }
+    ]
+    assert services["api.tcp.local"]["routes"][0]["prefix"] == "/"
 
 
 def test_versions_without_an_image_need_a_default(tmp_path: Path) -> None:

@@ -152,9 +152,10 @@ def _app_mesh_route(service: Service, route: Route) -> dict[str, Any]:
         "name": route.name,
         "targets": [{"virtual_node": discovery_name(service.name, v), "weight": w} for v, w in route.weights],
     }
-    if route.match.path is not None:
+    # App Mesh TCP routes match nothing: they only split connections by weight.
+    if service.is_http and route.match.path is not None:
         rendered["path"] = route.match.path
-    else:
+    elif service.is_http:
         rendered["prefix"] = route.match.prefix or "/"
     if route.match.methods:
         rendered["method"] = route.match.methods[0]
