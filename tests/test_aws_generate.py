@@ -80,15 +80,39 @@ def test_service_connect_keeps_what_it_can_and_lists_what_it_loses(tmp_path: Pat
     assert data["services"]["users-v2"]["service_connect"]["discovery_name"] == "users-v2"
     assert "client_aliases" not in data["services"]["users-v2"]["service_connect"]
     assert (
-        "users: no traffic split between versions; all calls to `users` go to v1, v2 only by their own discovery names"
-        in warnings
-    )
+        "users: no traffic split: every call to `users` goes to version v1; version v2 gets no traffic through "
+        "the name `users` (it is reachable only by its own discovery name users-v2)"
+    ) in warnings
     assert "users/canary-testers: no request matching (prefix / header x-canary=true); the route is ignored" in warnings
     assert "catalog/search: no fault injection" in warnings
     assert "orders/stable: no traffic mirroring" in warnings
     assert "frontend: no rate limit" in warnings
     assert files["LIMITATIONS.md"].count("\n- ") == len(warnings)
     assert not any(f.startswith("envoy/") for f in files)
+
+
+COLOURS = """
+mesh: {name: colours}
+services:
+  x:
+    port: 8080
+    versions:
+      red: {instances: [h1], image: "x:1"}
+      white: {instances: [h2], image: "x:1"}
+      blue: {instances: [h3], image: "x:1"}
+      black: {instances: [h4], image: "x:1"}
+    routes: [{to: {red: 40, white: 20, blue: 20, black: 20}}]
+"""
+
+
+def test_service_connect_names_the_one_version_that_gets_the_traffic(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(COLOURS)
+    warnings = render_aws(load_mesh(path), tmp_path / "out", AwsOptions(flavor="service-connect")).warnings
+    assert warnings[0] == (
+        "x: no traffic split: every call to `x` goes to version red; versions white, blue, black get no traffic "
+        "through the name `x` (each is reachable only by its own discovery name: x-white, x-blue, x-black)"
+    )
 
 
 def test_app_mesh_is_marked_legacy_and_maps_routes(tmp_path: Path) -> None:

@@ -86,12 +86,17 @@ def service_connect_limitations(mesh: Mesh) -> list[str]:
     for service in mesh.services:
         name = service.name
         primary = primary_version(service)
-        if len(service.versions) > 1:
-            others = ", ".join(v.name for v in service.versions if v.name != primary)
-            lost.append(
-                f"{name}: no traffic split between versions; all calls to `{name}` go to {primary}, "
-                f"{others} only by their own discovery names"
+        others = [v.name for v in service.versions if v.name != primary]
+        if others:
+            names = ", ".join(discovery_name(name, v) for v in others)
+            dark = (
+                f"version {others[0]} gets no traffic through the name `{name}` "
+                f"(it is reachable only by its own discovery name {names})"
+                if len(others) == 1
+                else f"versions {', '.join(others)} get no traffic through the name `{name}` "
+                f"(each is reachable only by its own discovery name: {names})"
             )
+            lost.append(f"{name}: no traffic split: every call to `{name}` goes to version {primary}; {dark}")
         for route in service.routes:
             subject = f"{name}/{route.name}"
             if route.match.headers or route.match.methods or route.match.path or route.match.prefix not in (None, "/"):
