@@ -84,9 +84,10 @@ def test_service_connect_keeps_what_it_can_and_lists_what_it_loses(tmp_path: Pat
         "the name `users` (it is reachable only by its own discovery name users-v2)"
     ) in warnings
     assert "users/canary-testers: no request matching (prefix / header x-canary=true); the route is ignored" in warnings
-    assert "catalog/search: no fault injection" in warnings
-    assert "orders/stable: no traffic mirroring" in warnings
-    assert "frontend: no rate limit" in warnings
+    assert "users/split: no weighted split (v1 90%, v2 10%); every call goes to version v1" in warnings
+    assert "catalog/search: no fault injection (delay 300ms to 50%, only with header x-chaos=delay)" in warnings
+    assert "orders/stable: no traffic mirroring (20% to v2)" in warnings
+    assert "frontend: no rate limit (200 requests per 1s, burst 400)" in warnings
     assert files["LIMITATIONS.md"].count("\n- ") == len(warnings)
     assert not any(f.startswith("envoy/") for f in files)
 
@@ -150,6 +151,17 @@ def test_app_mesh_tcp_routes_only_split(tmp_path: Path) -> None:
         }
     ]
     assert services["api.tcp.local"]["routes"][0]["prefix"] == "/"
+
+
+def test_app_mesh_carries_grpc_retry_conditions_and_instance_ports(tmp_path: Path) -> None:
+    features = REPO / "tests/testdata/catalogs/features.yaml"
+    root = render_aws(load_mesh(features), tmp_path, AwsOptions(flavor="app-mesh"))
+    data = json.loads(root.files["terraform.tfvars.json"])
+    rest = data["virtual_services"]["grpc.features.local"]["routes"][1]
+    assert rest["retry"]["grpc_retry_events"] == ["unavailable"]  # gRPC's default retry condition
+    assert data["virtual_nodes"]["api-v1"]["port"] == 9001  # the instance's port, not the service's 9000
+    assert "api -> ledger" not in " ".join(root.warnings)
+    assert any(w.startswith("external ledger: not modelled") for w in root.warnings)
 
 
 def test_versions_without_an_image_need_a_default(tmp_path: Path) -> None:

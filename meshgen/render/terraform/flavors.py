@@ -1,12 +1,12 @@
-"""The data each flavor's root configuration needs (terraform.tfvars.json), and what each
-flavor cannot honour of the catalog."""
+"""The data each flavor's root configuration needs (terraform.tfvars.json). What each flavor
+cannot honour of the catalog is in fidelity.py."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from meshgen.model.mesh import IDEMPOTENT_METHODS, HeaderMatch, HealthCheck, Mesh, Route, Service, Version
+from meshgen.model.mesh import HeaderMatch, HealthCheck, Mesh, Route, Service, Version
 from meshgen.render.terraform.ecs import TASK_LOOPBACK, discovery_name
 
 
@@ -80,59 +80,6 @@ def service_connect_services(mesh: Mesh) -> dict[str, Any]:
     return services
 
 
-def service_connect_limitations(mesh: Mesh) -> list[str]:
-    """Per catalog feature: what ECS Service Connect will not do."""
-    lost = []
-    for service in mesh.services:
-        name = service.name
-        primary = primary_version(service)
-        others = [v.name for v in service.versions if v.name != primary]
-        if others:
-            names = ", ".join(discovery_name(name, v) for v in others)
-            dark = (
-                f"version {others[0]} gets no traffic through the name `{name}` "
-                f"(it is reachable only by its own discovery name {names})"
-                if len(others) == 1
-                else f"versions {', '.join(others)} get no traffic through the name `{name}` "
-                f"(each is reachable only by its own discovery name: {names})"
-            )
-            lost.append(f"{name}: no traffic split: every call to `{name}` goes to version {primary}; {dark}")
-        for route in service.routes:
-            subject = f"{name}/{route.name}"
-            if route.match.headers or route.match.methods or route.match.path or route.match.prefix not in (None, "/"):
-                lost.append(f"{subject}: no request matching ({route.match.describe()}); the route is ignored")
-            if route.retries.attempts > 1:
-                lost.append(
-                    f"{subject}: retries are Service Connect's fixed policy, not {route.retries.attempts} attempts "
-                    f"on {', '.join(route.retries.on)}"
-                )
-            if route.retries.per_try_timeout is not None:
-                lost.append(f"{subject}: no per-try timeout")
-            if route.fault is not None:
-                lost.append(f"{subject}: no fault injection")
-            if route.mirror is not None:
-                lost.append(f"{subject}: no traffic mirroring")
-        timeouts = {r.timeout for r in service.routes}
-        if service.is_http and (len(timeouts) > 1 or any(t.ms % 1000 for t in timeouts)):
-            lost.append(f"{name}: one timeout per service in whole seconds, the longest route's rounded up")
-        if service.rate_limit is not None:
-            lost.append(f"{name}: no rate limit")
-        if service.health_check is not None:
-            lost.append(f"{name}: no active health checks by callers (ECS task health checks only)")
-        lost.append(f"{name}: circuit breaking and outlier ejection are Service Connect's fixed defaults")
-        for dependency in service.dependencies:
-            if dependency.rate_limit is not None:
-                lost.append(f"{name} -> {dependency.target}: no caller-side rate limit")
-            if dependency.external:
-                lost.append(
-                    f"{name} -> {dependency.target}: external calls bypass the proxy (no timeout, retry, tracing)"
-                )
-    if mesh.tracing is not None:
-        lost.append("tracing: Service Connect proxies emit no spans; only the apps' own tracing remains")
-    lost.append("access logs: Service Connect's own format, not meshgen's unified field set")
-    return lost
-
-
 # App Mesh's retry events, by the Envoy retry conditions they stand for.
 _HTTP_EVENTS = {
     "5xx": "server-error",
@@ -141,6 +88,8 @@ _HTTP_EVENTS = {
     "refused-stream": "stream-error",
 }
 _TCP_EVENTS = {"reset", "connect-failure", "reset-before-request"}
+# gRPC status conditions keep their names; App Mesh takes them on grpc routes only.
+_GRPC_EVENTS = {"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"}
 
 
 def _header(match: HeaderMatch) -> dict[str, Any]:
@@ -168,7 +117,7 @@ def _app_mesh_route(service: Service, route: Route) -> dict[str, Any]:
         rendered["headers"] = [_header(h) for h in route.match.headers]
     if service.is_http:
         rendered["timeout_ms"] = route.timeout.ms
-    events = _app_mesh_retry_events(route)
+    events = app_mesh_retry_events(service, route)
     if route.retries.attempts > 1 and any(events.values()):
         rendered["retry"] = {
             "max_retries": route.retries.num_retries,
@@ -178,16 +127,26 @@ def _app_mesh_route(service: Service, route: Route) -> dict[str, Any]:
     return rendered
 
 
-def _app_mesh_retry_events(route: Route) -> dict[str, list[str]]:
+def app_mesh_retry_events(service: Service, route: Route) -> dict[str, list[str]]:
+    """App Mesh's retry events for the route's retry conditions (grpc_retry_events on grpc services only)."""
     on = set(route.retries.on)
-    return {
+    events = {
         "http_retry_events": sorted({_HTTP_EVENTS[c] for c in on if c in _HTTP_EVENTS}),
         "tcp_retry_events": ["connection-error"] if on & _TCP_EVENTS else [],
     }
+    if service.protocol == "grpc":
+        events["grpc_retry_events"] = sorted(on & _GRPC_EVENTS)
+    return events
+
+
+def app_mesh_unmapped_retry_conditions(service: Service, route: Route) -> list[str]:
+    """The route's retry conditions App Mesh has no retry event for."""
+    mapped = set(_HTTP_EVENTS) | _TCP_EVENTS | (_GRPC_EVENTS if service.protocol == "grpc" else set())
+    return [c for c in route.retries.on if c not in mapped]
 
 
 # App Mesh's accepted ranges: (field, catalog value in App Mesh units, lowest, highest).
-def _app_mesh_health_check(check: HealthCheck) -> tuple[dict[str, Any], list[str]]:
+def app_mesh_health_check(check: HealthCheck) -> tuple[dict[str, Any], list[str]]:
     """The health check App Mesh accepts nearest to the catalog's, and what had to move."""
     wanted = {
         "interval_millis": (check.interval.ms, 5_000, 300_000),
@@ -216,7 +175,8 @@ def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
         for version in service.versions:
             node: dict[str, Any] = {
                 "hostname": f"{discovery_name(service.name, version.name)}.{namespace}",
-                "port": service.port,
+                # The port the version's app listens on: App Mesh's Envoy forwards inbound traffic there.
+                "port": version.instances[0].app_port,
                 "protocol": service.protocol,
                 "backends": sorted(f"{d.target}.{namespace}" for d in service.dependencies if not d.external),
             }
@@ -235,7 +195,7 @@ def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
                     "max_ejection_percent": breaker.max_ejection_percent,
                 }
             if service.health_check is not None:
-                node["health_check"], _ = _app_mesh_health_check(service.health_check)
+                node["health_check"], _ = app_mesh_health_check(service.health_check)
             nodes[discovery_name(service.name, version.name)] = node
         virtual_services[f"{service.name}.{namespace}"] = {
             "port": service.port,
@@ -243,35 +203,3 @@ def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
             "routes": [_app_mesh_route(service, route) for route in service.routes],
         }
     return {"virtual_nodes": nodes, "virtual_services": virtual_services}
-
-
-def app_mesh_limitations(mesh: Mesh) -> list[str]:
-    lost = []
-    for service in mesh.services:
-        for route in service.routes:
-            subject = f"{service.name}/{route.name}"
-            if len(route.match.methods) > 1:
-                lost.append(f"{subject}: one method per route; only {route.match.methods[0]} is matched")
-            retries = route.retries
-            if retries.attempts > 1 and not any(_app_mesh_retry_events(route).values()):
-                lost.append(f"{subject}: no App Mesh retry event matches {', '.join(retries.on)}; no retries")
-            if retries.attempts > 1 and retries.methods == "idempotent":
-                idempotent = ", ".join(IDEMPOTENT_METHODS)
-                lost.append(f"{subject}: App Mesh retries every method, not only {idempotent}")
-            if retries.attempts > 1 and (retries.status_codes or not retries.another_host):
-                lost.append(f"{subject}: no retriable status codes or same-host retries")
-            if route.fault is not None:
-                lost.append(f"{subject}: no fault injection")
-            if route.mirror is not None:
-                lost.append(f"{subject}: no traffic mirroring")
-        if service.rate_limit is not None:
-            lost.append(f"{service.name}: no rate limit")
-        if service.health_check is not None:
-            lost += [f"{service.name}: {note}" for note in _app_mesh_health_check(service.health_check)[1]]
-        for dependency in service.dependencies:
-            if dependency.rate_limit is not None:
-                lost.append(f"{service.name} -> {dependency.target}: no caller-side rate limit")
-    if mesh.externals:
-        names = ", ".join(e.name for e in mesh.externals)
-        lost.append(f"external services ({names}) are not modelled: egress is open (ALLOW_ALL) so they stay reachable")
-    return lost
