@@ -374,3 +374,12 @@ def test_ecs_lists_what_one_task_definition_per_version_cannot_say(tmp_path: Pat
         "is not rendered",
     ]
     assert _warnings(tmp_path, TWO_INSTANCES, "ecs-envoy", tracing="otel")[-1].startswith("a v1: command")
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_tcp_routes_inherit_no_retry_lines(tmp_path: Path, flavor: str) -> None:
+    """examples/tcp retries by mesh default: its HTTP route's policy is listed, never the TCP route's."""
+    warnings = _warnings(tmp_path, (REPO / "examples/tcp/catalog.yaml").read_text(), flavor)
+    assert not [w for w in warnings if w.startswith("db/") and ("retr" in w or "per-try" in w)]
+    if flavor != "ecs-envoy":
+        assert any(w.startswith("api/default: ") for w in warnings)

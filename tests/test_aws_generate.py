@@ -157,8 +157,9 @@ def test_app_mesh_carries_grpc_retry_conditions_and_instance_ports(tmp_path: Pat
     features = REPO / "tests/testdata/catalogs/features.yaml"
     root = render_aws(load_mesh(features), tmp_path, AwsOptions(flavor="app-mesh"))
     data = json.loads(root.files["terraform.tfvars.json"])
-    rest = data["virtual_services"]["grpc.features.local"]["routes"][1]
+    writes, rest = data["virtual_services"]["grpc.features.local"]["routes"]
     assert rest["retry"]["grpc_retry_events"] == ["unavailable"]  # gRPC's default retry condition
+    assert "method" not in writes  # matches POST: every gRPC call is one; App Mesh has no method match for gRPC
     assert data["virtual_nodes"]["api-v1"]["port"] == 9001  # the instance's port, not the service's 9000
     assert "api -> ledger" not in " ".join(root.warnings)
     assert any(w.startswith("external ledger: not modelled") for w in root.warnings)

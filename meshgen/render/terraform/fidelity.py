@@ -531,9 +531,10 @@ def service_connect_limitations(mesh: Mesh) -> list[str]:
                 )
             if route.match.headers or route.match.methods or route.match.path or route.match.prefix not in (None, "/"):
                 lost.append(f"{subject}: no request matching ({route.match.describe()}); the route is ignored")
-            if route.retries.attempts > 1:
+            # A TCP connection is never retried, in any flavor: its inherited retry policy is moot.
+            if service.is_http and route.retries.attempts > 1:
                 lost.append(f"{subject}: retries are Service Connect's fixed policy, not {_retries(route.retries)}")
-            elif route.retries.per_try_timeout is not None:
+            elif service.is_http and route.retries.per_try_timeout is not None:
                 lost.append(f"{subject}: no per-try timeout ({route.retries.per_try_timeout})")
             if route.fault is not None:
                 lost.append(f"{subject}: no fault injection ({_fault(route.fault)})")
@@ -609,10 +610,16 @@ def _app_mesh_route_losses(service: Service) -> list[str]:
     lost = []
     for route in service.routes:
         subject = f"{service.name}/{route.name}"
-        if len(route.match.methods) > 1:
-            lost.append(f"{subject}: one method per route; only {route.match.methods[0]} is matched")
+        methods = route.match.methods
+        if service.protocol == "grpc" and methods and "POST" not in methods:
+            lost.append(
+                f"{subject}: no method match on a grpc route ({', '.join(methods)}); every gRPC call is a POST "
+                "and App Mesh matches them all"
+            )
+        elif len(methods) > 1:
+            lost.append(f"{subject}: one method per route; only {methods[0]} is matched")
         retries = route.retries
-        if retries.attempts > 1:
+        if service.is_http and retries.attempts > 1:
             unmapped = app_mesh_unmapped_retry_conditions(service, route)
             if not any(app_mesh_retry_events(service, route).values()):
                 lost.append(f"{subject}: no App Mesh retry event matches {', '.join(retries.on)}; no retries")

@@ -111,14 +111,16 @@ def _app_mesh_route(service: Service, route: Route) -> dict[str, Any]:
         rendered["path"] = route.match.path
     elif service.is_http:
         rendered["prefix"] = route.match.prefix or "/"
-    if route.match.methods:
+    # App Mesh matches methods on http and http2 routes; a gRPC call is always a POST.
+    if route.match.methods and service.protocol in ("http", "http2"):
         rendered["method"] = route.match.methods[0]
     if route.match.headers:
         rendered["headers"] = [_header(h) for h in route.match.headers]
     if service.is_http:
         rendered["timeout_ms"] = route.timeout.ms
     events = app_mesh_retry_events(service, route)
-    if route.retries.attempts > 1 and any(events.values()):
+    # TCP connections are not retried (meshgen's Envoy does not either); App Mesh rejects a retry there.
+    if service.is_http and route.retries.attempts > 1 and any(events.values()):
         rendered["retry"] = {
             "max_retries": route.retries.num_retries,
             "per_retry_timeout_ms": (route.retries.per_try_timeout or route.timeout).ms,
