@@ -165,6 +165,45 @@ def test_app_mesh_carries_grpc_retry_conditions_and_instance_ports(tmp_path: Pat
     assert any(w.startswith("external ledger: not modelled") for w in root.warnings)
 
 
+CANARY_PORT = """
+mesh: {name: ports}
+services:
+  a: {port: 8080, versions: {v1: {instances: [a-1]}}, dependencies: [b]}
+  b:
+    port: 9000
+    versions:
+      v1: {instances: [b-1]}
+      v2: {instances: [{host: b-2, port: 9100, inbound_port: 15106, admin_port: 15100}]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("catalog", "flavor", "ports"),
+    [
+        ("shop", "ecs-envoy", [15006]),
+        ("shop", "service-connect", [8080]),
+        ("features", "ecs-envoy", [16000]),
+        ("features", "service-connect", [5432, 9001, 50051]),
+        ("canary-port", "ecs-envoy", [15006, 15106]),
+        ("canary-port", "service-connect", [8080, 9000, 9100]),
+    ],
+)
+def test_the_security_group_admits_only_the_ports_that_cross_tasks(
+    tmp_path: Path, catalog: str, flavor: str, ports: list[int]
+) -> None:
+    """ecs-envoy: callers' Envoys reach each version's Envoy inbound port; service-connect: the
+    callee's proxy takes calls on the app port. Admin, app (ecs-envoy) and tracing stay in-task."""
+    paths = {"shop": SHOP, "features": REPO / "tests/testdata/catalogs/features.yaml"}
+    path = paths.get(catalog) or tmp_path / "catalog.yaml"
+    if catalog not in paths:
+        path.write_text(CANARY_PORT)
+    root = render_aws(load_mesh(path), tmp_path / "out", AwsOptions(flavor=flavor, default_image="x"))
+    assert json.loads(root.files["terraform.tfvars.json"])["mesh_ports"] == ports
+    assert "mesh_ports         = var.mesh_ports" in root.files["main.tf"]
+    assert 'resource "aws_security_group"' not in root.files["network.tf"]
+    assert not [name for name, text in root.files.items() if "65535" in text and name.endswith(".tf")]
+
+
 def test_versions_without_an_image_need_a_default(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="these versions name no container image: frontend v1, users v1"):
         render_aws(load_mesh(SHOP), tmp_path, AwsOptions())

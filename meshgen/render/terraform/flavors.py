@@ -43,6 +43,15 @@ def ecs_envoy_services(mesh: Mesh) -> dict[str, Any]:
     return services
 
 
+def mesh_ports(services: dict[str, Any], flavor: str) -> list[int]:
+    """The ports tasks reach each other on, from the flavor's services data: with ecs-envoy each
+    version's Envoy inbound port (callers' Envoys connect there; the app, Envoy's admin interface
+    and the tracing sidecar stay on the task's loopback), with service-connect each version's app
+    port (the container port, where the callee's Service Connect proxy takes calls)."""
+    key = "inbound_port" if flavor == "ecs-envoy" else "port"
+    return sorted({entry[key] for entry in services.values()})
+
+
 def primary_version(service: Service) -> str:
     """The version plain traffic goes to most: the largest share of the last catch-all route."""
     route = next((r for r in reversed(service.routes) if r.match.catch_all), service.routes[-1])

@@ -15,7 +15,7 @@ from meshgen.errors import UserError
 from meshgen.model.mesh import Mesh
 from meshgen.render.terraform.ecs import task_envoy_configs
 from meshgen.render.terraform.fidelity import app_mesh_limitations, ecs_envoy_limitations, service_connect_limitations
-from meshgen.render.terraform.flavors import app_mesh_data, ecs_envoy_services, service_connect_services
+from meshgen.render.terraform.flavors import app_mesh_data, ecs_envoy_services, mesh_ports, service_connect_services
 
 FLAVORS = ("ecs-envoy", "service-connect", "app-mesh")
 TRACING_KINDS = ("xray", "otel", "none")
@@ -98,11 +98,13 @@ def render_aws(mesh: Mesh, out: Path, options: AwsOptions) -> AwsRoot:
     if flavor == "ecs-envoy":
         tfvars["tracing"] = {"kind": options.tracing}
         tfvars["services"] = ecs_envoy_services(mesh)
+        tfvars["mesh_ports"] = mesh_ports(tfvars["services"], flavor)
         for name, config in task_envoy_configs(mesh, namespace, options.tracing).items():
             files[f"envoy/{name}.yaml"] = config
         warnings = ecs_envoy_limitations(mesh, options.tracing)
     elif flavor == "service-connect":
         tfvars["services"] = service_connect_services(mesh)
+        tfvars["mesh_ports"] = mesh_ports(tfvars["services"], flavor)
         warnings = service_connect_limitations(mesh)
     else:
         tfvars.update(app_mesh_data(mesh, namespace))
