@@ -5,9 +5,10 @@
 its fate in that flavor:
 
 - `Carried(how)`: the generated root does what the field says;
-- `Lost(what)`: the flavor cannot; when a catalog gives the field anything but its built-in
-  default, a line of LIMITATIONS.md (also printed on stderr) names the service, route or
-  dependency and the value lost;
+- `Lost(what)`: the flavor cannot; when a catalog uses the field, a line of LIMITATIONS.md
+  (also printed on stderr) names the service, route or dependency and the value lost. "Uses"
+  means a value other than the built-in default, except for the few defaults that are meshgen
+  behaviour a flavor drops (its access log, idempotent-only retries), which are listed as such;
 - `Moot(why)`: the field has no counterpart in this flavor: where a host is, the ports of
   meshgen's own sidecar in a flavor that runs none, hints for `meshgen lint`.
 
