@@ -18,6 +18,7 @@ from meshgen.render.terraform import AwsOptions, render_aws
 from tests.support import EXAMPLES, REPO
 
 SHOP = REPO / "examples/shop/catalog.yaml"
+TCP = REPO / "examples/tcp/catalog.yaml"
 
 
 def shop_root(tmp_path: Path, flavor: str, **options: str) -> tuple[dict[str, str], list[str]]:
@@ -80,15 +81,40 @@ def test_service_connect_keeps_what_it_can_and_lists_what_it_loses(tmp_path: Pat
     assert data["services"]["users-v2"]["service_connect"]["discovery_name"] == "users-v2"
     assert "client_aliases" not in data["services"]["users-v2"]["service_connect"]
     assert (
-        "users: no traffic split between versions; all calls to `users` go to v1, v2 only by their own discovery names"
-        in warnings
-    )
+        "users: no traffic split: every call to `users` goes to version v1; version v2 gets no traffic through "
+        "the name `users` (it is reachable only by its own discovery name users-v2)"
+    ) in warnings
     assert "users/canary-testers: no request matching (prefix / header x-canary=true); the route is ignored" in warnings
-    assert "catalog/search: no fault injection" in warnings
-    assert "orders/stable: no traffic mirroring" in warnings
-    assert "frontend: no rate limit" in warnings
+    assert "users/split: no weighted split (v1 90%, v2 10%); every call goes to version v1" in warnings
+    assert "catalog/search: no fault injection (delay 300ms to 50%, only with header x-chaos=delay)" in warnings
+    assert "orders/stable: no traffic mirroring (20% to v2)" in warnings
+    assert "frontend: no rate limit (200 requests per 1s, burst 400)" in warnings
     assert files["LIMITATIONS.md"].count("\n- ") == len(warnings)
     assert not any(f.startswith("envoy/") for f in files)
+
+
+COLOURS = """
+mesh: {name: colours}
+services:
+  x:
+    port: 8080
+    versions:
+      red: {instances: [h1], image: "x:1"}
+      white: {instances: [h2], image: "x:1"}
+      blue: {instances: [h3], image: "x:1"}
+      black: {instances: [h4], image: "x:1"}
+    routes: [{to: {red: 40, white: 20, blue: 20, black: 20}}]
+"""
+
+
+def test_service_connect_names_the_one_version_that_gets_the_traffic(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(COLOURS)
+    warnings = render_aws(load_mesh(path), tmp_path / "out", AwsOptions(flavor="service-connect")).warnings
+    assert warnings[0] == (
+        "x: no traffic split: every call to `x` goes to version red; versions white, blue, black get no traffic "
+        "through the name `x` (each is reachable only by its own discovery name: x-white, x-blue, x-black)"
+    )
 
 
 def test_app_mesh_is_marked_legacy_and_maps_routes(tmp_path: Path) -> None:
@@ -113,6 +139,70 @@ def test_app_mesh_is_marked_legacy_and_maps_routes(tmp_path: Path) -> None:
     assert node["backends"] == ["inventory.shop.local"]
     assert node["outlier_detection"]["max_server_errors"] == 3
     assert data["egress_filter"] == "ALLOW_ALL"  # payments is external
+
+
+def test_app_mesh_tcp_routes_only_split(tmp_path: Path) -> None:
+    """App Mesh TCP routes match nothing; the module rejects a prefix on them (issue 13)."""
+    root = render_aws(load_mesh(TCP), tmp_path, AwsOptions(flavor="app-mesh"))
+    services = json.loads(root.files["terraform.tfvars.json"])["virtual_services"]
+    assert services["db.tcp.local"]["routes"] == [
+        {
+            "name": "split",
+            "targets": [{"virtual_node": "db-v1", "weight": 90}, {"virtual_node": "db-v2", "weight": 10}],
+        }
+    ]
+    assert services["api.tcp.local"]["routes"][0]["prefix"] == "/"
+
+
+def test_app_mesh_carries_grpc_retry_conditions_and_instance_ports(tmp_path: Path) -> None:
+    features = REPO / "tests/testdata/catalogs/features.yaml"
+    root = render_aws(load_mesh(features), tmp_path, AwsOptions(flavor="app-mesh"))
+    data = json.loads(root.files["terraform.tfvars.json"])
+    writes, rest = data["virtual_services"]["grpc.features.local"]["routes"]
+    assert rest["retry"]["grpc_retry_events"] == ["unavailable"]  # gRPC's default retry condition
+    assert "method" not in writes  # matches POST: every gRPC call is one; App Mesh has no method match for gRPC
+    assert data["virtual_nodes"]["api-v1"]["port"] == 9001  # the instance's port, not the service's 9000
+    assert "api -> ledger" not in " ".join(root.warnings)
+    assert any(w.startswith("external ledger: not modelled") for w in root.warnings)
+
+
+CANARY_PORT = """
+mesh: {name: ports}
+services:
+  a: {port: 8080, versions: {v1: {instances: [a-1]}}, dependencies: [b]}
+  b:
+    port: 9000
+    versions:
+      v1: {instances: [b-1]}
+      v2: {instances: [{host: b-2, port: 9100, inbound_port: 15106, admin_port: 15100}]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("catalog", "flavor", "ports"),
+    [
+        ("shop", "ecs-envoy", [15006]),
+        ("shop", "service-connect", [8080]),
+        ("features", "ecs-envoy", [16000]),
+        ("features", "service-connect", [5432, 9001, 50051]),
+        ("canary-port", "ecs-envoy", [15006, 15106]),
+        ("canary-port", "service-connect", [8080, 9000, 9100]),
+    ],
+)
+def test_the_security_group_admits_only_the_ports_that_cross_tasks(
+    tmp_path: Path, catalog: str, flavor: str, ports: list[int]
+) -> None:
+    """ecs-envoy: callers' Envoys reach each version's Envoy inbound port; service-connect: the
+    callee's proxy takes calls on the app port. Admin, app (ecs-envoy) and tracing stay in-task."""
+    paths = {"shop": SHOP, "features": REPO / "tests/testdata/catalogs/features.yaml"}
+    path = paths.get(catalog) or tmp_path / "catalog.yaml"
+    if catalog not in paths:
+        path.write_text(CANARY_PORT)
+    root = render_aws(load_mesh(path), tmp_path / "out", AwsOptions(flavor=flavor, default_image="x"))
+    assert json.loads(root.files["terraform.tfvars.json"])["mesh_ports"] == ports
+    assert "mesh_ports         = var.mesh_ports" in root.files["main.tf"]
+    assert 'resource "aws_security_group"' not in root.files["network.tf"]
+    assert not [name for name, text in root.files.items() if "65535" in text and name.endswith(".tf")]
 
 
 def test_versions_without_an_image_need_a_default(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from meshgen.cli import main
 from meshgen.deploy.aws.drift import app_mesh_drift, ecs_drift
-from meshgen.deploy.aws.terraform import Terraform
+from meshgen.deploy.aws.terraform import Terraform, TerraformError
 from meshgen.model import load_mesh
 from meshgen.render.output import write_tree
 from meshgen.render.terraform import AwsOptions, render_aws
@@ -94,6 +94,20 @@ def test_generated_root_validates_and_plans(
         assert summary.destroy == 0 and summary.add == len(summary.resources)
 
 
+def test_generated_root_moves_the_security_group_and_needs_subnets_with_a_vpc(
+    tmp_path: Path, terraform_env: dict[str, str], aws_env: dict[str, str]
+) -> None:
+    out = tmp_path / "root"
+    minimal = REPO / "examples/minimal/catalog.yaml"
+    write_tree(out, render_aws(load_mesh(minimal), out, AwsOptions(default_image="demo:1")).files)
+    terraform = Terraform(out, env=terraform_env)
+    terraform.init()
+    with pytest.raises(TerraformError, match="With vpc_id set, subnet_ids must name at least one"):
+        terraform.run("plan", "-input=false", "-no-color", "-var", "vpc_id=vpc-0123456789abcdef0")
+    # Roots generated before the group moved into ecs-mesh keep their group: it is moved, not replaced.
+    assert "from = aws_security_group.mesh" in (out / "network.tf").read_text()
+
+
 def _apply(tmp_path: Path, path: Path, flavor: str, terraform_env: dict[str, str]) -> Path:
     out = tmp_path / f"root-{flavor}"
     result = CliRunner(env=terraform_env).invoke(
@@ -113,6 +127,13 @@ def test_ecs_envoy_apply_then_drift(tmp_path: Path, terraform_env: dict[str, str
     assert ecs_drift(mesh, "ecs-envoy", "tiny.local", session) == []
     clean = CliRunner().invoke(main, ["aws", "drift", str(path)])
     assert clean.exit_code == 0 and clean.output.strip() == f"no drift: AWS matches {path}"
+
+    group = session.client("ec2").describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["meshgen-tiny"]}]
+    )["SecurityGroups"][0]
+    rules = [(p["IpProtocol"], p["FromPort"], p["ToPort"]) for p in group["IpPermissions"]]
+    assert rules == [("tcp", 15006, 15006)]  # the Envoy inbound port, nothing else
+    assert [pair["GroupId"] for pair in group["IpPermissions"][0]["UserIdGroupPairs"]] == [group["GroupId"]]
 
     ecs = session.client("ecs")
     task = ecs.describe_task_definition(taskDefinition="b-v1")["taskDefinition"]

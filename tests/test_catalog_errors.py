@@ -859,4 +859,4 @@ def test_cli_validate_examples_exit_0(example: Path) -> None:
 
 
 def test_examples_are_found() -> None:
-    assert [p.parent.name for p in EXAMPLES] == ["minimal", "shop"]
+    assert [p.parent.name for p in EXAMPLES] == ["minimal", "shop", "tcp"]

@@ -1,12 +1,12 @@
-"""The data each flavor's root configuration needs (terraform.tfvars.json), and what each
-flavor cannot honour of the catalog."""
+"""The data each flavor's root configuration needs (terraform.tfvars.json). What each flavor
+cannot honour of the catalog is in fidelity.py."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from meshgen.model.mesh import IDEMPOTENT_METHODS, HeaderMatch, HealthCheck, Mesh, Route, Service, Version
+from meshgen.model.mesh import HeaderMatch, HealthCheck, Mesh, Route, Service, Version
 from meshgen.render.terraform.ecs import TASK_LOOPBACK, discovery_name
 
 
@@ -41,6 +41,15 @@ def ecs_envoy_services(mesh: Mesh) -> dict[str, Any]:
                 entry["image"] = version.image
             services[discovery_name(service.name, version.name)] = entry
     return services
+
+
+def mesh_ports(services: dict[str, Any], flavor: str) -> list[int]:
+    """The ports tasks reach each other on, from the flavor's services data: with ecs-envoy each
+    version's Envoy inbound port (callers' Envoys connect there; the app, Envoy's admin interface
+    and the tracing sidecar stay on the task's loopback), with service-connect each version's app
+    port (the container port, where the callee's Service Connect proxy takes calls)."""
+    key = "inbound_port" if flavor == "ecs-envoy" else "port"
+    return sorted({entry[key] for entry in services.values()})
 
 
 def primary_version(service: Service) -> str:
@@ -80,54 +89,6 @@ def service_connect_services(mesh: Mesh) -> dict[str, Any]:
     return services
 
 
-def service_connect_limitations(mesh: Mesh) -> list[str]:
-    """Per catalog feature: what ECS Service Connect will not do."""
-    lost = []
-    for service in mesh.services:
-        name = service.name
-        primary = primary_version(service)
-        if len(service.versions) > 1:
-            others = ", ".join(v.name for v in service.versions if v.name != primary)
-            lost.append(
-                f"{name}: no traffic split between versions; all calls to `{name}` go to {primary}, "
-                f"{others} only by their own discovery names"
-            )
-        for route in service.routes:
-            subject = f"{name}/{route.name}"
-            if route.match.headers or route.match.methods or route.match.path or route.match.prefix not in (None, "/"):
-                lost.append(f"{subject}: no request matching ({route.match.describe()}); the route is ignored")
-            if route.retries.attempts > 1:
-                lost.append(
-                    f"{subject}: retries are Service Connect's fixed policy, not {route.retries.attempts} attempts "
-                    f"on {', '.join(route.retries.on)}"
-                )
-            if route.retries.per_try_timeout is not None:
-                lost.append(f"{subject}: no per-try timeout")
-            if route.fault is not None:
-                lost.append(f"{subject}: no fault injection")
-            if route.mirror is not None:
-                lost.append(f"{subject}: no traffic mirroring")
-        timeouts = {r.timeout for r in service.routes}
-        if service.is_http and (len(timeouts) > 1 or any(t.ms % 1000 for t in timeouts)):
-            lost.append(f"{name}: one timeout per service in whole seconds, the longest route's rounded up")
-        if service.rate_limit is not None:
-            lost.append(f"{name}: no rate limit")
-        if service.health_check is not None:
-            lost.append(f"{name}: no active health checks by callers (ECS task health checks only)")
-        lost.append(f"{name}: circuit breaking and outlier ejection are Service Connect's fixed defaults")
-        for dependency in service.dependencies:
-            if dependency.rate_limit is not None:
-                lost.append(f"{name} -> {dependency.target}: no caller-side rate limit")
-            if dependency.external:
-                lost.append(
-                    f"{name} -> {dependency.target}: external calls bypass the proxy (no timeout, retry, tracing)"
-                )
-    if mesh.tracing is not None:
-        lost.append("tracing: Service Connect proxies emit no spans; only the apps' own tracing remains")
-    lost.append("access logs: Service Connect's own format, not meshgen's unified field set")
-    return lost
-
-
 # App Mesh's retry events, by the Envoy retry conditions they stand for.
 _HTTP_EVENTS = {
     "5xx": "server-error",
@@ -136,6 +97,8 @@ _HTTP_EVENTS = {
     "refused-stream": "stream-error",
 }
 _TCP_EVENTS = {"reset", "connect-failure", "reset-before-request"}
+# gRPC status conditions keep their names; App Mesh takes them on grpc routes only.
+_GRPC_EVENTS = {"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"}
 
 
 def _header(match: HeaderMatch) -> dict[str, Any]:
@@ -152,18 +115,21 @@ def _app_mesh_route(service: Service, route: Route) -> dict[str, Any]:
         "name": route.name,
         "targets": [{"virtual_node": discovery_name(service.name, v), "weight": w} for v, w in route.weights],
     }
-    if route.match.path is not None:
+    # App Mesh TCP routes match nothing: they only split connections by weight.
+    if service.is_http and route.match.path is not None:
         rendered["path"] = route.match.path
-    else:
+    elif service.is_http:
         rendered["prefix"] = route.match.prefix or "/"
-    if route.match.methods:
+    # App Mesh matches methods on http and http2 routes; a gRPC call is always a POST.
+    if route.match.methods and service.protocol in ("http", "http2"):
         rendered["method"] = route.match.methods[0]
     if route.match.headers:
         rendered["headers"] = [_header(h) for h in route.match.headers]
     if service.is_http:
         rendered["timeout_ms"] = route.timeout.ms
-    events = _app_mesh_retry_events(route)
-    if route.retries.attempts > 1 and any(events.values()):
+    events = app_mesh_retry_events(service, route)
+    # TCP connections are not retried (meshgen's Envoy does not either); App Mesh rejects a retry there.
+    if service.is_http and route.retries.attempts > 1 and any(events.values()):
         rendered["retry"] = {
             "max_retries": route.retries.num_retries,
             "per_retry_timeout_ms": (route.retries.per_try_timeout or route.timeout).ms,
@@ -172,16 +138,26 @@ def _app_mesh_route(service: Service, route: Route) -> dict[str, Any]:
     return rendered
 
 
-def _app_mesh_retry_events(route: Route) -> dict[str, list[str]]:
+def app_mesh_retry_events(service: Service, route: Route) -> dict[str, list[str]]:
+    """App Mesh's retry events for the route's retry conditions (grpc_retry_events on grpc services only)."""
     on = set(route.retries.on)
-    return {
+    events = {
         "http_retry_events": sorted({_HTTP_EVENTS[c] for c in on if c in _HTTP_EVENTS}),
         "tcp_retry_events": ["connection-error"] if on & _TCP_EVENTS else [],
     }
+    if service.protocol == "grpc":
+        events["grpc_retry_events"] = sorted(on & _GRPC_EVENTS)
+    return events
+
+
+def app_mesh_unmapped_retry_conditions(service: Service, route: Route) -> list[str]:
+    """The route's retry conditions App Mesh has no retry event for."""
+    mapped = set(_HTTP_EVENTS) | _TCP_EVENTS | (_GRPC_EVENTS if service.protocol == "grpc" else set())
+    return [c for c in route.retries.on if c not in mapped]
 
 
 # App Mesh's accepted ranges: (field, catalog value in App Mesh units, lowest, highest).
-def _app_mesh_health_check(check: HealthCheck) -> tuple[dict[str, Any], list[str]]:
+def app_mesh_health_check(check: HealthCheck) -> tuple[dict[str, Any], list[str]]:
     """The health check App Mesh accepts nearest to the catalog's, and what had to move."""
     wanted = {
         "interval_millis": (check.interval.ms, 5_000, 300_000),
@@ -210,7 +186,8 @@ def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
         for version in service.versions:
             node: dict[str, Any] = {
                 "hostname": f"{discovery_name(service.name, version.name)}.{namespace}",
-                "port": service.port,
+                # The port the version's app listens on: App Mesh's Envoy forwards inbound traffic there.
+                "port": version.instances[0].app_port,
                 "protocol": service.protocol,
                 "backends": sorted(f"{d.target}.{namespace}" for d in service.dependencies if not d.external),
             }
@@ -229,7 +206,7 @@ def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
                     "max_ejection_percent": breaker.max_ejection_percent,
                 }
             if service.health_check is not None:
-                node["health_check"], _ = _app_mesh_health_check(service.health_check)
+                node["health_check"], _ = app_mesh_health_check(service.health_check)
             nodes[discovery_name(service.name, version.name)] = node
         virtual_services[f"{service.name}.{namespace}"] = {
             "port": service.port,
@@ -237,35 +214,3 @@ def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
             "routes": [_app_mesh_route(service, route) for route in service.routes],
         }
     return {"virtual_nodes": nodes, "virtual_services": virtual_services}
-
-
-def app_mesh_limitations(mesh: Mesh) -> list[str]:
-    lost = []
-    for service in mesh.services:
-        for route in service.routes:
-            subject = f"{service.name}/{route.name}"
-            if len(route.match.methods) > 1:
-                lost.append(f"{subject}: one method per route; only {route.match.methods[0]} is matched")
-            retries = route.retries
-            if retries.attempts > 1 and not any(_app_mesh_retry_events(route).values()):
-                lost.append(f"{subject}: no App Mesh retry event matches {', '.join(retries.on)}; no retries")
-            if retries.attempts > 1 and retries.methods == "idempotent":
-                idempotent = ", ".join(IDEMPOTENT_METHODS)
-                lost.append(f"{subject}: App Mesh retries every method, not only {idempotent}")
-            if retries.attempts > 1 and (retries.status_codes or not retries.another_host):
-                lost.append(f"{subject}: no retriable status codes or same-host retries")
-            if route.fault is not None:
-                lost.append(f"{subject}: no fault injection")
-            if route.mirror is not None:
-                lost.append(f"{subject}: no traffic mirroring")
-        if service.rate_limit is not None:
-            lost.append(f"{service.name}: no rate limit")
-        if service.health_check is not None:
-            lost += [f"{service.name}: {note}" for note in _app_mesh_health_check(service.health_check)[1]]
-        for dependency in service.dependencies:
-            if dependency.rate_limit is not None:
-                lost.append(f"{service.name} -> {dependency.target}: no caller-side rate limit")
-    if mesh.externals:
-        names = ", ".join(e.name for e in mesh.externals)
-        lost.append(f"external services ({names}) are not modelled: egress is open (ALLOW_ALL) so they stay reachable")
-    return lost

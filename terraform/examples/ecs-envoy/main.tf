@@ -10,6 +10,7 @@ module "mesh" {
   namespace = {
     name = "shop.local"
   }
+  mesh_ports = [15006] # every version's Envoy inbound port
 }
 
 locals {
@@ -33,7 +34,7 @@ module "frontend_v1" {
   log_group_name     = local.service_defaults.log_group_name
   region             = var.region
   subnet_ids         = var.subnet_ids
-  security_group_ids = var.security_group_ids
+  security_group_ids = concat([module.mesh.security_group_id], var.security_group_ids)
 
   app = {
     image       = var.app_image
@@ -62,7 +63,7 @@ module "users" {
   log_group_name     = local.service_defaults.log_group_name
   region             = var.region
   subnet_ids         = var.subnet_ids
-  security_group_ids = var.security_group_ids
+  security_group_ids = concat([module.mesh.security_group_id], var.security_group_ids)
   desired_count      = each.key == "users-v1" ? 2 : 1
 
   app = {

@@ -11,6 +11,7 @@ module "mesh" {
     name = "shop"
     type = "http"
   }
+  mesh_ports = [80] # every version's app port, where Service Connect's proxy takes calls
 }
 
 module "frontend_v1" {
@@ -24,7 +25,7 @@ module "frontend_v1" {
   log_group_name     = module.mesh.log_group_name
   region             = var.region
   subnet_ids         = var.subnet_ids
-  security_group_ids = var.security_group_ids
+  security_group_ids = concat([module.mesh.security_group_id], var.security_group_ids)
 
   app = {
     image       = var.app_image
@@ -51,7 +52,7 @@ module "users" {
   log_group_name     = module.mesh.log_group_name
   region             = var.region
   subnet_ids         = var.subnet_ids
-  security_group_ids = var.security_group_ids
+  security_group_ids = concat([module.mesh.security_group_id], var.security_group_ids)
   desired_count      = each.value.desired_count
 
   app = {

@@ -15,7 +15,7 @@ variable "subnet_ids" {
 }
 
 variable "security_group_ids" {
-  description = "Security groups of the tasks; they must allow TCP 80 between the tasks."
+  description = "Extra security groups of the tasks; the mesh's own group already admits TCP 80 between them."
   type        = list(string)
   default     = []
 }

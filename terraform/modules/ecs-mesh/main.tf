@@ -74,6 +74,36 @@ resource "aws_service_discovery_http_namespace" "this" {
   tags        = var.tags
 }
 
+# Tasks of the mesh reach each other only on the mesh ports (each service version's ingress);
+# nothing outside the group reaches them. Extra groups can be given to the services.
+resource "aws_security_group" "this" {
+  name        = "meshgen-${var.name}"
+  description = "Traffic between the tasks of mesh ${var.name}"
+  vpc_id      = var.vpc_id
+
+  dynamic "ingress" {
+    for_each = toset(var.mesh_ports)
+
+    content {
+      description = "Mesh port ${ingress.value} from other tasks of the mesh"
+      from_port   = ingress.value
+      to_port     = ingress.value
+      protocol    = "tcp"
+      self        = true
+    }
+  }
+
+  egress {
+    description = "To dependencies, AWS APIs and image registries"
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  tags = var.tags
+}
+
 resource "aws_cloudwatch_log_group" "this" {
   name              = "/meshgen/${var.name}"
   retention_in_days = var.log_retention_days

@@ -37,3 +37,8 @@ output "task_role_arn" {
   description = "ARN of the ECS task role shared by the mesh's containers."
   value       = aws_iam_role.task.arn
 }
+
+output "security_group_id" {
+  description = "ID of the security group that lets the mesh's tasks reach each other on mesh_ports only; give it to every service of the mesh."
+  value       = aws_security_group.this.id
+}

@@ -18,6 +18,16 @@ variable "vpc_id" {
   }
 }
 
+variable "mesh_ports" {
+  description = "TCP ports the mesh's tasks accept from each other, and the only ones its security group admits: each service version's ingress port (the Envoy inbound port with ecs-envoy-service, the app port with ecs-service-connect)."
+  type        = list(number)
+
+  validation {
+    condition     = length(var.mesh_ports) >= 1 && alltrue([for p in var.mesh_ports : p >= 1 && p <= 65535 && floor(p) == p])
+    error_message = "mesh_ports must list at least one port, each a whole number from 1 to 65535."
+  }
+}
+
 variable "create_cluster" {
   description = "Whether to create an ECS cluster named after the mesh; set false and pass cluster_arn to use an existing one."
   type        = bool

@@ -30,6 +30,10 @@ mock_provider "aws" {
     }
   }
 
+  mock_resource "aws_security_group" {
+    defaults = { id = "sg-0123456789abcdef0" }
+  }
+
   mock_resource "aws_service_discovery_http_namespace" {
     defaults = {
       id  = "ns-httpnamespacebbbb"
@@ -44,6 +48,7 @@ variables {
   namespace = {
     name = "shop.local"
   }
+  mesh_ports = [15006]
 }
 
 run "defaults_create_cluster_and_private_dns_namespace" {
@@ -119,6 +124,71 @@ run "defaults_create_cluster_and_private_dns_namespace" {
     condition     = startswith(aws_iam_role.execution.name_prefix, "shop-") && startswith(aws_iam_role.task.name_prefix, "shop-")
     error_message = "Role names must start with the mesh name."
   }
+
+  assert {
+    condition = [
+      for rule in aws_security_group.this.ingress : [rule.from_port, rule.to_port, rule.protocol, rule.self, length(coalesce(rule.cidr_blocks, []))]
+    ] == [[15006, 15006, "tcp", true, 0]]
+    error_message = "The security group must admit only TCP 15006, and only from itself."
+  }
+
+  assert {
+    condition     = aws_security_group.this.vpc_id == "vpc-0123456789abcdef0" && aws_security_group.this.name == "meshgen-shop"
+    error_message = "The security group must be meshgen-<name> in the given VPC."
+  }
+
+  assert {
+    condition     = output.security_group_id == "sg-0123456789abcdef0"
+    error_message = "security_group_id must be the created group's ID."
+  }
+}
+
+run "one_rule_per_mesh_port" {
+  command = plan
+
+  variables {
+    mesh_ports = [8080, 15006, 5432, 8080]
+  }
+
+  assert {
+    condition     = toset([for rule in aws_security_group.this.ingress : rule.from_port]) == toset([5432, 8080, 15006])
+    error_message = "Each distinct mesh port must get one rule."
+  }
+
+  assert {
+    condition     = alltrue([for rule in aws_security_group.this.ingress : rule.self && rule.from_port == rule.to_port && length(coalesce(rule.cidr_blocks, [])) == 0])
+    error_message = "Every rule must admit a single port from the group itself, never an address range."
+  }
+}
+
+run "rejects_no_mesh_ports" {
+  command = plan
+
+  variables {
+    mesh_ports = []
+  }
+
+  expect_failures = [var.mesh_ports]
+}
+
+run "rejects_mesh_port_out_of_range" {
+  command = plan
+
+  variables {
+    mesh_ports = [15006, 70000]
+  }
+
+  expect_failures = [var.mesh_ports]
+}
+
+run "rejects_fractional_mesh_port" {
+  command = plan
+
+  variables {
+    mesh_ports = [8080.5]
+  }
+
+  expect_failures = [var.mesh_ports]
 }
 
 run "http_namespace_for_service_connect" {

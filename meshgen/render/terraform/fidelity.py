@@ -1,0 +1,702 @@
+"""What each AWS flavor does with every field of the catalog, and the lines that list what it loses.
+
+`FIELDS[flavor]` maps every leaf field of the catalog schema, written as a path
+(`services.*.circuit_breaker.max_retries`: `*` stands for a name, `[]` for a list item), to
+its fate in that flavor:
+
+- `Carried(how)`: the generated root does what the field says;
+- `Lost(what)`: the flavor cannot; when a catalog uses the field, a line of LIMITATIONS.md
+  (also printed on stderr) names the service, route or dependency and the value lost. "Uses"
+  means a value other than the built-in default, except for the few defaults that are meshgen
+  behaviour a flavor drops (its access log, idempotent-only retries), which are listed as such;
+- `Moot(why)`: the field has no counterpart in this flavor: where a host is, the ports of
+  meshgen's own sidecar in a flavor that runs none, hints for `meshgen lint`.
+
+tests/test_aws_fidelity.py walks the schema: a field added to the catalog fails it until it is
+classified here for every flavor; each field a flavor loses must produce its line, and each field
+it carries must change the generated root.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from meshgen.catalog.schema import Sidecar
+from meshgen.durations import Duration
+from meshgen.model.defaults import BUILTIN
+from meshgen.model.mesh import (
+    IDEMPOTENT_METHODS,
+    CircuitBreaker,
+    External,
+    Fault,
+    HealthCheck,
+    Instance,
+    Mesh,
+    RateLimit,
+    Retries,
+    Service,
+)
+from meshgen.render.terraform.ecs import discovery_name
+from meshgen.render.terraform.flavors import (
+    app_mesh_health_check,
+    app_mesh_retry_events,
+    app_mesh_unmapped_retry_conditions,
+    primary_version,
+)
+
+
+@dataclass(frozen=True)
+class Carried:
+    how: str
+
+
+@dataclass(frozen=True)
+class Lost:
+    what: str
+
+
+@dataclass(frozen=True)
+class Moot:
+    why: str
+
+
+Fate = Carried | Lost | Moot
+
+
+def _under(prefix: str, fates: Mapping[str, Fate]) -> dict[str, Fate]:
+    return {f"{prefix}.{name}": fate for name, fate in fates.items()}
+
+
+def _each(prefixes: tuple[str, ...], fates: Mapping[str, Fate]) -> dict[str, Fate]:
+    return {path: fate for prefix in prefixes for path, fate in _under(prefix, fates).items()}
+
+
+# Where the same catalog objects appear: route policies inherit mesh defaults and the service's.
+_ROUTE_RETRIES = ("mesh.defaults.retries", "services.*.retries", "services.*.routes[].retries")
+_SERVICE_BREAKERS = ("mesh.defaults.circuit_breaker", "services.*.circuit_breaker")
+_TIMEOUTS = ("mesh.defaults.timeout", "services.*.timeout", "services.*.routes[].timeout")
+_CONNECT_TIMEOUTS = ("mesh.defaults.connect_timeout", "services.*.connect_timeout")
+_RETRY_FIELDS = (
+    "attempts",
+    "on",
+    "status_codes",
+    "per_try_timeout",
+    "backoff.base",
+    "backoff.max",
+    "methods",
+    "another_host",
+)
+_BREAKER_FIELDS = (
+    "max_connections",
+    "max_pending_requests",
+    "max_requests",
+    "max_retries",
+    "consecutive_5xx",
+    "interval",
+    "ejection_time",
+    "max_ejection_percent",
+)
+_EXTERNAL_FIELDS = ("address", "port", "protocol", "tls", "sni", "ca_file", "timeout", "connect_timeout")
+_HEADER_FIELDS = ("exact", "prefix", "regex", "present")
+_HEALTH_FIELDS = ("path", "grpc_service", "interval", "timeout", "unhealthy_threshold", "healthy_threshold")
+_RATE_FIELDS = ("requests", "per", "burst")
+_SIDECAR_FIELDS = ("inbound_port", "outbound_port", "admin_port", "max_downstream_connections")
+_ACCESS_LOG_FIELDS = ("format", "path")
+
+_NO_HOSTS = Moot("ECS gives every task its own address, found through Cloud Map; apps bind the task's loopback")
+_PLACEMENT = Moot("ECS places the tasks; the number of instances is carried as the desired count")
+_LINT_ONLY = Moot("an entry point for `meshgen lint`; nothing is deployed differently")
+_LABELS = Moot("descriptive metadata; no target renders labels")
+_FIRST_INSTANCE = "one task definition per version, from its first instance; instances that differ are listed"
+_ENVOY = Carried("in the version's Envoy config, as in the local mesh")
+_NO_SIDECAR = Moot("no meshgen sidecar: the Service Connect proxy takes traffic on the app's port")
+_APP_MESH_TASKS = Moot("this flavor builds the mesh, not the tasks (one line of LIMITATIONS.md says so)")
+_APP_MESH_ENVOY = Moot("App Mesh's Envoy takes traffic through the task's proxy configuration, not on catalog ports")
+
+
+def _routes(fates: Mapping[str, Fate], match_headers: Fate, fault_headers: Fate) -> dict[str, Fate]:
+    """Every route field: `fates` keyed relative to a route, plus the header matches of its match and fault."""
+    return {
+        **_under("services.*.routes[]", fates),
+        **_under("services.*.routes[].match.headers.*", dict.fromkeys(_HEADER_FIELDS, match_headers)),
+        **_under("services.*.routes[].fault.headers.*", dict.fromkeys(_HEADER_FIELDS, fault_headers)),
+    }
+
+
+ECS_ENVOY: dict[str, Fate] = {
+    "mesh.name": Carried("names the ECS cluster, the Cloud Map namespace and the log group"),
+    **dict.fromkeys(_TIMEOUTS + _CONNECT_TIMEOUTS, _ENVOY),
+    **_each((*_ROUTE_RETRIES, "external.*.retries"), dict.fromkeys(_RETRY_FIELDS, _ENVOY)),
+    **_each((*_SERVICE_BREAKERS, "external.*.circuit_breaker"), dict.fromkeys(_BREAKER_FIELDS, _ENVOY)),
+    "mesh.tracing.provider": Moot("each task traces to its own sidecar chosen by --tracing (X-Ray or OpenTelemetry)"),
+    "mesh.tracing.collector": Moot("each task traces to its own sidecar chosen by --tracing, on the task's loopback"),
+    "mesh.tracing.sample_percent": Carried("Envoy's sampling; with --tracing none all tracing is listed as lost"),
+    "mesh.access_log.format": _ENVOY,
+    "mesh.access_log.path": Carried("inside the Envoy container; /dev/stdout reaches CloudWatch Logs"),
+    **_under("mesh.sidecar", dict.fromkeys(_SIDECAR_FIELDS, _ENVOY)),
+    "hosts.*.address": _NO_HOSTS,
+    "hosts.*.local_address": _NO_HOSTS,
+    "services.*.port": Carried("the app container's port and the callers' Envoy routes"),
+    "services.*.protocol": _ENVOY,
+    "services.*.edge": _LINT_ONLY,
+    "services.*.versions.*.image": Carried("the app container's image"),
+    "services.*.versions.*.labels": _LABELS,
+    "services.*.versions.*.instances[].host": _PLACEMENT,
+    **_under(
+        "services.*.versions.*.instances[]",
+        {
+            "port": Carried(_FIRST_INSTANCE),
+            "inbound_port": Carried(_FIRST_INSTANCE),
+            "outbound_port": Carried(_FIRST_INSTANCE),
+            "admin_port": Carried(_FIRST_INSTANCE),
+            "env": Carried(_FIRST_INSTANCE),
+            "command": Lost("ECS runs the image's own command"),
+        },
+    ),
+    **_under(
+        "services.*.dependencies[]",
+        dict.fromkeys(("service", "local_port", *(f"rate_limit.{f}" for f in _RATE_FIELDS)), _ENVOY),
+    ),
+    **_routes(
+        dict.fromkeys(
+            (
+                "name",
+                "match.prefix",
+                "match.path",
+                "match.methods",
+                "to",
+                "fault.delay.duration",
+                "fault.delay.percent",
+                "fault.abort.status",
+                "fault.abort.percent",
+                "mirror.to",
+                "mirror.percent",
+            ),
+            _ENVOY,
+        ),
+        _ENVOY,
+        _ENVOY,
+    ),
+    **_under("services.*.health_check", dict.fromkeys(_HEALTH_FIELDS, _ENVOY)),
+    **_under("services.*.rate_limit", dict.fromkeys(_RATE_FIELDS, _ENVOY)),
+    **_under("external.*", dict.fromkeys(_EXTERNAL_FIELDS, _ENVOY)),
+}
+
+_SC_RETRIES = Lost("Service Connect retries by its own fixed policy")
+_SC_BREAKER = Lost("Service Connect's connection limits and outlier detection are fixed")
+_SC_EXTERNAL = Lost("calls to externals bypass the Service Connect proxy")
+
+SERVICE_CONNECT: dict[str, Fate] = {
+    "mesh.name": Carried("names the ECS cluster, the Cloud Map namespace and the log group"),
+    **dict.fromkeys(_TIMEOUTS, Lost("one per-request timeout per service, in whole seconds")),
+    **dict.fromkeys(_CONNECT_TIMEOUTS, Lost("Service Connect has no connect timeout setting")),
+    **_each(_ROUTE_RETRIES, dict.fromkeys(_RETRY_FIELDS, _SC_RETRIES)),
+    **_each(_SERVICE_BREAKERS, dict.fromkeys(_BREAKER_FIELDS, _SC_BREAKER)),
+    **_under("mesh.tracing", dict.fromkeys(("provider", "collector", "sample_percent"), Lost("no proxy spans"))),
+    **_under("mesh.access_log", dict.fromkeys(_ACCESS_LOG_FIELDS, Lost("Service Connect's own access logs"))),
+    "mesh.sidecar.inbound_port": _NO_SIDECAR,
+    "mesh.sidecar.outbound_port": _NO_SIDECAR,
+    "mesh.sidecar.admin_port": _NO_SIDECAR,
+    "mesh.sidecar.max_downstream_connections": Lost("the proxy's connection limit is not configurable"),
+    "hosts.*.address": _NO_HOSTS,
+    "hosts.*.local_address": _NO_HOSTS,
+    "services.*.port": Carried("the client alias port callers use"),
+    "services.*.protocol": Carried("the port mapping's appProtocol"),
+    "services.*.edge": _LINT_ONLY,
+    "services.*.versions.*.image": Carried("the app container's image"),
+    "services.*.versions.*.labels": _LABELS,
+    "services.*.versions.*.instances[].host": _PLACEMENT,
+    **_under(
+        "services.*.versions.*.instances[]",
+        {
+            "port": Carried(_FIRST_INSTANCE),
+            "inbound_port": _NO_SIDECAR,
+            "outbound_port": _NO_SIDECAR,
+            "admin_port": _NO_SIDECAR,
+            "env": Carried(_FIRST_INSTANCE),
+            "command": Lost("ECS runs the image's own command"),
+        },
+    ),
+    "services.*.dependencies[].service": Lost("every task may call every service of the namespace"),
+    "services.*.dependencies[].local_port": Lost("apps connect to the callee's name and port"),
+    **_under(
+        "services.*.dependencies[].rate_limit",
+        dict.fromkeys(_RATE_FIELDS, Lost("no caller-side rate limit")),
+    ),
+    **_routes(
+        {
+            "name": Moot("Service Connect has no routes; each route's losses are listed by its name"),
+            "match.prefix": Lost("no request matching"),
+            "match.path": Lost("no request matching"),
+            "match.methods": Lost("no request matching"),
+            "to": Lost("no traffic split: calls go to the primary version"),
+            "fault.delay.duration": Lost("no fault injection"),
+            "fault.delay.percent": Lost("no fault injection"),
+            "fault.abort.status": Lost("no fault injection"),
+            "fault.abort.percent": Lost("no fault injection"),
+            "mirror.to": Lost("no traffic mirroring"),
+            "mirror.percent": Lost("no traffic mirroring"),
+        },
+        Lost("no request matching"),
+        Lost("no fault injection"),
+    ),
+    **_under("services.*.health_check", dict.fromkeys(_HEALTH_FIELDS, Lost("no active health checks by callers"))),
+    **_under("services.*.rate_limit", dict.fromkeys(_RATE_FIELDS, Lost("no rate limit"))),
+    **_under("external.*", dict.fromkeys(_EXTERNAL_FIELDS, _SC_EXTERNAL)),
+    **_under("external.*.retries", dict.fromkeys(_RETRY_FIELDS, _SC_EXTERNAL)),
+    **_under("external.*.circuit_breaker", dict.fromkeys(_BREAKER_FIELDS, _SC_EXTERNAL)),
+}
+
+_APP_MESH_EXTERNAL = Lost("externals are not modelled; egress is open (ALLOW_ALL)")
+_OUTLIER = Carried("the virtual node's outlier detection (http, http2, grpc; meshgen ejects no tcp hosts either)")
+
+APP_MESH: dict[str, Fate] = {
+    "mesh.name": Carried("the App Mesh mesh's name"),
+    **dict.fromkeys(_TIMEOUTS, Carried("the route's per-request timeout (http, http2, grpc)")),
+    **dict.fromkeys(_CONNECT_TIMEOUTS, Lost("App Mesh has no connect timeout setting")),
+    **_each(
+        _ROUTE_RETRIES,
+        {
+            "attempts": Carried("the route's retry policy: max_retries = attempts - 1"),
+            "on": Lost("conditions App Mesh has no retry event for"),
+            "status_codes": Lost("App Mesh has no retriable status codes"),
+            "per_try_timeout": Carried("the retry policy's per_retry_timeout"),
+            "backoff.base": Lost("App Mesh's Envoy backs off 25ms to 250ms"),
+            "backoff.max": Lost("App Mesh's Envoy backs off 25ms to 250ms"),
+            "methods": Lost("App Mesh retries every method"),
+            "another_host": Lost("App Mesh has no same-instance retries"),
+        },
+    ),
+    **_each(
+        _SERVICE_BREAKERS,
+        {
+            "max_connections": Lost("carried for http and tcp virtual nodes; http2 and grpc nodes limit requests only"),
+            "max_pending_requests": Lost("carried for http virtual nodes only"),
+            "max_requests": Lost("carried for http2 and grpc virtual nodes only"),
+            "max_retries": Lost("App Mesh's connection pools have no retry limit"),
+            "consecutive_5xx": _OUTLIER,
+            "interval": _OUTLIER,
+            "ejection_time": _OUTLIER,
+            "max_ejection_percent": _OUTLIER,
+        },
+    ),
+    "mesh.tracing.provider": Moot("App Mesh's Envoy traces to X-Ray (--tracing xray); --tracing none is listed"),
+    "mesh.tracing.collector": Moot("App Mesh's Envoy traces to the X-Ray daemon of its task"),
+    "mesh.tracing.sample_percent": Lost("App Mesh's Envoy samples a fixed 5%"),
+    **_under("mesh.access_log", dict.fromkeys(_ACCESS_LOG_FIELDS, Lost("no access log is configured"))),
+    "mesh.sidecar.inbound_port": _APP_MESH_ENVOY,
+    "mesh.sidecar.outbound_port": _APP_MESH_ENVOY,
+    "mesh.sidecar.admin_port": _APP_MESH_ENVOY,
+    "mesh.sidecar.max_downstream_connections": Lost("App Mesh has no connection limit per Envoy"),
+    "hosts.*.address": Moot("virtual nodes are found by their Cloud Map names"),
+    "hosts.*.local_address": Moot("virtual nodes are found by their Cloud Map names"),
+    "services.*.port": Carried("the virtual router's and virtual service's port"),
+    "services.*.protocol": Carried("the listeners' and routes' protocol"),
+    "services.*.edge": _LINT_ONLY,
+    "services.*.versions.*.image": _APP_MESH_TASKS,
+    "services.*.versions.*.labels": _LABELS,
+    "services.*.versions.*.instances[].host": _APP_MESH_TASKS,
+    **_under(
+        "services.*.versions.*.instances[]",
+        {
+            "port": Carried(
+                "the virtual node's listener port, from the version's first instance; others that differ are listed"
+            ),
+            "inbound_port": _APP_MESH_ENVOY,
+            "outbound_port": _APP_MESH_ENVOY,
+            "admin_port": _APP_MESH_ENVOY,
+            "env": _APP_MESH_TASKS,
+            "command": _APP_MESH_TASKS,
+        },
+    ),
+    "services.*.dependencies[].service": Carried("the virtual node's backends"),
+    "services.*.dependencies[].local_port": Lost("apps connect to the virtual service's name and port"),
+    **_under(
+        "services.*.dependencies[].rate_limit",
+        dict.fromkeys(_RATE_FIELDS, Lost("no caller-side rate limit")),
+    ),
+    **_routes(
+        {
+            "name": Carried("the route's name"),
+            "match.prefix": Carried("the route's prefix match"),
+            "match.path": Carried("the route's exact path match"),
+            "match.methods": Carried("the route's method match; only the first of several is, the rest are listed"),
+            "to": Carried("the route's weighted targets"),
+            "fault.delay.duration": Lost("no fault injection"),
+            "fault.delay.percent": Lost("no fault injection"),
+            "fault.abort.status": Lost("no fault injection"),
+            "fault.abort.percent": Lost("no fault injection"),
+            "mirror.to": Lost("no traffic mirroring"),
+            "mirror.percent": Lost("no traffic mirroring"),
+        },
+        Carried("the route's header matches (gRPC metadata)"),
+        Lost("no fault injection"),
+    ),
+    **_under(
+        "services.*.health_check",
+        {
+            "path": Carried("the virtual node's health check"),
+            "grpc_service": Lost("App Mesh asks for the server's overall health"),
+            **dict.fromkeys(
+                ("interval", "timeout", "unhealthy_threshold", "healthy_threshold"),
+                Carried("the virtual node's health check; values outside App Mesh's ranges move and are listed"),
+            ),
+        },
+    ),
+    **_under("services.*.rate_limit", dict.fromkeys(_RATE_FIELDS, Lost("no rate limit"))),
+    **_under("external.*", dict.fromkeys(_EXTERNAL_FIELDS, _APP_MESH_EXTERNAL)),
+    **_under("external.*.retries", dict.fromkeys(_RETRY_FIELDS, _APP_MESH_EXTERNAL)),
+    **_under("external.*.circuit_breaker", dict.fromkeys(_BREAKER_FIELDS, _APP_MESH_EXTERNAL)),
+}
+
+FIELDS: dict[str, dict[str, Fate]] = {
+    "ecs-envoy": ECS_ENVOY,
+    "service-connect": SERVICE_CONNECT,
+    "app-mesh": APP_MESH,
+}
+
+# -- built-in defaults: a line is written only for what a catalog changed ---------------------
+
+_DEFAULT_BACKOFF = tuple(Duration.parse(BUILTIN["retries"]["backoff"][k]) for k in ("base", "max"))
+_DEFAULT_CONNECT_TIMEOUT = Duration.parse(BUILTIN["connect_timeout"])
+_BUILTIN_BREAKER: dict[str, int | str] = BUILTIN["circuit_breaker"]
+_DEFAULT_BREAKER = CircuitBreaker(
+    **{k: v for k, v in _BUILTIN_BREAKER.items() if isinstance(v, int)},
+    interval=Duration.parse(str(_BUILTIN_BREAKER["interval"])),
+    ejection_time=Duration.parse(str(_BUILTIN_BREAKER["ejection_time"])),
+)
+_DEFAULT_MAX_DOWNSTREAM = Sidecar().max_downstream_connections
+# App Mesh's Envoy samples a fixed share of requests for X-Ray (AWS X-Ray developer guide, App Mesh).
+_APP_MESH_SAMPLE_PERCENT = 5.0
+
+
+def _percent(value: float) -> str:
+    return f"{value:g}%"
+
+
+def _retries(retries: Retries) -> str:
+    text = f"{retries.attempts} attempts on {', '.join(retries.on)}"
+    text += ", every method" if retries.methods == "all" else ", idempotent methods only"
+    if retries.status_codes:
+        text += ", status codes " + ", ".join(str(code) for code in retries.status_codes)
+    if retries.per_try_timeout is not None:
+        text += f", {retries.per_try_timeout} per try"
+    if (retries.backoff_base, retries.backoff_max) != _DEFAULT_BACKOFF:
+        text += f", back-off {retries.backoff_base} to {retries.backoff_max}"
+    if not retries.another_host:
+        text += ", retrying on the same instance"
+    return text
+
+
+def _breaker_changes(breaker: CircuitBreaker, fields: tuple[str, ...] = _BREAKER_FIELDS) -> list[str]:
+    return [
+        f"{name} {getattr(breaker, name)}"
+        for name in fields
+        if getattr(breaker, name) != getattr(_DEFAULT_BREAKER, name)
+    ]
+
+
+def _rate(limit: RateLimit) -> str:
+    return f"{limit.requests} requests per {limit.per}, burst {limit.burst}"
+
+
+def _health(check: HealthCheck) -> str:
+    probe = f"path {check.path}" if check.path is not None else f"grpc_service {check.grpc_service or '(server)'}"
+    return (
+        f"{probe} every {check.interval}, timeout {check.timeout}, "
+        f"unhealthy after {check.unhealthy_threshold}, healthy after {check.healthy_threshold}"
+    )
+
+
+def _fault(fault: Fault) -> str:
+    parts = []
+    if fault.delay is not None:
+        parts.append(f"delay {fault.delay} to {_percent(fault.delay_percent)}")
+    if fault.abort_status is not None:
+        parts.append(f"abort {fault.abort_status} to {_percent(fault.abort_percent)}")
+    if fault.headers:
+        parts.append("only with header " + ", ".join(h.describe() for h in fault.headers))
+    return ", ".join(parts)
+
+
+def _external(external: External) -> str:
+    """Where an external service is, and every policy the catalog gives calls to it."""
+    settings = []
+    if external.tls:
+        settings.append(f"TLS origination (SNI {external.sni}, CA {external.ca_file})")
+    if external.is_http:
+        settings.append(f"timeout {external.timeout}")
+    settings.append(f"connect_timeout {external.connect_timeout}")
+    if external.is_http and external.retries.attempts > 1:
+        settings.append(f"retries ({_retries(external.retries)})")
+    changes = _breaker_changes(external.circuit_breaker)
+    if changes:
+        settings.append(f"circuit breaker ({', '.join(changes)})")
+    where = f"{external.address}:{external.port}" + ("" if external.is_http else " (tcp)")
+    return f"{where} directly, without {', '.join(settings)}"
+
+
+def _tracing(mesh: Mesh) -> str:
+    assert mesh.tracing is not None
+    tracing = mesh.tracing
+    return (
+        f"{tracing.provider} tracing to {tracing.collector_address}:{tracing.collector_port} "
+        f"({_percent(tracing.sample_percent)} sampled)"
+    )
+
+
+# -- per flavor ---------------------------------------------------------------------------------
+
+# The instance fields one ECS task definition (or one App Mesh virtual node) takes from the first
+# instance of a version, by flavor.
+_PER_VERSION: dict[str, dict[str, Callable[[Instance], object]]] = {
+    "ecs-envoy": {
+        "port": lambda i: i.app_port,
+        "inbound_port": lambda i: i.inbound_port,
+        "outbound_port": lambda i: i.outbound_port,
+        "admin_port": lambda i: i.admin_port,
+        "env": lambda i: dict(i.env),
+    },
+    "service-connect": {"port": lambda i: i.app_port, "env": lambda i: dict(i.env)},
+    "app-mesh": {"port": lambda i: i.app_port},
+}
+
+
+def _version_losses(mesh: Mesh, flavor: str) -> list[str]:
+    """What one task definition (or virtual node) per version cannot say of its instances."""
+    lost = []
+    for service in mesh.services:
+        for version in service.versions:
+            first = version.instances[0]
+            for field, value in _PER_VERSION[flavor].items():
+                for other in version.instances[1:]:
+                    if value(other) != value(first):
+                        lost.append(
+                            f"{service.name} {version.name}: one {field} for the whole version, the first "
+                            f"instance's ({value(first)}); {other.id} has {value(other)}"
+                        )
+            if flavor == "app-mesh":
+                continue
+            for instance in version.instances:
+                if instance.command is not None:
+                    image = version.image or "--default-image"
+                    lost.append(
+                        f"{service.name} {version.name}: command `{' '.join(instance.command)}` of {instance.id} "
+                        f"is not run; ECS runs the image's own command ({image})"
+                    )
+    return lost
+
+
+def _tracing_off(mesh: Mesh, tracing: str, supported: tuple[str, ...]) -> list[str]:
+    if mesh.tracing is None or tracing in supported:
+        return []
+    return [f"tracing: off (--tracing {tracing}); the catalog's {_tracing(mesh)} is not rendered"]
+
+
+def ecs_envoy_limitations(mesh: Mesh, tracing: str) -> list[str]:
+    """Envoy carries every policy; what is lost is what one ECS task shape per version cannot say."""
+    return _version_losses(mesh, "ecs-envoy") + _tracing_off(mesh, tracing, ("xray", "otel"))
+
+
+def _split(service: Service) -> list[str]:
+    name = service.name
+    primary = primary_version(service)
+    others = [v.name for v in service.versions if v.name != primary]
+    if not others:
+        return []
+    names = ", ".join(discovery_name(name, v) for v in others)
+    dark = (
+        f"version {others[0]} gets no traffic through the name `{name}` "
+        f"(it is reachable only by its own discovery name {names})"
+        if len(others) == 1
+        else f"versions {', '.join(others)} get no traffic through the name `{name}` "
+        f"(each is reachable only by its own discovery name: {names})"
+    )
+    return [f"{name}: no traffic split: every call to `{name}` goes to version {primary}; {dark}"]
+
+
+def service_connect_limitations(mesh: Mesh) -> list[str]:
+    """Per catalog feature: what ECS Service Connect will not do."""
+    lost = []
+    for service in mesh.services:
+        name = service.name
+        lost += _split(service)
+        for route in service.routes:
+            subject = f"{name}/{route.name}"
+            if len(route.weights) > 1:
+                lost.append(
+                    f"{subject}: no weighted split ({route.describe_weights()}); every call goes to version "
+                    f"{primary_version(service)}"
+                )
+            if route.match.headers or route.match.methods or route.match.path or route.match.prefix not in (None, "/"):
+                lost.append(f"{subject}: no request matching ({route.match.describe()}); the route is ignored")
+            # A TCP connection is never retried, in any flavor: its inherited retry policy is moot.
+            if service.is_http and route.retries.attempts > 1:
+                lost.append(f"{subject}: retries are Service Connect's fixed policy, not {_retries(route.retries)}")
+            elif service.is_http and route.retries.per_try_timeout is not None:
+                lost.append(f"{subject}: no per-try timeout ({route.retries.per_try_timeout})")
+            if route.fault is not None:
+                lost.append(f"{subject}: no fault injection ({_fault(route.fault)})")
+            if route.mirror is not None:
+                lost.append(
+                    f"{subject}: no traffic mirroring ({_percent(route.mirror.percent)} to {route.mirror.version})"
+                )
+        timeouts = {r.timeout for r in service.routes}
+        if service.is_http and (len(timeouts) > 1 or any(t.ms % 1000 for t in timeouts)):
+            rounded = math.ceil(max(timeouts).seconds)
+            written = ", ".join(f"{r.name} {r.timeout}" for r in service.routes)
+            lost.append(f"{name}: one request timeout per service in whole seconds: {rounded}s, not {written}")
+        if service.connect_timeout != _DEFAULT_CONNECT_TIMEOUT:
+            lost.append(f"{name}: no connect_timeout {service.connect_timeout}; Service Connect's own applies")
+        if service.rate_limit is not None:
+            lost.append(f"{name}: no rate limit ({_rate(service.rate_limit)})")
+        if service.health_check is not None:
+            lost.append(
+                f"{name}: no active health checks by callers ({_health(service.health_check)}); "
+                "ECS task health checks only"
+            )
+        changes = _breaker_changes(service.circuit_breaker)
+        if changes:
+            lost.append(
+                f"{name}: circuit breaker {', '.join(changes)} not carried: Service Connect's connection limits "
+                "and outlier detection are fixed"
+            )
+        if service.dependencies:
+            targets = ", ".join(d.target for d in service.dependencies)
+            lost.append(
+                f"{name}: calls are not limited to its dependencies ({targets}); every task may call every "
+                "service of the namespace"
+            )
+        for dependency in service.dependencies:
+            arrow = f"{name} -> {dependency.target}"
+            if dependency.rate_limit is not None:
+                lost.append(f"{arrow}: no caller-side rate limit ({_rate(dependency.rate_limit)})")
+            if dependency.external:
+                lost.append(
+                    f"{arrow}: external calls bypass the proxy; the app reaches "
+                    f"{_external(mesh.external(dependency.target))}"
+                )
+            elif dependency.local_port not in (None, mesh.service(dependency.target).port):
+                port = mesh.service(dependency.target).port
+                lost.append(
+                    f"{arrow}: no local port {dependency.local_port}; the app connects to "
+                    f"`{dependency.target}:{port}` (Service Connect's alias)"
+                )
+    lost += _version_losses(mesh, "service-connect")
+    if mesh.max_downstream_connections != _DEFAULT_MAX_DOWNSTREAM:
+        lost.append(f"sidecars: no limit of {mesh.max_downstream_connections} downstream connections per proxy")
+    if mesh.tracing is not None:
+        lost.append(
+            f"tracing: Service Connect proxies emit no spans; the catalog's {_tracing(mesh)} is lost, "
+            "only the apps' own tracing remains"
+        )
+    log = mesh.access_log
+    lost.append(f"access logs: Service Connect's own format, not meshgen's {log.format} log to {log.path}")
+    return lost
+
+
+# Connection-pool limits App Mesh has per listener protocol; the others are listed when set.
+_APP_MESH_POOLS = {
+    "http": ("max_connections", "max_pending_requests"),
+    "http2": ("max_requests",),
+    "grpc": ("max_requests",),
+    "tcp": ("max_connections",),
+}
+_POOL_FIELDS = ("max_connections", "max_pending_requests", "max_requests", "max_retries")
+
+
+def _app_mesh_route_losses(service: Service) -> list[str]:
+    lost = []
+    for route in service.routes:
+        subject = f"{service.name}/{route.name}"
+        methods = route.match.methods
+        if service.protocol == "grpc" and methods and "POST" not in methods:
+            lost.append(
+                f"{subject}: no method match on a grpc route ({', '.join(methods)}); every gRPC call is a POST "
+                "and App Mesh matches them all"
+            )
+        elif len(methods) > 1:
+            lost.append(f"{subject}: one method per route; only {methods[0]} is matched")
+        retries = route.retries
+        if service.is_http and retries.attempts > 1:
+            unmapped = app_mesh_unmapped_retry_conditions(service, route)
+            if not any(app_mesh_retry_events(service, route).values()):
+                lost.append(f"{subject}: no App Mesh retry event matches {', '.join(retries.on)}; no retries")
+            elif unmapped:
+                lost.append(f"{subject}: App Mesh has no retry event for {', '.join(unmapped)}; those are not retried")
+            if retries.methods == "idempotent":
+                idempotent = ", ".join(IDEMPOTENT_METHODS)
+                lost.append(f"{subject}: App Mesh retries every method, not only the idempotent {idempotent}")
+            if retries.status_codes:
+                codes = ", ".join(str(code) for code in retries.status_codes)
+                lost.append(f"{subject}: no retriable status codes ({codes})")
+            if not retries.another_host:
+                lost.append(f"{subject}: no retrying on the same instance (another_host: false)")
+            if (retries.backoff_base, retries.backoff_max) != _DEFAULT_BACKOFF:
+                lost.append(
+                    f"{subject}: retry back-off {retries.backoff_base} to {retries.backoff_max} not carried; "
+                    "App Mesh's Envoy backs off 25ms to 250ms"
+                )
+        if route.fault is not None:
+            lost.append(f"{subject}: no fault injection ({_fault(route.fault)})")
+        if route.mirror is not None:
+            lost.append(f"{subject}: no traffic mirroring ({_percent(route.mirror.percent)} to {route.mirror.version})")
+    return lost
+
+
+def app_mesh_limitations(mesh: Mesh, tracing: str) -> list[str]:
+    lost = []
+    for service in mesh.services:
+        name = service.name
+        lost += _app_mesh_route_losses(service)
+        if service.connect_timeout != _DEFAULT_CONNECT_TIMEOUT:
+            lost.append(f"{name}: no connect_timeout {service.connect_timeout}; App Mesh has no such setting")
+        pools = _APP_MESH_POOLS[service.protocol]
+        changes = _breaker_changes(service.circuit_breaker, tuple(f for f in _POOL_FIELDS if f not in pools))
+        if changes:
+            lost.append(
+                f"{name}: circuit breaker {', '.join(changes)} not carried; App Mesh's {service.protocol} "
+                f"virtual nodes limit only {' and '.join(pools)}"
+            )
+        if service.rate_limit is not None:
+            lost.append(f"{name}: no rate limit ({_rate(service.rate_limit)})")
+        check = service.health_check
+        if check is not None:
+            lost += [f"{name}: {note}" for note in app_mesh_health_check(check)[1]]
+            if check.grpc_service:
+                lost.append(
+                    f"{name}: health check grpc_service {check.grpc_service} not carried; "
+                    "App Mesh asks for the server's overall health"
+                )
+        for dependency in service.dependencies:
+            arrow = f"{name} -> {dependency.target}"
+            if dependency.rate_limit is not None:
+                lost.append(f"{arrow}: no caller-side rate limit ({_rate(dependency.rate_limit)})")
+            if not dependency.external and dependency.local_port not in (None, mesh.service(dependency.target).port):
+                port = mesh.service(dependency.target).port
+                lost.append(
+                    f"{arrow}: no local port {dependency.local_port}; the app connects to the virtual service "
+                    f"`{dependency.target}` on {port}"
+                )
+    lost += _version_losses(mesh, "app-mesh")
+    lost += [
+        f"external {e.name}: not modelled; egress is open (ALLOW_ALL), so callers reach {_external(e)}"
+        for e in mesh.externals
+    ]
+    if mesh.max_downstream_connections != _DEFAULT_MAX_DOWNSTREAM:
+        lost.append(f"sidecars: no limit of {mesh.max_downstream_connections} downstream connections per Envoy")
+    if mesh.tracing is not None and tracing == "xray" and mesh.tracing.sample_percent != _APP_MESH_SAMPLE_PERCENT:
+        lost.append(
+            f"tracing: App Mesh's Envoy samples a fixed {_percent(_APP_MESH_SAMPLE_PERCENT)} of requests for X-Ray, "
+            f"not {_percent(mesh.tracing.sample_percent)}"
+        )
+    lost += _tracing_off(mesh, tracing, ("xray",))
+    log = mesh.access_log
+    lost.append(f"access logs: none configured on the virtual nodes; not meshgen's {log.format} log to {log.path}")
+    lost.append(
+        "tasks: this flavor builds the mesh, not the tasks: run each version's tasks (image, instances, environment) "
+        "with the Envoy environment of output envoy_environment"
+    )
+    return lost
