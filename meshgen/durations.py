@@ -115,6 +115,22 @@ DurationField = Annotated[
     PlainSerializer(str, return_type=str),
     _schema(DURATION_PATTERN),
 ]
+
+
+def _coerce_timeout(value: Any) -> Duration:
+    """`none` (or 0s) is no timeout at all, as Envoy reads a zero route timeout."""
+    return Duration(0) if isinstance(value, str) and value.strip() == "none" else _coerce(value)
+
+
+TIMEOUT_PATTERN = r"^(none|\d+(\.\d+)?(ms|s|m|h))$"
+DURATION_BOUNDS[TIMEOUT_PATTERN] = f"a timeout: 250ms, 2s, 1m or 1h, {_BOUND}; none (or 0s) for no timeout"
+# Timeouts of calls: `none` (or 0s) means the call may take as long as it takes.
+TimeoutField = Annotated[
+    Duration,
+    BeforeValidator(_coerce_timeout),
+    PlainSerializer(lambda d: "none" if d.ms == 0 else str(d), return_type=str),
+    _schema(TIMEOUT_PATTERN),
+]
 # For the Envoy fields whose validate rules say `duration.gt: {}` (connect and health-check
 # timeouts, outlier and health-check intervals, ejection time, back-off, fault delay, token
 # bucket fill interval): Envoy refuses 0s.

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from meshgen.cli import main
-from meshgen.durations import MAX_DURATION, Duration
+from meshgen.durations import MAX_DURATION
 from meshgen.model import load_mesh
 from meshgen.render.envoy.check import check_with_envoy
 from tests.test_catalog_errors import MARK, Case, assert_problem, catalog, listing, marked_line, problems_of, write
@@ -158,7 +158,7 @@ def test_values_at_the_limits_are_valid(tmp_path: Path) -> None:
     users = mesh.service("users")
     assert users.circuit_breaker.max_requests == UINT32_MAX
     assert users.routes[0].timeout == MAX_DURATION
-    assert users.routes[1].timeout == Duration(0)  # what 0s means is left to Envoy, as before
+    assert users.routes[1].timeout is None  # 0s: no timeout, as Envoy reads it
     # A back-off `max` left out is ten times `base`, but never longer than Envoy takes.
     assert users.routes[0].retries.backoff_max == MAX_DURATION
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from meshgen.analysis.lint import Thresholds, lint
 from meshgen.cli import main
+from meshgen.durations import Duration
 from meshgen.model import load_mesh
 from tests.support import EXAMPLES
 
@@ -242,3 +243,55 @@ def test_warnings_alone_do_not_fail_lint(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["lint", str(path)])
     assert result.exit_code == 0, result.output
     assert "warning   mtls" in result.output and result.output.strip().endswith("0 errors, 2 warnings")
+
+
+NO_TIMEOUTS = """
+mesh: {{name: nt, defaults: {{timeout: {default}}}}}
+hosts:
+  h1: {{address: 127.0.50.1}}
+  h2: {{address: 127.0.50.2}}
+  h3: {{address: 127.0.50.3}}
+services:
+  a: {{port: 8080, edge: true, versions: {{v1: {{instances: [h1]}}}}, dependencies: [b], authorization: [{{outside: true}}]{a}}}
+  b: {{port: 8080, versions: {{v1: {{instances: [h2]}}}}, dependencies: [c]{b}}}
+  c: {{port: 8080, versions: {{v1: {{instances: [h3]}}}}{c}}}
+"""
+
+
+def _timeouts(tmp_path: Path, default: str = "5s", a: str = "", b: str = "", c: str = "") -> list[tuple[str, str, str]]:
+    findings = lint(_mesh(tmp_path, NO_TIMEOUTS.format(default=default, a=a, b=b, c=c)))
+    return [(f.severity, f.check, f.subject) for f in findings]
+
+
+def test_equal_timeouts_at_every_hop_are_a_warning_not_an_error(tmp_path: Path) -> None:
+    """Every catalog that keeps the defaults has them: no headroom, but no failed lint either."""
+    assert _timeouts(tmp_path) == [("warning", "timeout-budget", "a -> b -> c")]
+
+
+def test_no_timeout_is_never_shorter_than_another(tmp_path: Path) -> None:
+    mesh = _mesh(tmp_path, NO_TIMEOUTS.format(default="none", a="", b="", c=""))
+    assert all(r.timeout is None for s in mesh.services for r in s.routes)  # type: ignore[attr-defined]
+    assert _timeouts(tmp_path, default="none") == []
+    # b may wait on c without limit; a gives up on b after 2s: a real inversion.
+    assert ("error", "timeout-budget", "a -> b -> c") in _timeouts(tmp_path, default="2s", c=", timeout: none")
+
+
+def test_an_inherited_inbound_timeout_covers_the_calls_below_it(tmp_path: Path) -> None:
+    """b's own timeout (inherited 2s) would cut its inbound hop while it may wait 6s on c."""
+    mesh = _mesh(tmp_path, NO_TIMEOUTS.format(default="2s", a="", b="", c=", timeout: 6s"))
+    assert mesh.service("b").inbound_timeout == Duration(6000)  # type: ignore[attr-defined]
+    assert mesh.service("c").inbound_timeout == Duration(6000)  # type: ignore[attr-defined]
+    # Set on the service itself, it is taken as written, and lint says what it cuts.
+    explicit = _timeouts(tmp_path, default="2s", b=", timeout: 3s", c=", timeout: 6s")
+    assert ("error", "inbound-timeout", "b") in explicit
+
+
+def test_no_timeout_renders_as_envoy_s_zero_and_says_none(tmp_path: Path) -> None:
+    from pathlib import PurePosixPath
+
+    from meshgen.render.envoy import Layout, render_sidecar
+
+    mesh = _mesh(tmp_path, NO_TIMEOUTS.format(default="none", a="", b="", c=""))
+    files = render_sidecar(mesh, mesh.service("a").instances[0], Layout(PurePosixPath("/x")).sidecar("a.v1.h1"))  # type: ignore[attr-defined]
+    assert '"timeout": "0s"' in files["rds-outbound.yaml"] and "timeout none" in files["rds-outbound.yaml"]
+    assert '"timeout": "0s"' in files["rds-inbound.yaml"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meshgen.durations import Duration
-from meshgen.model.mesh import Mesh, Retries
+from meshgen.model.mesh import Mesh, Retries, Timeout, longest
 
 
 @dataclass(frozen=True)
@@ -15,11 +15,11 @@ class Edge:
     caller: str
     callee: str
     attempts: int  # most attempts any route to the callee makes
-    timeout: Duration  # longest route timeout towards the callee
+    timeout: Timeout  # longest route timeout towards the callee (None: some route has none)
     per_try_timeout: Duration | None  # longest per-try limit, None if some try is unbounded
 
 
-def _edge_policies(mesh: Mesh, target: str) -> list[tuple[Duration, Retries]]:
+def _edge_policies(mesh: Mesh, target: str) -> list[tuple[Timeout, Retries]]:
     if any(e.name == target for e in mesh.externals):
         external = mesh.external(target)
         return [(external.timeout, external.retries)]
@@ -38,7 +38,7 @@ def edges(mesh: Mesh) -> list[Edge]:
                     caller=service.name,
                     callee=dependency.target,
                     attempts=max(r.attempts for _, r in policies),
-                    timeout=max(t for t, _ in policies),
+                    timeout=longest(t for t, _ in policies),
                     per_try_timeout=None if any(p is None for p in per_try) else max(p for p in per_try if p),
                 )
             )

@@ -14,7 +14,8 @@ from typing import Any
 from meshgen.analysis.callgraph import Edge, adjacency, cycles, reachable
 from meshgen.analysis.findings import Finding, Thresholds
 from meshgen.analysis.security_lint import security_findings
-from meshgen.model.mesh import Mesh
+from meshgen.durations import Duration
+from meshgen.model.mesh import Mesh, Timeout, longest, shorter, timeout_text
 
 _MAX_PATHS = 100_000  # enough for any hand-written catalog; beyond it the worst chains are still found first
 
@@ -66,17 +67,20 @@ def _retry_budgets(mesh: Mesh) -> list[Finding]:
         if retries.attempts < 2:
             continue
         needed = retries.worst_case_duration()
+        limit = timeout_text(timeout)
         if needed is None:
             findings.append(
                 Finding(
                     check="retry-budget",
                     subject=subject,
                     message=f"{retries.attempts} attempts but no per_try_timeout: one slow try uses the whole "
-                    f"{timeout} route timeout and leaves nothing to retry with",
-                    details={"timeout_ms": timeout.ms, "attempts": retries.attempts},
+                    + (f"{limit} route timeout" if timeout else "call, which has no timeout,")
+                    + " and leaves nothing to retry with",
+                    details={"timeout_ms": timeout.ms if timeout else None, "attempts": retries.attempts},
                 )
             )
-        elif timeout < needed:
+        elif shorter(timeout, needed):
+            assert timeout is not None
             findings.append(
                 Finding(
                     check="retry-budget",
@@ -89,33 +93,74 @@ def _retry_budgets(mesh: Mesh) -> list[Finding]:
     return findings
 
 
+def _plus(timeout: Timeout, margin_ms: int) -> Timeout:
+    return None if timeout is None else Duration(timeout.ms + margin_ms)
+
+
 def _timeout_inversions(mesh: Mesh, thresholds: Thresholds) -> list[Finding]:
-    """A caller must wait longer per try than its callee may itself wait on a dependency."""
+    """A caller must wait longer per try than its callee may itself wait on a dependency. Giving
+    up exactly when the callee may still be waiting leaves no headroom: a warning, not an error."""
     graph = adjacency(mesh)
     findings = []
     for caller_edges in graph.values():
         for edge in caller_edges:
             downstream = graph.get(edge.callee, [])
-            if not downstream:
-                continue
             patience = edge.per_try_timeout or edge.timeout
-            slowest = max(downstream, key=lambda e: e.timeout)
-            if patience.ms <= slowest.timeout.ms + thresholds.min_timeout_margin_ms:
-                kind = "per try" if edge.per_try_timeout else "in all"
-                findings.append(
-                    Finding(
-                        check="timeout-budget",
-                        subject=f"{edge.caller} -> {edge.callee} -> {slowest.callee}",
-                        message=f"{edge.caller} gives up on {edge.callee} after {patience} {kind}, but {edge.callee} "
-                        f"may wait {slowest.timeout} on {slowest.callee}: the caller times out first and "
-                        f"{edge.callee}'s work is wasted",
-                        details={
-                            "caller_timeout_ms": patience.ms,
-                            "callee_timeout_ms": slowest.timeout.ms,
-                            "margin_ms": thresholds.min_timeout_margin_ms,
-                        },
-                    )
+            if not downstream or patience is None:
+                continue  # a caller without a limit never gives up first
+            slowest_wait = longest(e.timeout for e in downstream)
+            slowest = next(e for e in downstream if e.timeout == slowest_wait)
+            needed = _plus(slowest_wait, thresholds.min_timeout_margin_ms)
+            if not (shorter(patience, needed) or patience == needed):
+                continue
+            kind = "per try" if edge.per_try_timeout else "in all"
+            wait = "without limit" if slowest_wait is None else str(slowest_wait)
+            equal = patience == needed
+            findings.append(
+                Finding(
+                    check="timeout-budget",
+                    subject=f"{edge.caller} -> {edge.callee} -> {slowest.callee}",
+                    message=f"{edge.caller} gives up on {edge.callee} after {patience} {kind}, "
+                    + (
+                        f"just when {edge.callee} may still be waiting on {slowest.callee}: no headroom"
+                        if equal
+                        else f"but {edge.callee} may wait {wait} on {slowest.callee}: the caller times out first and "
+                        f"{edge.callee}'s work is wasted"
+                    ),
+                    details={
+                        "caller_timeout_ms": patience.ms,
+                        "callee_timeout_ms": slowest_wait.ms if slowest_wait else None,
+                        "margin_ms": thresholds.min_timeout_margin_ms,
+                    },
+                    severity="warning" if equal else "error",
                 )
+            )
+    return findings
+
+
+def _inbound_timeouts(mesh: Mesh) -> list[Finding]:
+    """A service's own sidecar must not cut a call into it shorter than the calls it makes below."""
+    graph = adjacency(mesh)
+    findings = []
+    for service in mesh.services:
+        below = graph.get(service.name, [])
+        if not below or service.inbound_timeout is None:
+            continue
+        slowest_wait = longest(e.timeout for e in below)
+        if shorter(service.inbound_timeout, slowest_wait):
+            slowest = next(e for e in below if e.timeout == slowest_wait)
+            findings.append(
+                Finding(
+                    check="inbound-timeout",
+                    subject=service.name,
+                    message=f"{service.name}'s sidecar cuts calls into it after {service.inbound_timeout}, but it "
+                    f"may wait {timeout_text(slowest_wait)} on {slowest.callee}: set its timeout to cover that",
+                    details={
+                        "inbound_timeout_ms": service.inbound_timeout.ms,
+                        "below_ms": slowest_wait.ms if slowest_wait else None,
+                    },
+                )
+            )
     return findings
 
 
@@ -211,6 +256,7 @@ def lint(mesh: Mesh, thresholds: Thresholds | None = None) -> list[Finding]:
         *_amplification(mesh, thresholds),
         *_retry_budgets(mesh),
         *_timeout_inversions(mesh, thresholds),
+        *_inbound_timeouts(mesh),
         *_cycles(mesh),
         *_unreachable(mesh),
         *_shadowed_routes(mesh),

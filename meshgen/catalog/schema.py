@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-from meshgen.durations import DURATION_BOUNDS, Duration, DurationField, PositiveDurationField
+from meshgen.durations import DURATION_BOUNDS, Duration, PositiveDurationField, TimeoutField
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 # SPIFFE trust domains: lower-case letters, digits, dots, dashes and underscores.
@@ -81,7 +81,7 @@ class Retries(Strict):
     status_codes: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
         None, description="extra HTTP status codes that allow a retry"
     )
-    per_try_timeout: DurationField | None = Field(None, description="time limit of each single try")
+    per_try_timeout: TimeoutField | None = Field(None, description="time limit of each single try (none: no limit)")
     backoff: Backoff | None = None
     methods: Literal["idempotent", "all"] | None = Field(
         None,
@@ -131,7 +131,9 @@ class RateLimit(Strict):
 
 
 class Defaults(Strict):
-    timeout: DurationField | None = Field(None, description="route timeout, covering every attempt")
+    timeout: TimeoutField | None = Field(
+        None, description="route timeout, covering every attempt; none (or 0s): the call may take as long as it takes"
+    )
     connect_timeout: PositiveDurationField | None = None
     retries: Retries | None = None
     circuit_breaker: CircuitBreaker | None = None
@@ -327,7 +329,7 @@ class Route(Strict):
     name: Name | None = Field(None, description="used in traces and stats (default: route-N)")
     match: Match = Match()
     to: dict[str, Annotated[int, Field(ge=0, le=100)]] = Field(description="version -> weight in percent")
-    timeout: DurationField | None = None
+    timeout: TimeoutField | None = None
     retries: Retries | None = None
     fault: Fault | None = None
     mirror: Mirror | None = None
@@ -368,7 +370,7 @@ class Service(Strict):
         Annotated[Dependency, BeforeValidator(_shorthand("service"), json_schema_input_type=str | Dependency)]
     ] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list, description="first match wins")
-    timeout: DurationField | None = None
+    timeout: TimeoutField | None = None
     connect_timeout: PositiveDurationField | None = None
     retries: Retries | None = None
     circuit_breaker: CircuitBreaker | None = None
@@ -399,7 +401,7 @@ class External(Strict):
     client_certificate: ClientCertificate | None = Field(
         None, description="TLS only: a client certificate the server asks for; none is ever sent otherwise"
     )
-    timeout: DurationField | None = None
+    timeout: TimeoutField | None = None
     connect_timeout: PositiveDurationField | None = None
     retries: Retries | None = None
     circuit_breaker: CircuitBreaker | None = None

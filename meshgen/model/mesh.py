@@ -6,6 +6,7 @@ other. Renderers read this and nothing else, and never re-implement inheritance.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -13,6 +14,30 @@ from meshgen.catalog.positions import SourceMap
 from meshgen.durations import Duration
 
 IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE")
+
+# A timeout: how long a call may take, or None for no limit (`timeout: none`, or `0s` as Envoy
+# reads it). Every comparison of timeouts goes through the two functions below, so that "no
+# limit" is never mistaken for "zero".
+Timeout = Duration | None
+
+
+def longest(timeouts: Iterable[Timeout]) -> Timeout:
+    """The longest of `timeouts`: None (no limit) if any is."""
+    found: list[Duration] = []
+    for timeout in timeouts:
+        if timeout is None:
+            return None
+        found.append(timeout)
+    return max(found) if found else None
+
+
+def shorter(a: Timeout, b: Timeout) -> bool:
+    """`a` gives up before `b` does."""
+    return a is not None and (b is None or a < b)
+
+
+def timeout_text(timeout: Timeout) -> str:
+    return "none" if timeout is None else str(timeout)
 
 
 @dataclass(frozen=True)
@@ -130,7 +155,7 @@ class Route:
     name: str
     match: Match
     weights: tuple[tuple[str, int], ...]  # (version, weight), weights > 0 only
-    timeout: Duration
+    timeout: Timeout
     retries: Retries
     fault: Fault | None = None
     mirror: Mirror | None = None
@@ -220,12 +245,15 @@ class Service:
     versions: tuple[Version, ...]
     dependencies: tuple[Dependency, ...]
     routes: tuple[Route, ...]
-    timeout: Duration
+    timeout: Timeout
     connect_timeout: Duration
     circuit_breaker: CircuitBreaker
     health_check: HealthCheck | None
     rate_limit: RateLimit | None
     authorization: tuple[AuthorizationRule, ...] | None = None  # None: derived from the dependency graph
+    # Bounds the inbound hop (sidecar -> app): the longest any caller may wait on this service,
+    # and, unless the catalog sets the service's timeout, no shorter than its own calls may take.
+    inbound_timeout: Timeout = None
 
     @property
     def is_http(self) -> bool:
@@ -254,11 +282,6 @@ class Service:
                 )
         return tuple(sockets)
 
-    @property
-    def inbound_timeout(self) -> Duration:
-        """The longest any caller may wait on this service: bounds the inbound hop."""
-        return max([self.timeout, *(r.timeout for r in self.routes)])
-
 
 @dataclass(frozen=True)
 class External:
@@ -269,7 +292,7 @@ class External:
     tls: bool
     sni: str | None
     ca_file: str
-    timeout: Duration
+    timeout: Timeout
     connect_timeout: Duration
     retries: Retries
     circuit_breaker: CircuitBreaker

@@ -50,7 +50,9 @@ def _set_fields(model: BaseModel | None) -> dict[str, Any]:
 
 
 def _duration(value: Any) -> Duration:
-    return value if isinstance(value, Duration) else Duration.parse(value)
+    if isinstance(value, Duration):
+        return value
+    return Duration(0) if value == "none" else Duration.parse(value)  # a timeout of none, as dumped
 
 
 class _Resolver:
@@ -82,12 +84,12 @@ class _Resolver:
         status_codes = tuple(merged["status_codes"])
         if status_codes and "retriable-status-codes" not in on:
             on = (*on, "retriable-status-codes")
-        per_try = merged["per_try_timeout"]
+        per_try = _duration(merged["per_try_timeout"]) if merged["per_try_timeout"] is not None else None
         return m.Retries(
             attempts=merged["attempts"],
             on=on,
             status_codes=status_codes,
-            per_try_timeout=_duration(per_try) if per_try is not None else None,
+            per_try_timeout=per_try if per_try is not None and per_try.ms > 0 else None,  # 0s: no limit
             backoff_base=base,
             backoff_max=maximum,
             methods=merged["methods"],
@@ -100,14 +102,19 @@ class _Resolver:
             merged[key] = _duration(merged[key])
         return m.CircuitBreaker(**merged)
 
-    def timeout(self, *candidates: Any) -> Duration:
-        for value in (*candidates, self.defaults.timeout, BUILTIN["timeout"]):
+    def _first(self, *candidates: Any) -> Duration:
+        for value in candidates:
             if value is not None:
                 return _duration(value)
         raise AssertionError("unreachable: the built-in default is set")
 
+    def timeout(self, *candidates: Any) -> m.Timeout:
+        """The first timeout set, inherited down to the built-in default; `none` or `0s` is no limit."""
+        found = self._first(*candidates, self.defaults.timeout, BUILTIN["timeout"])
+        return None if found.ms == 0 else found
+
     def connect_timeout(self, own: Duration | None) -> Duration:
-        return self.timeout(own, self.defaults.connect_timeout, BUILTIN["connect_timeout"])
+        return self._first(own, self.defaults.connect_timeout, BUILTIN["connect_timeout"])
 
     def rate_limit(self, own: s.RateLimit | None, path: FieldPath) -> m.RateLimit | None:
         if own is None:
@@ -133,6 +140,32 @@ class _Resolver:
             unhealthy_threshold=merged["unhealthy_threshold"],
             healthy_threshold=merged["healthy_threshold"],
         )
+
+    def inbound_timeouts(self, services: list[m.Service]) -> list[m.Service]:
+        """Each service's inbound hop gives up only after every caller has (the longest of its
+        route timeouts) and, unless the catalog sets the service's own timeout, not before the
+        longest of its own calls may end: an inherited default never cuts a slower path below."""
+        routes = {s.name: s.routes for s in services}
+        externals = dict(self._external_timeouts())
+        result = []
+        for service in services:
+            inbound = m.longest([service.timeout, *(r.timeout for r in service.routes)])
+            if self.catalog.services[service.name].timeout is None and inbound is not None:
+                below = (
+                    m.longest(
+                        externals[d.target] if d.external else m.longest(r.timeout for r in routes[d.target])
+                        for d in service.dependencies
+                        if d.external or d.target in routes
+                    )
+                    if service.dependencies
+                    else inbound
+                )
+                inbound = m.longest([inbound, below])
+            result.append(dataclasses.replace(service, inbound_timeout=inbound))
+        return result
+
+    def _external_timeouts(self) -> list[tuple[str, m.Timeout]]:
+        return [(name, self.timeout(external.timeout)) for name, external in self.catalog.external.items()]
 
     # -- security ---------------------------------------------------------------------------
 
@@ -489,6 +522,7 @@ class _Resolver:
                     authorization=self.authorization(name, service),
                 )
             )
+        services = self.inbound_timeouts(services)
         mesh = m.Mesh(
             name=catalog.mesh.name,
             hosts=tuple(hosts.values()),

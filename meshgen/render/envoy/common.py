@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshgen.model.mesh import HeaderMatch, RateLimit
+from meshgen.model.mesh import HeaderMatch, RateLimit, Timeout
 
 
 def socket_address(address: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": address, "port_value": port}}
+
+
+def envoy_timeout(timeout: Timeout) -> str:
+    """A route timeout as Envoy takes it: 0s turns it off (no timeout is written out, not left to
+    Envoy's implicit 15 s)."""
+    return "0s" if timeout is None else timeout.envoy()
 
 
 def fraction(percent: float) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from meshgen.model.mesh import IDEMPOTENT_METHODS, Dependency, External, Mesh, Retries, Route, Service
 from meshgen.render.envoy import names
-from meshgen.render.envoy.common import fraction, header_matcher, local_rate_limit
+from meshgen.render.envoy.common import envoy_timeout, fraction, header_matcher, local_rate_limit
 
 FAULT_FILTER = "envoy.filters.http.fault"
 RATE_LIMIT_FILTER = "envoy.filters.http.local_ratelimit"
@@ -81,7 +81,7 @@ def service_route(service: Service, route: Route) -> dict[str, Any]:
                 for version, weight in route.weights
             ]
         }
-    action["timeout"] = route.timeout.envoy()
+    action["timeout"] = envoy_timeout(route.timeout)
     policy = retry_policy(route.retries)
     if policy is not None:
         action["retry_policy"] = policy
@@ -106,7 +106,7 @@ def service_route(service: Service, route: Route) -> dict[str, Any]:
 def external_route(external: External) -> dict[str, Any]:
     action: dict[str, Any] = {
         "cluster": names.external_cluster(external.name),
-        "timeout": external.timeout.envoy(),
+        "timeout": envoy_timeout(external.timeout),
         # The outside service expects its own name in Host, not the mesh alias.
         "host_rewrite_literal": external.address,
     }
@@ -163,7 +163,7 @@ def inbound_route_config(service: Service) -> dict[str, Any]:
                 "match": {"prefix": "/"},
                 # The caller's route bounds each call; this only stops a request that outlives
                 # every caller, so it is the longest timeout any caller may use.
-                "route": {"cluster": names.LOCAL_APP_CLUSTER, "timeout": service.inbound_timeout.envoy()},
+                "route": {"cluster": names.LOCAL_APP_CLUSTER, "timeout": envoy_timeout(service.inbound_timeout)},
                 "decorator": {"operation": f"{service.name}/inbound"},
             }
         ],

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from meshgen.model.authorization import grants
-from meshgen.model.mesh import Instance, Mesh, Service
+from meshgen.model.mesh import Instance, Mesh, Service, timeout_text
 from meshgen.render.document import to_config
 from meshgen.render.envoy import names
 from meshgen.render.envoy.bootstrap import bootstrap
@@ -109,13 +109,13 @@ def outbound_routes_header(mesh: Mesh, service: Service, instance: Instance) -> 
             scheme = "https" if external.tls else "http"
             lines.append(
                 f"  {dependency.target}: external {scheme}://{external.address}:{external.port}, "
-                f"timeout {external.timeout}"
+                f"timeout {timeout_text(external.timeout)}"
             )
             continue
         for route in mesh.service(dependency.target).routes:
             lines.append(
                 f"  {dependency.target}/{route.name}: {route.match.describe()} -> {route.describe_weights()}"
-                f", timeout {route.timeout}, attempts {route.retries.attempts}"
+                f", timeout {timeout_text(route.timeout)}, attempts {route.retries.attempts}"
             )
     return lines
 
@@ -129,7 +129,10 @@ def secrets_header(mesh: Mesh, instance: Instance, paths: SidecarPaths, file: st
 
 
 def inbound_routes_header(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
-    return [*_identity(mesh, instance), f"inbound route: everything -> local app, timeout {service.inbound_timeout}"]
+    return [
+        *_identity(mesh, instance),
+        f"inbound route: everything -> local app, timeout {timeout_text(service.inbound_timeout)}",
+    ]
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ from meshgen.model.mesh import (
     RateLimit,
     Retries,
     Service,
+    longest,
+    timeout_text,
 )
 from meshgen.render.terraform.ecs import discovery_name
 from meshgen.render.terraform.flavors import (
@@ -544,9 +546,10 @@ def service_connect_limitations(mesh: Mesh) -> list[str]:
                     f"{subject}: no traffic mirroring ({_percent(route.mirror.percent)} to {route.mirror.version})"
                 )
         timeouts = {r.timeout for r in service.routes}
-        if service.is_http and (len(timeouts) > 1 or any(t.ms % 1000 for t in timeouts)):
-            rounded = math.ceil(max(timeouts).seconds)
-            written = ", ".join(f"{r.name} {r.timeout}" for r in service.routes)
+        slowest = longest(timeouts)
+        if service.is_http and slowest is not None and (len(timeouts) > 1 or any(t and t.ms % 1000 for t in timeouts)):
+            rounded = math.ceil(slowest.seconds)
+            written = ", ".join(f"{r.name} {timeout_text(r.timeout)}" for r in service.routes)
             lost.append(f"{name}: one request timeout per service in whole seconds: {rounded}s, not {written}")
         if service.connect_timeout != _DEFAULT_CONNECT_TIMEOUT:
             lost.append(f"{name}: no connect_timeout {service.connect_timeout}; Service Connect's own applies")

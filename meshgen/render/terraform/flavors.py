@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from meshgen.model.mesh import HeaderMatch, HealthCheck, Mesh, Route, Service, Version
+from meshgen.durations import Duration
+from meshgen.model.mesh import HeaderMatch, HealthCheck, Mesh, Route, Service, Version, longest
 from meshgen.render.terraform.ecs import TASK_LOOPBACK, discovery_name
 
 
@@ -62,7 +63,7 @@ def service_connect_services(mesh: Mesh) -> dict[str, Any]:
     services = {}
     for service in mesh.services:
         primary = primary_version(service)
-        longest = max(r.timeout for r in service.routes)
+        slowest = longest(r.timeout for r in service.routes)
         for version in service.versions:
             first = version.instances[0]
             connect: dict[str, Any] = {"port_name": "app"}
@@ -73,7 +74,8 @@ def service_connect_services(mesh: Mesh) -> dict[str, Any]:
             else:
                 connect["discovery_name"] = discovery_name(service.name, version.name)
             if service.protocol != "tcp":
-                connect["per_request_timeout_seconds"] = math.ceil(longest.seconds)
+                # 0 turns Service Connect's per-request timeout off, as no timeout does in the catalog.
+                connect["per_request_timeout_seconds"] = 0 if slowest is None else math.ceil(slowest.seconds)
             entry: dict[str, Any] = {
                 "service": service.name,
                 "version": version.name,
@@ -126,13 +128,14 @@ def _app_mesh_route(service: Service, route: Route) -> dict[str, Any]:
     if route.match.headers:
         rendered["headers"] = [_header(h) for h in route.match.headers]
     if service.is_http:
-        rendered["timeout_ms"] = route.timeout.ms
+        rendered["timeout_ms"] = 0 if route.timeout is None else route.timeout.ms  # 0: no timeout
     events = app_mesh_retry_events(service, route)
     # TCP connections are not retried (meshgen's Envoy does not either); App Mesh rejects a retry there.
     if service.is_http and route.retries.attempts > 1 and any(events.values()):
         rendered["retry"] = {
             "max_retries": route.retries.num_retries,
-            "per_retry_timeout_ms": (route.retries.per_try_timeout or route.timeout).ms,
+            # App Mesh needs a per-retry limit: the catalog's, else the route's, else App Mesh's 15s.
+            "per_retry_timeout_ms": (route.retries.per_try_timeout or route.timeout or Duration(15_000)).ms,
             **events,
         }
     return rendered

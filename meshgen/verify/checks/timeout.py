@@ -19,6 +19,9 @@ def check_timeouts(mesh: Mesh) -> Iterator[Outcome]:
             yield target
             continue
         route = target.route
+        if route.timeout is None:
+            yield Skipped("timeout", target.name, "the route has no timeout (timeout: none)")
+            continue
         injected = _injected_delay(route)
         if isinstance(injected, str):
             yield Skipped("timeout", target.name, injected)
