@@ -266,21 +266,40 @@ def diff(catalog: Path, out: Path, options: TargetOptions, exit_code: bool) -> N
     show_default=True,
     help="How much longer a caller must wait than its callee waits on its own dependencies.",
 )
+@click.option(
+    "--ignore",
+    "ignores",
+    multiple=True,
+    metavar="CHECK[=SUBJECT]",
+    help="Ignore this finding for this run (repeatable); to keep ignoring it, say why in mesh.lint.ignore.",
+)
 @user_errors
-def lint(catalog: Path, as_json: bool, max_amplification: int, margin: str) -> None:
-    """Find retry storms, timeout budget errors, cycles and dead routes; findings exit 1."""
+def lint(catalog: Path, as_json: bool, max_amplification: int, margin: str, ignores: tuple[str, ...]) -> None:
+    """Find retry storms, timeout budget errors, cycles, dead routes and weakened security;
+    errors exit 1, warnings and ignored findings do not."""
     from meshgen.analysis.findings import Thresholds
-    from meshgen.analysis.lint import failing, to_json, to_table
+    from meshgen.analysis.lint import apply_ignores, failing, to_json, to_table
     from meshgen.analysis.lint import lint as run_lint
     from meshgen.durations import Duration
+    from meshgen.model.mesh import LintIgnore
 
     try:
         margin_ms = Duration.parse(margin).ms
     except ValueError as exc:
         raise InputError(f"--min-timeout-margin: {exc}") from None
     thresholds = Thresholds(max_amplification=max_amplification, min_timeout_margin_ms=margin_ms)
-    findings = run_lint(load_mesh(catalog), thresholds)
-    click.echo(json.dumps(to_json(findings, thresholds), indent=2) if as_json else to_table(findings))
+    mesh = load_mesh(catalog)
+    given = tuple(
+        LintIgnore(check=check, subject=subject or None, reason="--ignore on the command line")
+        for check, _, subject in (value.partition("=") for value in ignores)
+    )
+    findings, ignored, stale = apply_ignores(run_lint(mesh, thresholds), (*mesh.lint_ignores, *given))
+    output = (
+        json.dumps(to_json(findings, thresholds, ignored, stale), indent=2)
+        if as_json
+        else to_table(findings, ignored, stale)
+    )
+    click.echo(output)
     if failing(findings):
         sys.exit(1)
 

@@ -295,3 +295,32 @@ def test_no_timeout_renders_as_envoy_s_zero_and_says_none(tmp_path: Path) -> Non
     files = render_sidecar(mesh, mesh.service("a").instances[0], Layout(PurePosixPath("/x")).sidecar("a.v1.h1"))  # type: ignore[attr-defined]
     assert '"timeout": "0s"' in files["rds-outbound.yaml"] and "timeout none" in files["rds-outbound.yaml"]
     assert '"timeout": "0s"' in files["rds-inbound.yaml"]
+
+
+def test_a_finding_can_be_ignored_with_a_reason_in_the_catalog_or_for_one_run(tmp_path: Path) -> None:
+    text = dedent(CHAIN.format(extra="")).replace(
+        "  name: chain\n",
+        "  name: chain\n  lint:\n    ignore:\n"
+        "      - {check: amplification, reason: retries are cheap reads here}\n"
+        "      - {check: cycle, subject: x -> y, reason: no such cycle any more}\n",
+    )
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["lint", str(path), "--json"])
+    data = json.loads(result.output)
+    assert {f["check"] for f in data["ignored"]} == {"amplification"}
+    assert data["ignored"][0]["reason"] == "retries are cheap reads here"
+    assert [i["subject"] for i in data["stale_ignores"]] == ["x -> y"]  # says which ignore is obsolete
+    assert result.exit_code == 1  # the timeout inversions still stand
+    run = CliRunner().invoke(main, ["lint", str(path), "--ignore", "timeout-budget"])
+    assert run.exit_code == 0, run.output
+    assert "ignored  timeout-budget" in run.output and "--ignore on the command line" in run.output
+
+
+def test_an_ignore_needs_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        dedent(CHAIN.format(extra="")).replace("  name: chain\n", "  name: chain\n  lint: {ignore: [{check: cycle}]}\n")
+    )
+    result = CliRunner().invoke(main, ["lint", str(path)])
+    assert result.exit_code == 2 and "mesh.lint.ignore[0].reason: required field is missing" in result.stderr

@@ -8,14 +8,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from meshgen.analysis.callgraph import Edge, adjacency, cycles, reachable
 from meshgen.analysis.findings import Finding, Thresholds
 from meshgen.analysis.security_lint import security_findings
 from meshgen.durations import Duration
-from meshgen.model.mesh import Mesh, Timeout, longest, shorter, timeout_text
+from meshgen.model.mesh import LintIgnore, Mesh, Timeout, longest, shorter, timeout_text
 
 _MAX_PATHS = 100_000  # enough for any hand-written catalog; beyond it the worst chains are still found first
 
@@ -270,13 +270,52 @@ def failing(findings: list[Finding]) -> bool:
     return any(f.severity == "error" for f in findings)
 
 
-def to_json(findings: list[Finding], thresholds: Thresholds) -> dict[str, Any]:
-    return {"thresholds": asdict(thresholds), "findings": [asdict(f) for f in findings]}
+@dataclass(frozen=True)
+class Ignored:
+    finding: Finding
+    reason: str
 
 
-def to_table(findings: list[Finding]) -> str:
+def apply_ignores(
+    findings: list[Finding], ignores: tuple[LintIgnore, ...]
+) -> tuple[list[Finding], list[Ignored], list[LintIgnore]]:
+    """Findings still standing, those ignored (with why), and ignores that matched nothing (stale)."""
+    standing, ignored, used = [], [], set()
+    for finding in findings:
+        match = next((i for i in ignores if i.check == finding.check and i.subject in (None, finding.subject)), None)
+        if match is None:
+            standing.append(finding)
+        else:
+            ignored.append(Ignored(finding, match.reason))
+            used.add(match)
+    return standing, ignored, [i for i in ignores if i not in used]
+
+
+def to_json(
+    findings: list[Finding],
+    thresholds: Thresholds,
+    ignored: list[Ignored] | None = None,
+    stale: list[LintIgnore] | None = None,
+) -> dict[str, Any]:
+    return {
+        "thresholds": asdict(thresholds),
+        "findings": [asdict(f) for f in findings],
+        "ignored": [{**asdict(i.finding), "reason": i.reason} for i in ignored or []],
+        "stale_ignores": [asdict(i) for i in stale or []],
+    }
+
+
+def to_table(
+    findings: list[Finding], ignored: list[Ignored] | None = None, stale: list[LintIgnore] | None = None
+) -> str:
+    notes = [f"ignored  {i.finding.check}  {i.finding.subject}: {i.reason}" for i in ignored or []]
+    notes += [f"stale ignore: {i.check} {i.subject or '(any subject)'} matches no finding" for i in stale or []]
     if not findings:
-        return "no findings"
+        return "\n".join(["no findings", *notes])
+    return _findings_table(findings) + ("\n" + "\n".join(notes) if notes else "")
+
+
+def _findings_table(findings: list[Finding]) -> str:
     width_check = max(len("CHECK"), *(len(f.check) for f in findings))
     width_subject = max(len("SUBJECT"), *(len(f.subject) for f in findings))
     width_severity = max(len("SEVERITY"), *(len(f.severity) for f in findings))

@@ -209,6 +209,18 @@ class Security(Strict):
     )
 
 
+class LintIgnore(Strict):
+    """A lint finding you have looked at and accept, with the reason, for whoever reads it next."""
+
+    check: str = Field(description="the finding's check, e.g. timeout-budget")
+    subject: str | None = Field(None, description="the finding's subject as lint prints it (default: every subject)")
+    reason: str = Field(min_length=1, description="why it is accepted")
+
+
+class Lint(Strict):
+    ignore: list[LintIgnore] = Field(default_factory=list)
+
+
 class MeshSection(Strict):
     name: Name
     defaults: Defaults = Defaults()
@@ -216,6 +228,7 @@ class MeshSection(Strict):
     access_log: AccessLog = AccessLog()
     sidecar: Sidecar = Sidecar()
     security: Security = Security()
+    lint: Lint = Lint()
 
 
 class Host(Strict):

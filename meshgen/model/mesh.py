@@ -347,6 +347,13 @@ class Security:
 
 
 @dataclass(frozen=True)
+class LintIgnore:
+    check: str
+    subject: str | None  # None: every finding of the check
+    reason: str
+
+
+@dataclass(frozen=True)
 class AccessLog:
     format: str
     path: str
@@ -362,6 +369,7 @@ class Mesh:
     access_log: AccessLog
     max_downstream_connections: int
     security: Security
+    lint_ignores: tuple[LintIgnore, ...] = ()
     origin: str = field(default="", compare=False)
     # Where each field was written, so a target that cannot serve a valid catalog (on-prem
     # without `hosts`, AWS without images) can still point at the line.

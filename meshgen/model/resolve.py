@@ -532,6 +532,9 @@ class _Resolver:
             access_log=m.AccessLog(format=catalog.mesh.access_log.format, path=catalog.mesh.access_log.path),
             max_downstream_connections=catalog.mesh.sidecar.max_downstream_connections,
             security=self.security(),
+            lint_ignores=tuple(
+                m.LintIgnore(check=i.check, subject=i.subject, reason=i.reason) for i in catalog.mesh.lint.ignore
+            ),
         )
         self.check_instances_unique(mesh)
         self.check_listener_conflicts(mesh)
