@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.server
+import re
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -197,5 +199,39 @@ def test_a_header_set_at_the_edge_routes_two_hops_down(tmp_path: Path) -> None:
 
         assert c_version("jason") == "v2"
         assert c_version("someone") == "v1"
+    finally:
+        down(state_dir)
+
+
+HEALTH_CHECKED = """
+mesh: {name: health}
+hosts:
+  a-1: {address: 127.0.61.51}
+  b-1: {address: 127.0.61.52}
+  b-2: {address: 127.0.61.53}
+services:
+  a: {port: 8080, edge: true, versions: {v1: {instances: [a-1]}}, dependencies: [b], authorization: [{outside: true}]}
+  b:
+    port: 8080
+    versions: {v1: {instances: [b-1, b-2]}}
+    health_check: {path: /healthz, interval: 5s, healthy_threshold: 2}
+"""
+
+
+def test_a_fresh_mesh_is_healthy_at_once(tmp_path: Path) -> None:
+    """Callees' sidecars start before their callers', so a caller's first health check finds them
+    listening; had it failed, two more passes 5 s apart would be needed."""
+    path, state_dir = tmp_path / "catalog.yaml", tmp_path / "state"
+    path.write_text(HEALTH_CHECKED)
+    try:
+        up(path, state_dir)
+        deadline = time.monotonic() + 2
+        while True:
+            clusters = send("127.0.61.179", 15000, "/clusters").body  # a-1's admin, on its local address
+            flags = re.findall(r"^b\.v1::[0-9.:]+::health_flags::(\S+)$", str(clusters), re.MULTILINE)
+            if flags == ["healthy", "healthy"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert flags == ["healthy", "healthy"], clusters
     finally:
         down(state_dir)

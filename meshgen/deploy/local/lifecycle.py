@@ -77,8 +77,9 @@ def _wait_ready(spec: Spec, process: Process) -> None:
 def start_all(specs: list[Spec], state: MeshState, state_dir: Path) -> list[str]:
     """Start `specs` in order, recording each in the state at once; wait for all to be ready."""
     started = []
-    for kind in ("collector", "renewer", "app", "envoy"):
-        batch = [s for s in specs if s.kind == kind]
+    order = ("collector", "renewer", "app", "envoy")
+    for kind, wave in sorted({(s.kind, s.wave) for s in specs}, key=lambda k: (order.index(k[0]), k[1])):
+        batch = [s for s in specs if s.kind == kind and s.wave == wave]
         processes = []
         for spec in batch:
             process = _start(spec, state_dir)

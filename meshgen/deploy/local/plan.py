@@ -32,6 +32,9 @@ class Spec:
     ready_address: tuple[str, int] | None  # None: a process that serves nothing
     instance: str | None = None
     admin: tuple[str, int] | None = None
+    # Start before higher ones, ready first: sidecars of callees before their callers', so a
+    # caller's first health check finds its callee listening (not how it restarts: no fingerprint).
+    wave: int = 0
 
     @property
     def fingerprint(self) -> str:
@@ -188,9 +191,35 @@ def _renewer_spec(mesh: Mesh, state_dir: Path) -> Spec | None:
     return Spec("certificate renewer", "renewer", argv, {}, None)
 
 
+def call_depths(mesh: Mesh) -> dict[str, int]:
+    """0 for a service that calls no other service, else one more than the deepest it calls; a
+    service in a cycle counts what it calls outside the cycle only."""
+    depths: dict[str, int] = {}
+
+    def depth(name: str, visiting: frozenset[str]) -> int:
+        if name in depths:
+            return depths[name]
+        below = [
+            depth(d.target, visiting | {name})
+            for d in mesh.service(name).dependencies
+            if not d.external and d.target not in visiting | {name}
+        ]
+        found = 1 + max(below) if below else 0
+        depths[name] = found
+        return found
+
+    for service in mesh.services:
+        depth(service.name, frozenset())
+    return depths
+
+
 def plan(mesh: Mesh, envoy: str, config_dir: Path, files: dict[str, str], state_dir: Path) -> list[Spec]:
-    """Processes in start order: the collector, the certificate renewer, every app, then every sidecar."""
+    """Processes in start order: the collector, the certificate renewer, every app, then every
+    sidecar, callees' before their callers'."""
     specs = [s for s in (_collector_spec(mesh), _renewer_spec(mesh, state_dir)) if s is not None]
     specs += [_app_spec(mesh, i) for i in mesh.instances]
-    specs += [_envoy_spec(envoy, i, config_dir, files) for i in mesh.instances]
+    depths = call_depths(mesh)
+    specs += [
+        dataclasses.replace(_envoy_spec(envoy, i, config_dir, files), wave=depths[i.service]) for i in mesh.instances
+    ]
     return specs

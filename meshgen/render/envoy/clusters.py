@@ -77,6 +77,10 @@ def _health_checks(check: HealthCheck, protocol: str) -> dict[str, Any]:
             {
                 "timeout": check.timeout.envoy(),
                 "interval": check.interval.envoy(),
+                # Envoy probes a cluster without traffic only every 60 s by default: a host that
+                # failed its first probe (its sidecar not listening yet) stayed out for minutes.
+                "no_traffic_interval": check.interval.envoy(),
+                "no_traffic_healthy_interval": check.interval.envoy(),
                 "unhealthy_threshold": check.unhealthy_threshold,
                 "healthy_threshold": check.healthy_threshold,
                 **probe,
