@@ -47,10 +47,15 @@ def retries(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def weights(draw: st.DrawFn, versions: list[str]) -> dict[str, int]:
+    """Relative weights, at least one above 0: percentages, or any other scale."""
     chosen = draw(st.lists(st.sampled_from(versions), min_size=1, max_size=len(versions), unique=True))
-    cuts = sorted(draw(st.lists(st.integers(0, 100), min_size=len(chosen) - 1, max_size=len(chosen) - 1)))
-    bounds = [0, *cuts, 100]
-    return {version: bounds[i + 1] - bounds[i] for i, version in enumerate(chosen)}
+    total = draw(st.sampled_from([1, 100, 1000]))
+    cuts = sorted(draw(st.lists(st.integers(0, total), min_size=len(chosen) - 1, max_size=len(chosen) - 1)))
+    bounds = [0, *cuts, total]
+    split = {version: bounds[i + 1] - bounds[i] for i, version in enumerate(chosen)}
+    if not any(split.values()):
+        split[chosen[0]] = 1
+    return split
 
 
 @st.composite
@@ -150,7 +155,12 @@ def catalogs(draw: st.DrawFn) -> dict[str, Any]:
                 "max_requests": draw(st.integers(1, 100)),
                 "consecutive_5xx": 2,
                 "max_ejection_percent": 100,
+                "panic_threshold": draw(st.sampled_from([0, 25.5, 100])),
             }
+            if protocols[name] != "tcp" and draw(st.booleans()):
+                spec["circuit_breaker"]["max_requests_per_connection"] = draw(st.integers(1, 1000))
+        if protocols[name] == "tcp" and draw(st.booleans()):
+            spec["health_check"] = {"interval": "2s", **({"send": "PING\r\n", "expect": "PONG"} if draw(st.booleans()) else {})}
         services[name] = spec
     for spec in services.values():
         tcp_targets = [d for d in spec["dependencies"] if protocols.get(d) == "tcp" or d == "legacy"]

@@ -104,10 +104,23 @@ class CircuitBreaker(Strict):
     interval: PositiveDurationField | None = Field(None, description="how often ejections are evaluated")
     ejection_time: PositiveDurationField | None = Field(None, description="base time an ejected instance stays out")
     max_ejection_percent: int | None = Field(None, ge=0, le=100)
+    max_requests_per_connection: int | None = Field(
+        None,
+        ge=1,
+        le=UINT32_MAX,
+        description="HTTP: requests on one connection before it is closed (default: no limit)",
+    )
+    panic_threshold: Percent | None = Field(
+        None,
+        description="below this share of healthy instances, callers send to all of them anyway (Envoy's panic mode, "
+        "default 50); 0: never, a call with no healthy instance left answers 503",
+    )
 
 
 class HealthCheck(Strict):
-    """Active HTTP health checking of a service's instances by its callers."""
+    """Active health checking of a service's instances by its callers: an HTTP path, gRPC's health
+    service, or, for protocol tcp, bytes sent and an answer expected (a connection that opens
+    proves only that the sidecar in front of the app listens)."""
 
     path: str | None = Field(
         None, pattern=r"^/", description="HTTP path answered with 200 when healthy (default /healthz; not for grpc)"
@@ -115,6 +128,10 @@ class HealthCheck(Strict):
     grpc_service: str | None = Field(
         None,
         description="gRPC services: the name asked of grpc.health.v1.Health (default: the server's overall health)",
+    )
+    send: str | None = Field(None, min_length=1, description="protocol tcp: what the check sends (e.g. PING\\r\\n)")
+    expect: str | None = Field(
+        None, min_length=1, description="protocol tcp: what the answer must contain (required with send)"
     )
     interval: PositiveDurationField | None = None
     timeout: PositiveDurationField | None = None
@@ -341,7 +358,9 @@ class Mirror(Strict):
 class Route(Strict):
     name: Name | None = Field(None, description="used in traces and stats (default: route-N)")
     match: Match = Match()
-    to: dict[str, Annotated[int, Field(ge=0, le=100)]] = Field(description="version -> weight in percent")
+    to: dict[str, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
+        description="version -> weight; weights are relative (90/10, or 9/1, or 100/1), 0 for none"
+    )
     timeout: TimeoutField | None = None
     retries: Retries | None = None
     fault: Fault | None = None

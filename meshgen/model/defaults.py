@@ -32,6 +32,9 @@ BUILTIN: dict[str, Any] = {
         "interval": "10s",
         "ejection_time": "30s",
         "max_ejection_percent": 10,
+        # Envoy's own: no limit of requests per connection, panic mode below 50% healthy.
+        "max_requests_per_connection": None,
+        "panic_threshold": None,
     },
     "health_check": {"interval": "5s", "timeout": "1s", "unhealthy_threshold": 3, "healthy_threshold": 2},
 }

@@ -74,16 +74,20 @@ class CircuitBreaker:
     interval: Duration
     ejection_time: Duration
     max_ejection_percent: int
+    max_requests_per_connection: int | None = None  # None: no limit (Envoy's own)
+    panic_threshold: float | None = None  # None: Envoy's 50%
 
 
 @dataclass(frozen=True)
 class HealthCheck:
     path: str | None  # HTTP services
-    grpc_service: str | None  # gRPC services
+    grpc_service: str | None  # gRPC services; a TCP service has neither, and sends `send`, expects `expect`
     interval: Duration
     timeout: Duration
     unhealthy_threshold: int
     healthy_threshold: int
+    send: str | None = None  # tcp: bytes sent
+    expect: str | None = None  # tcp: what the answer must contain
 
 
 @dataclass(frozen=True)

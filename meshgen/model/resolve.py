@@ -127,18 +127,27 @@ class _Resolver:
         if own is None:
             return None
         merged = {**BUILTIN["health_check"], **_set_fields(own)}
-        grpc = protocol == "grpc"
+        grpc, tcp = protocol == "grpc", protocol == "tcp"
         if grpc and own.path is not None:
             self.problem((*path, "path"), "gRPC services are checked through grpc.health.v1; use grpc_service")
+        if tcp and own.path is not None:
+            self.problem((*path, "path"), "a tcp service is checked by opening a connection: no path")
         if not grpc and own.grpc_service is not None:
-            self.problem((*path, "grpc_service"), "only for protocol grpc; use path")
+            self.problem((*path, "grpc_service"), "only for protocol grpc" + ("" if tcp else "; use path"))
+        for field in ("send", "expect"):
+            if not tcp and getattr(own, field) is not None:
+                self.problem((*path, field), "only for protocol tcp")
+        if tcp and (own.send is None) != (own.expect is None):
+            self.problem(path, "send and expect go together: what to send, and what the answer must contain")
         return m.HealthCheck(
-            path=None if grpc else merged.get("path", "/healthz"),
+            path=None if grpc or tcp else merged.get("path", "/healthz"),
             grpc_service=merged.get("grpc_service", "") if grpc else None,
             interval=_duration(merged["interval"]),
             timeout=_duration(merged["timeout"]),
             unhealthy_threshold=merged["unhealthy_threshold"],
             healthy_threshold=merged["healthy_threshold"],
+            send=own.send if tcp else None,
+            expect=own.expect if tcp else None,
         )
 
     def inbound_timeouts(self, services: list[m.Service]) -> list[m.Service]:
@@ -352,9 +361,8 @@ class _Resolver:
                     self.problem(
                         (*path, "to", version), f"unknown version {version!r} (versions: {', '.join(sorted(versions))})"
                     )
-            total = sum(route.to.values())
-            if total != 100:
-                self.problem((*path, "to"), f"weights must sum to 100, got {total}")
+            if not any(route.to.values()):
+                self.problem((*path, "to"), "expected at least one version with a weight above 0")
             if route.match.prefix is not None and route.match.path is not None:
                 self.problem((*path, "match"), "give either prefix or path, not both")
             mirror = None
@@ -396,9 +404,12 @@ class _Resolver:
 
     def check_tcp_service(self, name: str, service: s.Service) -> None:
         base: FieldPath = ("services", name)
-        for field in ("retries", "health_check", "rate_limit"):
+        for field in ("retries", "rate_limit"):
             if getattr(service, field) is not None:
                 self.problem((*base, field), "not available for protocol tcp (an HTTP feature)")
+        breaker = service.circuit_breaker
+        if breaker is not None and breaker.max_requests_per_connection is not None:
+            self.problem((*base, "circuit_breaker", "max_requests_per_connection"), "not available for protocol tcp")
         if len(service.routes) > 1:
             self.problem((*base, "routes"), "a tcp service takes at most one route: a weighted split without match")
         for index, route in enumerate(service.routes):

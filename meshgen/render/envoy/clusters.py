@@ -15,17 +15,16 @@ from meshgen.render.envoy.security import upstream_tls
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
-def _protocol_options(protocol: str) -> dict[str, Any]:
+def _protocol_options(protocol: str, max_requests_per_connection: int | None = None) -> dict[str, Any]:
     if protocol == "tcp":
         return {}
     explicit: dict[str, Any] = (
         {"http2_protocol_options": {}} if protocol in ("http2", "grpc") else {"http_protocol_options": {}}
     )
-    return {
-        "typed_extension_protocol_options": {
-            _HTTP_OPTIONS: {"@type": f"type.googleapis.com/{_HTTP_OPTIONS}", "explicit_http_config": explicit}
-        }
-    }
+    options: dict[str, Any] = {"@type": f"type.googleapis.com/{_HTTP_OPTIONS}", "explicit_http_config": explicit}
+    if max_requests_per_connection is not None:
+        options["common_http_protocol_options"] = {"max_requests_per_connection": max_requests_per_connection}
+    return {"typed_extension_protocol_options": {_HTTP_OPTIONS: options}}
 
 
 def _static(name: str, endpoints: list[tuple[str, int]]) -> dict[str, Any]:
@@ -66,7 +65,13 @@ def _outlier_detection(breaker: CircuitBreaker) -> dict[str, Any]:
 
 def _health_checks(check: HealthCheck, protocol: str) -> dict[str, Any]:
     probe: dict[str, Any]
-    if check.grpc_service is not None:
+    if protocol == "tcp":
+        # Healthy when the answer to `send` contains `expect`; with neither, when a connection opens.
+        tcp: dict[str, Any] = {}
+        if check.send is not None and check.expect is not None:
+            tcp = {"send": {"text": check.send.encode().hex()}, "receive": [{"text": check.expect.encode().hex()}]}
+        probe = {"tcp_health_check": tcp}
+    elif check.grpc_service is not None:
         probe = {"grpc_health_check": {"service_name": check.grpc_service}}
     else:
         probe = {
@@ -118,8 +123,12 @@ def version_clusters(service: Service, transport_socket: dict[str, Any] | None =
             "lb_policy": "ROUND_ROBIN",
             "load_assignment": _static(name, endpoints),
             **_circuit_breakers(service.circuit_breaker),
-            **_protocol_options(service.protocol),
+            **_protocol_options(service.protocol, service.circuit_breaker.max_requests_per_connection),
         }
+        if service.circuit_breaker.panic_threshold is not None:
+            cluster["common_lb_config"] = {
+                "healthy_panic_threshold": {"value": service.circuit_breaker.panic_threshold}
+            }
         if by_name:
             cluster["dns_lookup_family"] = "V4_ONLY"
             cluster["respect_dns_ttl"] = True
