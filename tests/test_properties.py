@@ -160,7 +160,10 @@ def catalogs(draw: st.DrawFn) -> dict[str, Any]:
             if protocols[name] != "tcp" and draw(st.booleans()):
                 spec["circuit_breaker"]["max_requests_per_connection"] = draw(st.integers(1, 1000))
         if protocols[name] == "tcp" and draw(st.booleans()):
-            spec["health_check"] = {"interval": "2s", **({"send": "PING\r\n", "expect": "PONG"} if draw(st.booleans()) else {})}
+            spec["health_check"] = {
+                "interval": "2s",
+                **({"send": "PING\r\n", "expect": "PONG"} if draw(st.booleans()) else {}),
+            }
         services[name] = spec
     for spec in services.values():
         tcp_targets = [d for d in spec["dependencies"] if protocols.get(d) == "tcp" or d == "legacy"]

@@ -15,7 +15,7 @@ from meshgen.analysis.callgraph import Edge, adjacency, cycles, reachable
 from meshgen.analysis.findings import Finding, Thresholds
 from meshgen.analysis.security_lint import security_findings
 from meshgen.durations import Duration
-from meshgen.model.mesh import LintIgnore, Mesh, Timeout, longest, shorter, timeout_text
+from meshgen.model.mesh import LintIgnore, Mesh, Route, Timeout, longest, shorter, timeout_text
 
 _MAX_PATHS = 100_000  # enough for any hand-written catalog; beyond it the worst chains are still found first
 
@@ -207,12 +207,27 @@ def _unreachable(mesh: Mesh) -> list[Finding]:
     return findings
 
 
+def _covers(earlier: Route, route: Route) -> bool:
+    """`earlier` applies to every caller `route` applies to."""
+    if not earlier.match.callers:
+        return True
+    return bool(route.match.callers) and set(route.match.callers) <= set(earlier.match.callers)
+
+
 def _shadowed_routes(mesh: Mesh) -> list[Finding]:
     findings = []
     for service in mesh.services:
         for index, route in enumerate(service.routes):
             earlier = service.routes[:index]
-            blocker = next((r for r in earlier if r.match.catch_all or r.match == route.match), None)
+            blocker = next(
+                (
+                    r
+                    for r in earlier
+                    if (r.match.matches_every_request or r.match.describe() == route.match.describe())
+                    and _covers(r, route)
+                ),
+                None,
+            )
             if blocker is not None:
                 findings.append(
                     Finding(
@@ -221,14 +236,20 @@ def _shadowed_routes(mesh: Mesh) -> list[Finding]:
                         message=f"never matches: route {blocker.name!r} before it matches every request this one does",
                     )
                 )
-        if service.is_http and service.routes and not any(r.match.catch_all for r in service.routes):
-            findings.append(
-                Finding(
-                    check="shadowed-route",
-                    subject=service.name,
-                    message="no route matches every request: calls that match none get 404 from the caller's sidecar",
+        if not service.is_http or not service.routes:
+            continue
+        for caller in [c.name for c in mesh.callers_of(service.name)] or [""]:
+            applying = [r for r in service.routes if not caller or r.match.applies_to(caller)]
+            if not any(r.match.matches_every_request for r in applying):
+                who = f"calls from {caller}" if caller else "calls"
+                findings.append(
+                    Finding(
+                        check="shadowed-route",
+                        subject=service.name if not caller else f"{caller} -> {service.name}",
+                        message=f"no route matches every request: {who} that match none get 404 "
+                        "from the caller's sidecar",
+                    )
                 )
-            )
     return findings
 
 

@@ -290,12 +290,25 @@ class Instance(Strict):
     env: dict[str, str] = Field(default_factory=dict)
 
 
+class Dependency(Strict):
+    service: str = Field(description="a service or external service this one calls")
+    local_port: Port | None = Field(None, description="local port for TCP dependencies (default: the callee's port)")
+    rate_limit: RateLimit | None = Field(None, description="throttle this caller's calls to the dependency")
+
+
 class Version(Strict):
     instances: list[
         Annotated[Instance, BeforeValidator(_shorthand("host"), json_schema_input_type=Name | Instance)]
     ] = Field(min_length=1)
     image: str | None = Field(None, description="container image of this version, for the AWS targets")
     labels: dict[str, str] = Field(default_factory=dict)
+    dependencies: list[
+        Annotated[Dependency, BeforeValidator(_shorthand("service"), json_schema_input_type=str | Dependency)]
+    ] = Field(
+        default_factory=list,
+        description="what only this version calls, besides the service's own dependencies (v1 calls nothing, v2 "
+        "calls ratings): its sidecars alone get the routes and clusters",
+    )
 
 
 class HeaderMatch(Strict):
@@ -324,10 +337,17 @@ Method = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TR
 
 
 class Match(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     prefix: str | None = Field(None, pattern=r"^/")
     path: str | None = Field(None, pattern=r"^/")
     headers: HeaderMatches = Field(default_factory=dict)
     methods: list[Method] | None = None
+    callers: list[Name] | None = Field(
+        None,
+        alias="from",
+        description="only calls from these services (their sidecars alone get the route), like Istio's sourceLabels",
+    )
 
 
 class Delay(Strict):
@@ -385,12 +405,6 @@ class AuthorizationRule(Strict):
     paths: list[Annotated[str, Field(pattern=r"^/")]] | None = Field(
         None, description="only paths starting with one of these prefixes (default: any)"
     )
-
-
-class Dependency(Strict):
-    service: str = Field(description="a service or external service this one calls")
-    local_port: Port | None = Field(None, description="local port for TCP dependencies (default: the callee's port)")
-    rate_limit: RateLimit | None = Field(None, description="throttle this caller's calls to the dependency")
 
 
 class Service(Strict):

@@ -121,11 +121,19 @@ class Match:
     path: str | None = None
     headers: tuple[HeaderMatch, ...] = ()
     methods: tuple[str, ...] = ()
+    callers: tuple[str, ...] = ()  # only calls from these services; empty: from any
 
     @property
     def catch_all(self) -> bool:
-        """True when every request matches."""
+        """True when every request matches, from every caller."""
+        return self.matches_every_request and not self.callers
+
+    @property
+    def matches_every_request(self) -> bool:
         return self.path is None and self.prefix in (None, "/") and not self.headers and not self.methods
+
+    def applies_to(self, caller: str) -> bool:
+        return not self.callers or caller in self.callers
 
     def describe(self) -> str:
         parts = []
@@ -136,6 +144,8 @@ class Match:
         parts += [f"header {h.describe()}" for h in self.headers]
         if self.methods:
             parts.append("methods " + ",".join(self.methods))
+        if self.callers:
+            parts.append("from " + ",".join(self.callers))
         return " ".join(parts)
 
 
@@ -209,6 +219,7 @@ class Version:
     instances: tuple[Instance, ...]
     labels: tuple[tuple[str, str], ...] = ()
     image: str | None = None
+    calls: tuple[str, ...] = ()  # targets this version's instances call: the service's and its own
 
 
 @dataclass(frozen=True)
@@ -270,6 +281,11 @@ class Service:
     def version(self, name: str) -> Version:
         return next(v for v in self.versions if v.name == name)
 
+    def calls(self, version: str) -> tuple[Dependency, ...]:
+        """What the instances of `version` call: a sidecar carries exactly these."""
+        targets = self.version(version).calls
+        return tuple(d for d in self.dependencies if d.target in targets)
+
     def sockets(self, instance: Instance) -> tuple[Socket, ...]:
         host = instance.host
         sockets = [
@@ -277,9 +293,12 @@ class Service:
             Socket(host.local_address, instance.app_port, "app"),
             Socket(host.local_address, instance.admin_port, "admin"),
         ]
-        if any(d.local_port is None for d in self.dependencies):
+        calls = self.calls(instance.version)
+        if any(d.local_port is None for d in calls):
             sockets.append(Socket(host.local_address, instance.outbound_port, "outbound listener"))
         for index, dependency in enumerate(self.dependencies):
+            if dependency not in calls:
+                continue
             if dependency.local_port is not None:
                 sockets.append(
                     Socket(host.local_address, dependency.local_port, f"tcp listener for {dependency.target}", index)

@@ -392,6 +392,7 @@ class _Resolver:
                         path=route.match.path,
                         headers=self.header_matches(route.match.headers, (*path, "match", "headers")),
                         methods=tuple(route.match.methods or ()),
+                        callers=self.route_callers(name, route.match.callers, (*path, "match", "from")),
                     ),
                     weights=tuple((v, w) for v, w in route.to.items() if w > 0),
                     timeout=self.timeout(route.timeout, service.timeout),
@@ -401,6 +402,20 @@ class _Resolver:
                 )
             )
         return tuple(routes)
+
+    def route_callers(self, name: str, callers: list[str] | None, path: FieldPath) -> tuple[str, ...]:
+        """A route for some callers: each must call the service, or the route would apply to nobody."""
+        for caller in callers or ():
+            spec = self.catalog.services.get(caller)
+            declared = spec is not None and any(
+                d.service == name
+                for d in [*spec.dependencies, *(x for v in spec.versions.values() for x in v.dependencies)]
+            )
+            if not declared:
+                self.problem(
+                    path, f"{caller!r} does not call {name} (declare the dependency), so the route never applies"
+                )
+        return tuple(callers or ())
 
     def check_tcp_service(self, name: str, service: s.Service) -> None:
         base: FieldPath = ("services", name)
@@ -419,44 +434,71 @@ class _Resolver:
             if route.match != s.Match():
                 self.problem((*base, "routes", index, "match"), "tcp routes cannot match on paths or headers")
 
-    def dependencies(self, name: str, service: s.Service, protocols: Mapping[str, str]) -> tuple[m.Dependency, ...]:
-        result = []
-        seen: set[str] = set()
-        for index, dependency in enumerate(service.dependencies):
-            path: FieldPath = ("services", name, "dependencies", index)
+    def dependencies(
+        self, name: str, service: s.Service, protocols: Mapping[str, str]
+    ) -> tuple[tuple[m.Dependency, ...], dict[str, tuple[str, ...]]]:
+        """Everything any version of the service calls (service-level first), and per version the
+        targets its instances call: the service's dependencies and the version's own."""
+        declared: list[tuple[FieldPath, s.Dependency, str | None]] = [
+            (("services", name, "dependencies", index), d, None) for index, d in enumerate(service.dependencies)
+        ]
+        for version, spec in service.versions.items():
+            declared += [
+                (("services", name, "versions", version, "dependencies", index), d, version)
+                for index, d in enumerate(spec.dependencies)
+            ]
+        result: list[m.Dependency] = []
+        first: dict[str, tuple[s.Dependency, str | None]] = {}
+        calls: dict[str, list[str]] = {version: [] for version in service.versions}
+        for path, dependency, owner in declared:
             target = dependency.service
-            if target not in protocols:
-                known = ", ".join(sorted(protocols))
-                self.problem((*path, "service"), f"unknown dependency {target!r} (services and external: {known})")
+            if target in first:
+                previous, where = first[target]
+                if where is None or owner is None or where == owner:
+                    self.problem((*path, "service"), f"duplicate dependency {target!r}")
+                elif previous != dependency:
+                    self.problem(path, f"{target!r} is declared differently by version {where}: say it the same way")
+                else:
+                    calls[owner].append(target)
                 continue
-            if target in seen:
-                self.problem((*path, "service"), f"duplicate dependency {target!r}")
-                continue
-            seen.add(target)
-            is_tcp = protocols[target] == "tcp"
-            if dependency.local_port is not None and not is_tcp:
-                self.problem(
-                    (*path, "local_port"),
-                    f"only for tcp dependencies; {target!r} is reached through the HTTP outbound listener",
-                )
-            if dependency.rate_limit is not None and is_tcp:
-                self.problem((*path, "rate_limit"), "not available for tcp dependencies")
-            local_port = None
-            if is_tcp:
-                local_port = dependency.local_port or (
-                    self.catalog.services[target].port
-                    if target in self.catalog.services
-                    else self.catalog.external[target].port
-                )
-            result.append(
-                m.Dependency(
-                    target=target,
-                    external=target in self.catalog.external,
-                    local_port=local_port,
-                    rate_limit=self.rate_limit(dependency.rate_limit, (*path, "rate_limit")),
-                )
+            first[target] = (dependency, owner)
+            for each in [owner] if owner is not None else list(calls):
+                calls[each].append(target)
+            found = self.dependency(path, dependency, protocols)
+            if found is not None:
+                result.append(found)
+        known = {d.target for d in result}
+        return tuple(result), {v: tuple(t for t in targets if t in known) for v, targets in calls.items()}
+
+    def dependency(
+        self, path: FieldPath, dependency: s.Dependency, protocols: Mapping[str, str]
+    ) -> m.Dependency | None:
+        target = dependency.service
+        if target not in protocols:
+            known = ", ".join(sorted(protocols))
+            self.problem((*path, "service"), f"unknown dependency {target!r} (services and external: {known})")
+            return None
+        is_tcp = protocols[target] == "tcp"
+        if dependency.local_port is not None and not is_tcp:
+            self.problem(
+                (*path, "local_port"),
+                f"only for tcp dependencies; {target!r} is reached through the HTTP outbound listener",
             )
-        return tuple(result)
+        if dependency.rate_limit is not None and is_tcp:
+            self.problem((*path, "rate_limit"), "not available for tcp dependencies")
+        local_port = None
+        if is_tcp:
+            local_port = dependency.local_port or (
+                self.catalog.services[target].port
+                if target in self.catalog.services
+                else self.catalog.external[target].port
+            )
+        return m.Dependency(
+            target=target,
+            external=target in self.catalog.external,
+            local_port=local_port,
+            rate_limit=self.rate_limit(dependency.rate_limit, (*path, "rate_limit")),
+        )
 
     def externals(self) -> tuple[m.External, ...]:
         result = []
@@ -505,12 +547,14 @@ class _Resolver:
         for name, service in catalog.services.items():
             if service.protocol == "tcp":
                 self.check_tcp_service(name, service)
+            dependencies, calls = self.dependencies(name, service, protocols)
             versions = tuple(
                 m.Version(
                     name=version,
                     instances=self.instances(name, service, version, hosts),
                     labels=tuple(sorted(spec.labels.items())),
                     image=spec.image,
+                    calls=calls[version],
                 )
                 for version, spec in service.versions.items()
             )
@@ -521,7 +565,7 @@ class _Resolver:
                     port=service.port,
                     edge=service.edge,
                     versions=versions,
-                    dependencies=self.dependencies(name, service, protocols),
+                    dependencies=dependencies,
                     routes=self.routes(name, service),
                     timeout=self.timeout(service.timeout),
                     connect_timeout=self.connect_timeout(service.connect_timeout),

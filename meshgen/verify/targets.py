@@ -23,12 +23,21 @@ class Caller:
         return f"{self.instance.host.local_address}:{self.instance.admin_port}"
 
 
-def caller_of(mesh: Mesh, service: Service) -> Caller | None:
-    """The first instance (in catalog order) of a service that calls `service` over HTTP."""
+def instance_calling(service: Service, target: str) -> Instance | None:
+    """The first instance of `service` whose version calls `target` (versions may call different things)."""
+    return next((i for i in service.instances if target in service.version(i.version).calls), None)
+
+
+def caller_of(mesh: Mesh, service: Service, among: tuple[str, ...] = ()) -> Caller | None:
+    """The first instance (in catalog order) of a service that calls `service` over HTTP; with
+    `among`, of one of those services only."""
     for candidate in mesh.callers_of(service.name):
+        if among and candidate.name not in among:
+            continue
         dependency = next(d for d in candidate.dependencies if d.target == service.name)
-        if dependency.local_port is None and candidate.instances:
-            return Caller(candidate.instances[0], candidate.dependencies)
+        instance = instance_calling(candidate, service.name)
+        if dependency.local_port is None and instance is not None:
+            return Caller(instance, candidate.calls(instance.version))
     return None
 
 

@@ -6,7 +6,7 @@ import functools
 import ipaddress
 from typing import Any
 
-from meshgen.model.mesh import CircuitBreaker, External, HealthCheck, Instance, Mesh, Service, Tracing
+from meshgen.model.mesh import CircuitBreaker, Dependency, External, HealthCheck, Instance, Mesh, Service, Tracing
 from meshgen.render.envoy import names
 from meshgen.render.envoy.common import socket_address
 from meshgen.render.envoy.layout import SidecarPaths
@@ -206,10 +206,10 @@ def tracing_cluster(tracing: Tracing) -> dict[str, Any]:
     }
 
 
-def dependency_clusters(mesh: Mesh, service: Service, paths: SidecarPaths) -> list[dict[str, Any]]:
-    """Exactly the clusters `service` needs to reach what it calls: nothing else in the mesh."""
+def dependency_clusters(mesh: Mesh, calls: tuple[Dependency, ...], paths: SidecarPaths) -> list[dict[str, Any]]:
+    """Exactly the clusters a sidecar needs to reach what its app calls: nothing else in the mesh."""
     clusters: list[dict[str, Any]] = []
-    for dependency in service.dependencies:
+    for dependency in calls:
         if dependency.external:
             clusters.append(external_cluster(mesh.external(dependency.target)))
         else:

@@ -156,7 +156,10 @@ def outbound_http_listener(mesh: Mesh, service: Service, instance: Instance, pat
         direction="outbound",
         route_config=names.OUTBOUND_ROUTES,
         paths=paths,
-        filters=_http_filters(fault=uses_faults(mesh, service), rate_limit=uses_outbound_rate_limits(service)),
+        filters=_http_filters(
+            fault=uses_faults(mesh, service.calls(instance.version)),
+            rate_limit=uses_outbound_rate_limits(service.calls(instance.version)),
+        ),
     )
     return {
         "name": names.OUTBOUND_HTTP_LISTENER,
@@ -180,7 +183,7 @@ def _tcp_route(mesh: Mesh, target: str, external: bool) -> dict[str, Any]:
 
 def outbound_tcp_listeners(mesh: Mesh, service: Service, instance: Instance) -> list[dict[str, Any]]:
     listeners = []
-    for dependency in service.dependencies:
+    for dependency in service.calls(instance.version):
         if dependency.local_port is None:
             continue
         listeners.append(
@@ -209,7 +212,7 @@ def outbound_tcp_listeners(mesh: Mesh, service: Service, instance: Instance) -> 
 
 def sidecar_listeners(mesh: Mesh, service: Service, instance: Instance, paths: SidecarPaths) -> list[dict[str, Any]]:
     listeners = [inbound_listener(mesh, service, instance, paths)]
-    if http_dependencies(service):
+    if http_dependencies(service.calls(instance.version)):
         listeners.append(outbound_http_listener(mesh, service, instance, paths))
     listeners.extend(outbound_tcp_listeners(mesh, service, instance))
     return listeners

@@ -137,18 +137,20 @@ def _virtual_host(caller: Service, dependency: Dependency, routes: list[dict[str
     return host
 
 
-def http_dependencies(service: Service) -> list[Dependency]:
-    return [d for d in service.dependencies if d.local_port is None]
+def http_dependencies(calls: tuple[Dependency, ...]) -> list[Dependency]:
+    """The calls that go through the shared outbound HTTP listener (TCP ones have ports of their own)."""
+    return [d for d in calls if d.local_port is None]
 
 
-def outbound_route_config(mesh: Mesh, service: Service) -> dict[str, Any]:
+def outbound_route_config(mesh: Mesh, service: Service, calls: tuple[Dependency, ...]) -> dict[str, Any]:
+    """Routes of what `service` calls (`calls`: one version's), each as the caller is to see it."""
     virtual_hosts = []
-    for dependency in sorted(http_dependencies(service), key=lambda d: d.target):
+    for dependency in sorted(http_dependencies(calls), key=lambda d: d.target):
         if dependency.external:
             routes = [external_route(mesh.external(dependency.target))]
         else:
             callee = mesh.service(dependency.target)
-            routes = [service_route(callee, route) for route in callee.routes]
+            routes = [service_route(callee, route) for route in callee.routes if route.match.applies_to(service.name)]
         virtual_hosts.append(_virtual_host(service, dependency, routes))
     return {"name": names.OUTBOUND_ROUTES, "virtual_hosts": virtual_hosts}
 
@@ -175,14 +177,14 @@ def inbound_route_config(service: Service) -> dict[str, Any]:
     return {"name": names.INBOUND_ROUTES, "virtual_hosts": [host]}
 
 
-def uses_faults(mesh: Mesh, service: Service) -> bool:
+def uses_faults(mesh: Mesh, calls: tuple[Dependency, ...]) -> bool:
     return any(
         route.fault is not None
-        for dependency in http_dependencies(service)
+        for dependency in http_dependencies(calls)
         if not dependency.external
         for route in mesh.service(dependency.target).routes
     )
 
 
-def uses_outbound_rate_limits(service: Service) -> bool:
-    return any(d.rate_limit is not None for d in http_dependencies(service))
+def uses_outbound_rate_limits(calls: tuple[Dependency, ...]) -> bool:
+    return any(d.rate_limit is not None for d in http_dependencies(calls))

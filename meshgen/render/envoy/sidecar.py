@@ -77,11 +77,11 @@ def listeners_header(mesh: Mesh, service: Service, instance: Instance) -> list[s
     if mesh.security.enabled:
         admitted = [f"{g.caller} ({g.describe()})" for g in grants(mesh, service)]
         lines.append("admits    " + ("; ".join(admitted) if admitted else "nobody (no caller declares it)"))
-    http = http_dependencies(service)
+    http = http_dependencies(service.calls(instance.version))
     if http:
         targets = ", ".join(sorted(d.target for d in http))
         lines.append(f"outbound  {host.local_address}:{instance.outbound_port} (http, by Host header) -> {targets}")
-    for dependency in service.dependencies:
+    for dependency in service.calls(instance.version):
         if dependency.local_port is not None:
             lines.append(f"outbound  {host.local_address}:{dependency.local_port} (tcp) -> {dependency.target}")
     lines.append(f"access log {mesh.access_log.format} -> {mesh.access_log.path}")
@@ -103,7 +103,7 @@ def clusters_header(mesh: Mesh, instance: Instance, clusters: list[dict[str, Any
 
 def outbound_routes_header(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
     lines = [*_identity(mesh, instance), "outbound routes, first match wins:"]
-    for dependency in sorted(http_dependencies(service), key=lambda d: d.target):
+    for dependency in sorted(http_dependencies(service.calls(instance.version)), key=lambda d: d.target):
         if dependency.external:
             external = mesh.external(dependency.target)
             scheme = "https" if external.tls else "http"
@@ -113,6 +113,8 @@ def outbound_routes_header(mesh: Mesh, service: Service, instance: Instance) -> 
             )
             continue
         for route in mesh.service(dependency.target).routes:
+            if not route.match.applies_to(service.name):
+                continue
             lines.append(
                 f"  {dependency.target}/{route.name}: {route.match.describe()} -> {route.describe_weights()}"
                 f", timeout {timeout_text(route.timeout)}, attempts {route.retries.attempts}"
@@ -146,7 +148,8 @@ class SidecarDocument:
 def sidecar_documents(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> dict[str, SidecarDocument]:
     """File name -> document for one instance's sidecar, whose files will live at `paths`."""
     service = mesh.service(instance.service)
-    clusters = [local_app_cluster(service, instance), *dependency_clusters(mesh, service, paths)]
+    calls = service.calls(instance.version)
+    clusters = [local_app_cluster(service, instance), *dependency_clusters(mesh, calls, paths)]
     documents = {
         names.CDS_FILE: SidecarDocument(
             _resources(names.CLUSTER_TYPE, clusters), clusters_header(mesh, instance, clusters)
@@ -169,9 +172,9 @@ def sidecar_documents(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> di
             _resources(names.ROUTE_CONFIG_TYPE, [inbound_route_config(service)]),
             inbound_routes_header(mesh, service, instance),
         )
-    if http_dependencies(service):
+    if http_dependencies(calls):
         documents[names.RDS_FILES[names.OUTBOUND_ROUTES]] = SidecarDocument(
-            _resources(names.ROUTE_CONFIG_TYPE, [outbound_route_config(mesh, service)]),
+            _resources(names.ROUTE_CONFIG_TYPE, [outbound_route_config(mesh, service, calls)]),
             outbound_routes_header(mesh, service, instance),
         )
     return {name: documents[name] for name in SIDECAR_FILES if name in documents}

@@ -192,7 +192,7 @@ def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
                 # The port the version's app listens on: App Mesh's Envoy forwards inbound traffic there.
                 "port": version.instances[0].app_port,
                 "protocol": service.protocol,
-                "backends": sorted(f"{d.target}.{namespace}" for d in service.dependencies if not d.external),
+                "backends": sorted(f"{d.target}.{namespace}" for d in service.calls(version.name) if not d.external),
             }
             # App Mesh limits connections for http and tcp, requests for http2 and grpc.
             if service.protocol in ("http", "tcp"):

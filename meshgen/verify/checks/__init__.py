@@ -89,8 +89,9 @@ def settle(mesh: Mesh) -> str:
             if dependency.external or not service.instances:
                 continue
             callee = mesh.service(dependency.target)
+            callers = [i for i in service.instances if dependency.target in service.version(i.version).calls]
             for version in callee.versions:
-                for caller in service.instances:
+                for caller in callers:
                     watched.append((Caller(caller).admin, names.version_cluster(callee.name, version.name)))
     longest = max((s.circuit_breaker.ejection_time.seconds for s in mesh.services), default=0.0)
     deadline = time.monotonic() + 3 * longest + 5

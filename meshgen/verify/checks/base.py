@@ -77,16 +77,18 @@ def targets(mesh: Mesh, kind: str, applies: Callable[[Route], bool] = lambda rou
     for service in mesh.services:
         if not service.is_http:
             continue
-        caller = caller_of(mesh, service)
         for index, route in enumerate(service.routes):
             if not applies(route):
                 continue
             name = f"{service.name}/{route.name}"
+            caller = caller_of(mesh, service, route.match.callers)
             if caller is None:
                 yield Skipped(kind, name, "no service calls it, so no sidecar applies its routes")
                 continue
+            # The caller's sidecar has only the routes that apply to it.
+            earlier = tuple(r for r in service.routes[:index] if r.match.applies_to(caller.instance.service))
             try:
-                yield Target(service, route, caller, probe_for(route, service.routes[:index]))
+                yield Target(service, route, caller, probe_for(route, earlier))
             except NoProbe as exc:
                 yield Skipped(kind, name, str(exc))
 

@@ -9,7 +9,7 @@ from functools import partial
 from meshgen.model.mesh import Mesh
 from meshgen.verify.checks.base import CheckResult, Outcome
 from meshgen.verify.http import Reply, send, send_many
-from meshgen.verify.targets import Caller, inbound_address
+from meshgen.verify.targets import Caller, inbound_address, instance_calling
 
 
 def _limited(name: str, limit_requests: int, per: float, burst: int, request: Callable[[], Reply]) -> CheckResult:
@@ -46,10 +46,11 @@ def check_rate_limits(mesh: Mesh) -> Iterator[Outcome]:
                 partial(send, address, port, "/", headers={"Host": service.name}),
             )
         for dependency in service.dependencies:
-            if dependency.rate_limit is None or not service.instances:
+            calling = instance_calling(service, dependency.target)
+            if dependency.rate_limit is None or calling is None:
                 continue
             limit = dependency.rate_limit
-            caller = Caller(service.instances[0])
+            caller = Caller(calling)
             address, port = caller.outbound
             yield _limited(
                 f"{service.name} -> {dependency.target}",

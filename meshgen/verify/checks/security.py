@@ -22,7 +22,7 @@ from meshgen.render.envoy.security import takes_plaintext
 from meshgen.verify.checks.base import CheckResult, Outcome, Skipped
 from meshgen.verify.http import send
 from meshgen.verify.mtls import Credentials, TlsReply, foreign_authority, https_request, mint, plain_line, tls_line
-from meshgen.verify.targets import Caller, inbound_address
+from meshgen.verify.targets import Caller, inbound_address, instance_calling
 
 KIND = "security"
 
@@ -178,12 +178,11 @@ def _identities(mesh: Mesh, service: Service, authority: Authority, scratch: Pat
 def _declared_edges(mesh: Mesh) -> Iterator[Outcome]:
     """Every dependency answers through its caller's sidecar: identities and RBAC let it through."""
     for caller in mesh.services:
-        if not caller.instances:
-            continue
-        sidecar = Caller(caller.instances[0])
         for dependency in caller.dependencies:
-            if dependency.external:
+            calling = instance_calling(caller, dependency.target)
+            if dependency.external or calling is None:
                 continue
+            sidecar = Caller(calling)
             callee = mesh.service(dependency.target)
             grant = next((g for g in grants(mesh, callee) if g.caller == caller.name), None)
             if grant is None:
