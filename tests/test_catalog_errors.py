@@ -368,12 +368,12 @@ CASES = [
         "not available for protocol tcp",
     ),
     Case(
-        "local-port-on-http-dependency",
+        "local-port-taken-by-the-app",  # an HTTP dependency may have a port of its own, not the app's
         catalog(
-            ("    dependencies: [users]", "    dependencies:\n      - {service: users, local_port: 9000}  " + MARK)
+            ("    dependencies: [users]", "    dependencies:\n      - {service: users, local_port: 8080}  " + MARK)
         ),
         "services.web.dependencies[0].local_port",
-        "only for tcp dependencies; 'users' is reached through the HTTP outbound listener",
+        "two listeners on 127.0.30.129:8080: web.v1.web-1 app; web.v1.web-1 http listener for users",
     ),
     Case(
         "rate-limit-interval-too-short",

@@ -292,7 +292,11 @@ class Instance(Strict):
 
 class Dependency(Strict):
     service: str = Field(description="a service or external service this one calls")
-    local_port: Port | None = Field(None, description="local port for TCP dependencies (default: the callee's port)")
+    local_port: Port | None = Field(
+        None,
+        description="a listener of its own on the caller's local address, for apps that dial an address, not a name "
+        "(HTTP: plain http://127.0.0.1:PORT/ reaches this dependency; TCP: always, default the callee's port)",
+    )
     rate_limit: RateLimit | None = Field(None, description="throttle this caller's calls to the dependency")
 
 
@@ -437,6 +441,11 @@ class ClientCertificate(Strict):
 
 class External(Strict):
     address: str = Field(description="DNS name or IP address outside the mesh")
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="names apps call it by (www.example.com): the sidecar routes a request with any of them as Host "
+        "to this external, as Istio's ServiceEntry hosts",
+    )
     port: Port
     protocol: Literal["http", "tcp"] = "http"
     tls: bool = False

@@ -56,9 +56,9 @@ def loaded_versions(dump: dict[str, Any]) -> dict[str, str]:
             versions[names.LDS_FILE] = config["version_info"]
         elif kind == "RoutesConfigDump":
             for route in config.get("dynamic_route_configs", []):
-                file = names.RDS_FILES.get(route.get("route_config", {}).get("name", ""))
-                if file:
-                    versions[file] = route.get("version_info", "")
+                name = route.get("route_config", {}).get("name", "")
+                if name:
+                    versions[names.rds_file(name)] = route.get("version_info", "")
         elif kind == "SecretsConfigDump":
             for secret in config.get("dynamic_active_secrets", []):
                 file = names.SDS_FILES.get(secret.get("name", ""))

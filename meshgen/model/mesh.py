@@ -226,8 +226,13 @@ class Version:
 class Dependency:
     target: str
     external: bool
-    local_port: int | None  # TCP dependencies only
+    local_port: int | None  # a listener of its own on the caller's local address (always for TCP)
     rate_limit: RateLimit | None
+    protocol: str = "http"  # the callee's: http, http2, grpc or tcp
+
+    @property
+    def is_http(self) -> bool:
+        return self.protocol != "tcp"
 
 
 @dataclass(frozen=True)
@@ -294,14 +299,15 @@ class Service:
             Socket(host.local_address, instance.admin_port, "admin"),
         ]
         calls = self.calls(instance.version)
-        if any(d.local_port is None for d in calls):
+        if any(d.is_http for d in calls):
             sockets.append(Socket(host.local_address, instance.outbound_port, "outbound listener"))
         for index, dependency in enumerate(self.dependencies):
             if dependency not in calls:
                 continue
             if dependency.local_port is not None:
+                kind = "http" if dependency.is_http else "tcp"
                 sockets.append(
-                    Socket(host.local_address, dependency.local_port, f"tcp listener for {dependency.target}", index)
+                    Socket(host.local_address, dependency.local_port, f"{kind} listener for {dependency.target}", index)
                 )
         return tuple(sockets)
 
@@ -323,6 +329,7 @@ class External:
     stand_in: tuple[str, int] | None = None  # where calls really go (a local stand-in), the name kept
     client_cert: str | None = None  # TLS: certificate and key presented only when the catalog asks
     client_key: str | None = None
+    hosts: tuple[str, ...] = ()  # the names apps may call it by, besides its catalog name
 
     @property
     def is_http(self) -> bool:

@@ -479,11 +479,6 @@ class _Resolver:
             self.problem((*path, "service"), f"unknown dependency {target!r} (services and external: {known})")
             return None
         is_tcp = protocols[target] == "tcp"
-        if dependency.local_port is not None and not is_tcp:
-            self.problem(
-                (*path, "local_port"),
-                f"only for tcp dependencies; {target!r} is reached through the HTTP outbound listener",
-            )
         if dependency.rate_limit is not None and is_tcp:
             self.problem((*path, "rate_limit"), "not available for tcp dependencies")
         local_port = None
@@ -496,8 +491,9 @@ class _Resolver:
         return m.Dependency(
             target=target,
             external=target in self.catalog.external,
-            local_port=local_port,
+            local_port=local_port if is_tcp else dependency.local_port,
             rate_limit=self.rate_limit(dependency.rate_limit, (*path, "rate_limit")),
+            protocol=protocols[target],
         )
 
     def externals(self) -> tuple[m.External, ...]:
@@ -526,8 +522,12 @@ class _Resolver:
                     circuit_breaker=self.circuit_breaker(external.circuit_breaker),
                     client_cert=external.client_certificate.cert if external.client_certificate else None,
                     client_key=external.client_certificate.key if external.client_certificate else None,
+                    hosts=tuple(external.hosts),
                 )
             )
+            for index, name_ in enumerate(external.hosts):
+                if not HOSTNAME.match(name_):
+                    self.problem((*path, "hosts", index), f"expected a DNS name, got {name_!r}")
             if external.client_certificate is not None and not external.tls:
                 self.problem((*path, "client_certificate"), "needs tls: true")
         return tuple(result)

@@ -14,6 +14,7 @@ from meshgen.render.envoy.routes import (
     FAULT_FILTER,
     RATE_LIMIT_FILTER,
     http_dependencies,
+    own_listener_dependencies,
     uses_faults,
     uses_outbound_rate_limits,
 )
@@ -75,7 +76,7 @@ def _http_connection_manager(
         "generate_request_id": True,
         "rds": {
             "route_config_name": route_config,
-            "config_source": file_source(paths.file(names.RDS_FILES[route_config])),
+            "config_source": file_source(paths.file(names.rds_file(route_config))),
         },
         "http_filters": filters,
         "access_log": access_log(mesh.access_log, instance, direction),
@@ -169,6 +170,34 @@ def outbound_http_listener(mesh: Mesh, service: Service, instance: Instance, pat
     }
 
 
+def own_http_listeners(mesh: Mesh, service: Service, instance: Instance, paths: SidecarPaths) -> list[dict[str, Any]]:
+    """A listener per dependency that has a port of its own: plain http://ADDRESS:PORT/ reaches it,
+    through the same routes, retries, timeouts, faults and tracing as the shared listener."""
+    listeners = []
+    for dependency in own_listener_dependencies(service.calls(instance.version)):
+        assert dependency.local_port is not None
+        hcm = _http_connection_manager(
+            mesh,
+            instance,
+            stat_prefix=f"outbound_http_{dependency.target}",
+            direction="outbound",
+            route_config=names.dependency_routes(dependency.target),
+            paths=paths,
+            filters=_http_filters(
+                fault=uses_faults(mesh, (dependency,)), rate_limit=uses_outbound_rate_limits((dependency,))
+            ),
+        )
+        listeners.append(
+            {
+                "name": names.http_listener(dependency.target),
+                "address": socket_address(instance.host.local_address, dependency.local_port),
+                "traffic_direction": "OUTBOUND",
+                "filter_chains": [{"filters": [hcm]}],
+            }
+        )
+    return listeners
+
+
 def _tcp_route(mesh: Mesh, target: str, external: bool) -> dict[str, Any]:
     if external:
         return {"cluster": names.external_cluster(target)}
@@ -184,7 +213,7 @@ def _tcp_route(mesh: Mesh, target: str, external: bool) -> dict[str, Any]:
 def outbound_tcp_listeners(mesh: Mesh, service: Service, instance: Instance) -> list[dict[str, Any]]:
     listeners = []
     for dependency in service.calls(instance.version):
-        if dependency.local_port is None:
+        if dependency.is_http or dependency.local_port is None:
             continue
         listeners.append(
             {
@@ -214,5 +243,6 @@ def sidecar_listeners(mesh: Mesh, service: Service, instance: Instance, paths: S
     listeners = [inbound_listener(mesh, service, instance, paths)]
     if http_dependencies(service.calls(instance.version)):
         listeners.append(outbound_http_listener(mesh, service, instance, paths))
+    listeners.extend(own_http_listeners(mesh, service, instance, paths))
     listeners.extend(outbound_tcp_listeners(mesh, service, instance))
     return listeners

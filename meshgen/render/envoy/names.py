@@ -13,6 +13,17 @@ BOOTSTRAP_FILE = "envoy.yaml"
 CDS_FILE = "cds.yaml"
 LDS_FILE = "lds.yaml"
 RDS_FILES = {INBOUND_ROUTES: "rds-inbound.yaml", OUTBOUND_ROUTES: "rds-outbound.yaml"}
+
+
+def dependency_routes(target: str) -> str:
+    """The route configuration of a dependency's own listener: its routes, whatever the Host."""
+    return f"{OUTBOUND_ROUTES}.{target}"
+
+
+def rds_file(route_config: str) -> str:
+    return RDS_FILES.get(route_config) or f"rds-{route_config}.yaml"
+
+
 # SDS: the sidecar's own certificate and key, and the CA bundle it trusts (mutual TLS only).
 IDENTITY_SECRET = "identity"
 TRUST_SECRET = "trust"
@@ -33,3 +44,7 @@ def external_cluster(name: str) -> str:
 
 def tcp_listener(target: str) -> str:
     return f"outbound_tcp.{target}"
+
+
+def http_listener(target: str) -> str:
+    return f"outbound_http.{target}"

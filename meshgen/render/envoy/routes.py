@@ -121,11 +121,13 @@ def external_route(external: External) -> dict[str, Any]:
     }
 
 
-def _virtual_host(caller: Service, dependency: Dependency, routes: list[dict[str, Any]]) -> dict[str, Any]:
+def _virtual_host(
+    caller: Service, dependency: Dependency, routes: list[dict[str, Any]], domains: list[str]
+) -> dict[str, Any]:
     target = dependency.target
     host: dict[str, Any] = {
         "name": target,
-        "domains": [target, f"{target}:*"],
+        "domains": domains,
         # The demo app and verification read x-envoy-attempt-count to fail exact attempts.
         "include_request_attempt_count": True,
         "routes": routes,
@@ -138,21 +140,43 @@ def _virtual_host(caller: Service, dependency: Dependency, routes: list[dict[str
 
 
 def http_dependencies(calls: tuple[Dependency, ...]) -> list[Dependency]:
-    """The calls that go through the shared outbound HTTP listener (TCP ones have ports of their own)."""
-    return [d for d in calls if d.local_port is None]
+    """The HTTP calls: all reach the shared outbound listener by Host (TCP ones have ports of their own)."""
+    return [d for d in calls if d.is_http]
+
+
+def own_listener_dependencies(calls: tuple[Dependency, ...]) -> list[Dependency]:
+    """The HTTP calls with a listener of their own, for apps that dial an address, not a name."""
+    return [d for d in calls if d.is_http and d.local_port is not None]
+
+
+def _dependency_routes(mesh: Mesh, service: Service, dependency: Dependency) -> list[dict[str, Any]]:
+    if dependency.external:
+        return [external_route(mesh.external(dependency.target))]
+    callee = mesh.service(dependency.target)
+    return [service_route(callee, route) for route in callee.routes if route.match.applies_to(service.name)]
+
+
+def _domains(mesh: Mesh, dependency: Dependency) -> list[str]:
+    names_ = [dependency.target]
+    if dependency.external:
+        names_ += list(mesh.external(dependency.target).hosts)  # its real names, as apps write them
+    return [domain for name in names_ for domain in (name, f"{name}:*")]
 
 
 def outbound_route_config(mesh: Mesh, service: Service, calls: tuple[Dependency, ...]) -> dict[str, Any]:
-    """Routes of what `service` calls (`calls`: one version's), each as the caller is to see it."""
-    virtual_hosts = []
-    for dependency in sorted(http_dependencies(calls), key=lambda d: d.target):
-        if dependency.external:
-            routes = [external_route(mesh.external(dependency.target))]
-        else:
-            callee = mesh.service(dependency.target)
-            routes = [service_route(callee, route) for route in callee.routes if route.match.applies_to(service.name)]
-        virtual_hosts.append(_virtual_host(service, dependency, routes))
+    """Routes of what `service` calls (`calls`: one version's), each as the caller is to see it,
+    chosen by Host."""
+    virtual_hosts = [
+        _virtual_host(service, dependency, _dependency_routes(mesh, service, dependency), _domains(mesh, dependency))
+        for dependency in sorted(http_dependencies(calls), key=lambda d: d.target)
+    ]
     return {"name": names.OUTBOUND_ROUTES, "virtual_hosts": virtual_hosts}
+
+
+def dependency_route_config(mesh: Mesh, service: Service, dependency: Dependency) -> dict[str, Any]:
+    """The same routes for a dependency's own listener, whatever Host the app sends."""
+    host = _virtual_host(service, dependency, _dependency_routes(mesh, service, dependency), ["*"])
+    return {"name": names.dependency_routes(dependency.target), "virtual_hosts": [host]}
 
 
 def inbound_route_config(service: Service) -> dict[str, Any]:

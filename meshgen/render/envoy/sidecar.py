@@ -16,19 +16,31 @@ from meshgen.render.envoy.bootstrap import bootstrap
 from meshgen.render.envoy.clusters import dependency_clusters, local_app_cluster
 from meshgen.render.envoy.layout import Layout, SidecarPaths
 from meshgen.render.envoy.listeners import sidecar_listeners
-from meshgen.render.envoy.routes import http_dependencies, inbound_route_config, outbound_route_config
+from meshgen.render.envoy.routes import (
+    dependency_route_config,
+    http_dependencies,
+    inbound_route_config,
+    outbound_route_config,
+    own_listener_dependencies,
+)
 from meshgen.render.envoy.security import SECRET_TYPE, sds_resources
 
-# Order in which a running Envoy should see replaced files: secrets before the clusters and
-# listeners that use them, clusters before the routes that use them, routes before the listeners
-# that name them, the bootstrap last.
-SIDECAR_FILES = (
-    *names.SDS_FILES.values(),
-    names.CDS_FILE,
-    *names.RDS_FILES.values(),
-    names.LDS_FILE,
-    names.BOOTSTRAP_FILE,
-)
+
+def file_order(name: str) -> tuple[int, str]:
+    """Order in which a running Envoy should see replaced files: secrets before the clusters and
+    listeners that use them, clusters before the routes that use them, routes before the
+    listeners that name them, the bootstrap last."""
+    if name in names.SDS_FILES.values():
+        rank = 0
+    elif name == names.CDS_FILE:
+        rank = 1
+    elif name.startswith("rds-"):
+        rank = 2
+    elif name == names.LDS_FILE:
+        rank = 3
+    else:
+        rank = 4
+    return rank, name
 
 
 def _resources(type_url: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -51,12 +63,12 @@ def _identity(mesh: Mesh, instance: Instance) -> list[str]:
 # route files alone and Envoy swaps routes without touching listeners, clusters or the process.
 
 
-def bootstrap_header(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
+def bootstrap_header(mesh: Mesh, service: Service, instance: Instance, watched: list[str]) -> list[str]:
     host = instance.host
     lines = [
         *_identity(mesh, instance),
         f"admin     {host.local_address}:{instance.admin_port} (loopback only)",
-        f"dynamic   {', '.join(f for f in SIDECAR_FILES if f != names.BOOTSTRAP_FILE)} (watched; changes apply live)",
+        f"dynamic   {', '.join(watched)} (watched; changes apply live)",
     ]
     if mesh.tracing is not None:
         tracing = mesh.tracing
@@ -83,7 +95,8 @@ def listeners_header(mesh: Mesh, service: Service, instance: Instance) -> list[s
         lines.append(f"outbound  {host.local_address}:{instance.outbound_port} (http, by Host header) -> {targets}")
     for dependency in service.calls(instance.version):
         if dependency.local_port is not None:
-            lines.append(f"outbound  {host.local_address}:{dependency.local_port} (tcp) -> {dependency.target}")
+            kind = "http, any Host" if dependency.is_http else "tcp"
+            lines.append(f"outbound  {host.local_address}:{dependency.local_port} ({kind}) -> {dependency.target}")
     lines.append(f"access log {mesh.access_log.format} -> {mesh.access_log.path}")
     return lines
 
@@ -158,9 +171,6 @@ def sidecar_documents(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> di
             _resources(names.LISTENER_TYPE, sidecar_listeners(mesh, service, instance, paths)),
             listeners_header(mesh, service, instance),
         ),
-        names.BOOTSTRAP_FILE: SidecarDocument(
-            bootstrap(mesh, instance, paths), bootstrap_header(mesh, service, instance)
-        ),
     }
     if mesh.security.enabled:
         for name, secrets in sds_resources(paths).items():
@@ -177,7 +187,17 @@ def sidecar_documents(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> di
             _resources(names.ROUTE_CONFIG_TYPE, [outbound_route_config(mesh, service, calls)]),
             outbound_routes_header(mesh, service, instance),
         )
-    return {name: documents[name] for name in SIDECAR_FILES if name in documents}
+    for dependency in own_listener_dependencies(calls):
+        routes = dependency_route_config(mesh, service, dependency)
+        documents[names.rds_file(routes["name"])] = SidecarDocument(
+            _resources(names.ROUTE_CONFIG_TYPE, [routes]),
+            [*_identity(mesh, instance), f"routes of {dependency.target} on its own listener, whatever the Host"],
+        )
+    watched = sorted((n for n in documents if n != names.BOOTSTRAP_FILE), key=file_order)
+    documents[names.BOOTSTRAP_FILE] = SidecarDocument(
+        bootstrap(mesh, instance, paths), bootstrap_header(mesh, service, instance, watched)
+    )
+    return {name: documents[name] for name in sorted(documents, key=file_order)}
 
 
 def render_sidecar(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> dict[str, str]:

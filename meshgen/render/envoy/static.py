@@ -61,8 +61,8 @@ def static_bootstrap_from_documents(documents: dict[str, dict[str, Any]]) -> dic
     """From one sidecar's documents (file name -> parsed document) to a static bootstrap."""
     config = {k: v for k, v in documents[names.BOOTSTRAP_FILE].items() if k != "dynamic_resources"}
     routes = {}
-    for file in names.RDS_FILES.values():
-        if file in documents:
+    for file in sorted(documents):
+        if file.startswith("rds-"):
             for route_config in _resources(documents[file]):
                 routes[route_config["name"]] = route_config
     listeners = [_with_inline_routes(listener, routes) for listener in _resources(documents[names.LDS_FILE])]
