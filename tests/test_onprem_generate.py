@@ -206,8 +206,9 @@ def test_cli_generate_onprem_writes_a_usable_tree(tmp_path: Path) -> None:
         main, ["generate", str(MOLECULE), "--target", "onprem", "--connection", "docker", "-o", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
-    assert "Ansible inventory, 3 sidecars" in result.output
+    assert "Ansible inventory, 4 sidecars" in result.output
     assert sorted(p.name for p in (tmp_path / "envoy").iterdir()) == [
+        "auditor.v1.auditor-1",
         "callee.v1.callee-1",
         "callee.v2.callee-2",
         "caller.v1.caller-1",
