@@ -69,6 +69,7 @@ class TargetOptions:
     default_image: str | None
     modules_dir: Path | None
     connection: str
+    ca_dir: Path | None
 
 
 def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, str], list[str]]:
@@ -90,6 +91,7 @@ def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, st
             connection=options.connection,
             config_root=options.config_root or ONPREM_CONFIG_ROOT,
             tls_root=options.tls_root or str(DEFAULT_TLS_ROOT),
+            ca_dir=_onprem_ca_dir(mesh, out, options).as_posix(),
         )
         return render_onprem(mesh, onprem), []
     from meshgen.render.terraform import AwsOptions, render_aws
@@ -103,6 +105,36 @@ def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, st
     )
     rendered = render_aws(mesh, out, aws)
     return rendered.files, rendered.warnings
+
+
+def _onprem_ca_dir(mesh: Mesh, out: Path, options: TargetOptions) -> Path:
+    """meshgen's CA directory for an on-prem mesh, absolute. The CA signs every sidecar
+    certificate, so neither it nor the catalog's own CA may live in OUT, which is meant to be
+    shared (and whose unknown files `generate` may remove)."""
+    from meshgen.pki.authority import default_ca_dir
+
+    ca_dir = (options.ca_dir or default_ca_dir(mesh.name)).absolute()
+    security = mesh.security
+    key = Path(security.ca_key) if security.ca_key else ca_dir
+    if security.enabled and key.resolve().is_relative_to(out.resolve()):
+        what = "mesh.security.ca.key" if security.ca_key else "--ca-dir"
+        raise InputError(f"{what}: {key} is inside the output directory {out}: keep the CA out of it")
+    return ca_dir
+
+
+def _ensure_onprem_authority(mesh: Mesh, ca_dir: Path) -> str | None:
+    """The CA the inventory points at, ready to sign: the catalog's own (checked), or meshgen's
+    in `ca_dir`, created when missing; its trust.pem brought up to date. A note when created."""
+    from meshgen.pki.authority import has_own_authority, load_authority
+
+    security = mesh.security
+    if not security.enabled:
+        return None
+    created = not security.ca_cert and not has_own_authority(ca_dir)
+    load_authority(security, ca_dir)
+    if created:
+        return f"created meshgen's CA for mesh {mesh.name} in {ca_dir} (it signs every sidecar certificate: keep it)"
+    return None
 
 
 _TARGET_OPTIONS = [
@@ -123,6 +155,12 @@ _TARGET_OPTIONS = [
         "--tls-root",
         help="envoy, onprem: absolute directory that holds each sidecar's certificate and key and the trust "
         "bundle where Envoy runs (default: /etc/meshgen/tls).",
+    ),
+    click.option(
+        "--ca-dir",
+        type=click.Path(path_type=Path),
+        help="onprem: meshgen's CA of this mesh on this machine, created by generate when missing, outside OUT "
+        "(default: $MESHGEN_CA_DIR or ~/.local/share/meshgen/ca/MESH); unused when the catalog names its own CA.",
     ),
     click.option(
         "--connection",
@@ -179,7 +217,8 @@ out_option = click.option("-o", "--out", type=click.Path(path_type=Path), requir
 @click.option("--envoy", "check_envoy", is_flag=True, help="Have the real Envoy validate every config before writing.")
 @user_errors
 def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool) -> None:
-    """Render the catalog into OUT: Envoy sidecar directories, or a Terraform root for AWS."""
+    """Render the catalog into OUT: Envoy sidecar directories, an Ansible inventory for on-prem hosts
+    (creating meshgen's CA for them when missing, outside OUT), or a Terraform root for AWS."""
     from meshgen.render.output import write_tree
 
     mesh = load_mesh(catalog)
@@ -190,6 +229,10 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
         check_with_envoy(mesh)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
+    if options.target == "onprem":
+        note = _ensure_onprem_authority(mesh, _onprem_ca_dir(mesh, out, options))
+        if note:
+            click.echo(note)
     changes = write_tree(out, files)
     what = {
         "envoy": f"{len(mesh.instances)} sidecars",

@@ -1,4 +1,5 @@
-"""`meshgen certs`: the local mesh's certificates: status, rotation, and certificates for named clients."""
+"""`meshgen certs`: the local mesh's certificates: status, rotation, and certificates for named clients;
+and the rotation of meshgen's CA of an on-prem mesh (whose hosts site.yml then updates)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def _running_plan(state_dir: Path) -> tuple[MeshState, IdentityPlan]:
 
 @click.group()
 def certs() -> None:
-    """The running local mesh's certificates: status, rotation, certificates for named clients."""
+    """The running local mesh's certificates (status, rotation, certificates for named clients), and
+    meshgen's CA of an on-prem mesh (rotate --ca --catalog)."""
 
 
 @certs.command("status")
@@ -62,17 +64,62 @@ def certs_status(state_dir: Path | None, as_json: bool) -> None:
 @certs.command("rotate")
 @state_dir_option
 @click.option("--ca", "rotate_ca", is_flag=True, help="Also replace meshgen's CA (trusted side by side first).")
+@click.option(
+    "--catalog",
+    type=click.Path(path_type=Path),
+    help="With --ca, no local mesh: replace meshgen's CA of this catalog's on-prem mesh; then run site.yml.",
+)
+@click.option(
+    "--ca-dir",
+    type=click.Path(path_type=Path),
+    help="With --catalog: where that CA lives (default: $MESHGEN_CA_DIR or ~/.local/share/meshgen/ca/MESH).",
+)
 @user_errors
-def certs_rotate(state_dir: Path | None, rotate_ca: bool) -> None:
-    """Give every sidecar a new certificate now, live: no restart, no dropped connection."""
+def certs_rotate(state_dir: Path | None, rotate_ca: bool, catalog: Path | None, ca_dir: Path | None) -> None:
+    """Give every sidecar a new certificate now, live: no restart, no dropped connection.
+
+    With --ca --catalog CATALOG: a new CA for the on-prem mesh of CATALOG, the old one still trusted
+    until the certificates it signed have expired. Then run ansible/site.yml on every mesh host: it
+    installs the new trust bundle everywhere first, then new certificates.
+    """
     from meshgen.deploy.local.certs import ensure_identities, wait_for_envoys
 
+    if catalog is not None or ca_dir is not None:
+        _rotate_onprem_ca(rotate_ca, catalog, ca_dir)
+        return
     directory = resolve_state_dir(state_dir)
     state, plan = _running_plan(directory)
     envoys = [p for p in state.processes if p.kind == "envoy"]
     renewal = ensure_identities(directory, plan, renew_all=True, rotate_ca=rotate_ca, wait=wait_for_envoys(envoys))
     what = "a new CA and " if rotate_ca else ""
     click.echo(f"rotated: {what}{len(renewal.issued)} sidecar certificates, in use by every running Envoy")
+
+
+def _rotate_onprem_ca(rotate_ca: bool, catalog: Path | None, ca_dir: Path | None) -> None:
+    from meshgen.model import load_mesh
+    from meshgen.pki.authority import default_ca_dir, has_own_authority, rotate_own_authority
+
+    if catalog is None:
+        raise InputError("--ca-dir needs --catalog: the trust domain and lifetimes come from the catalog")
+    if not rotate_ca:
+        raise InputError(
+            "--catalog rotates meshgen's CA of an on-prem mesh: add --ca (site.yml renews sidecar certificates: "
+            "-e envoy_tls_rotate=true)"
+        )
+    mesh = load_mesh(catalog)
+    security = mesh.security
+    if not security.enabled:
+        raise InputError(f"{catalog}: mesh.security.mtls is off: the mesh has no CA")
+    if security.ca_cert:
+        raise InputError(f"{catalog}: the catalog names its own CA (mesh.security.ca): rotate that CA yourself")
+    directory = (ca_dir or default_ca_dir(mesh.name)).absolute()
+    if not has_own_authority(directory):
+        raise UserError(f"no CA of meshgen in {directory}: `meshgen generate --target onprem` creates it")
+    authority = rotate_own_authority(directory, security.trust_domain, security.ca_lifetime, security.leaf_lifetime)
+    click.echo(
+        f"{directory}: a new CA signs from now on; {len(authority.bundle)} CAs trusted (trust.pem). "
+        "Run ansible/site.yml on every mesh host: trust first, then new certificates, everywhere."
+    )
 
 
 @certs.command("issue-client")

@@ -81,3 +81,12 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`generate --target onprem` creates meshgen's CA of a mesh where none is: in a scratch
+    directory for the whole run, never in the home directory of whoever runs the tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MESHGEN_CA_DIR", str(tmp_path_factory.mktemp("meshgen-ca")))
+        yield

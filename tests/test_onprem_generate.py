@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from meshgen.cli import main
 from meshgen.errors import UserError
 from meshgen.model import load_mesh
+from meshgen.pki.certificates import load_certs
 from meshgen.render.ansible import OnpremOptions, render_onprem
 from tests.support import REPO
 
@@ -35,7 +36,13 @@ def test_host_vars_carry_sidecars_and_demo_apps() -> None:
     files = render_onprem(load_mesh(SHOP), OnpremOptions())
     users = yaml.safe_load(files["host_vars/users-2.yml"])
     assert users["envoy_sidecars"] == [
-        {"name": "users.v2.users-2", "service": "users", "version": "v2", "admin": "127.0.10.131:15000"}
+        {
+            "name": "users.v2.users-2",
+            "service": "users",
+            "version": "v2",
+            "admin": "127.0.10.131:15000",
+            "spiffe_id": "spiffe://shop/service/users",
+        }
     ]
     assert users["demo_app_instances"][0]["listen"] == "127.0.10.131:8080"
     collector = yaml.safe_load(files["host_vars/tracing-1.yml"])
@@ -63,13 +70,145 @@ def test_catalog_without_hosts_cannot_go_on_prem(tmp_path: Path) -> None:
         render_onprem(load_mesh(path), OnpremOptions())
 
 
+def _group_vars(files: dict[str, str]) -> dict[str, object]:
+    return dict(yaml.safe_load(files["group_vars/all.yml"]))
+
+
+def test_tls_data_names_identities_the_tls_root_and_meshgen_ca_outside_the_tree() -> None:
+    options = OnpremOptions(tls_root="/srv/tls", ca_dir="/home/ops/ca/molecule")
+    files = render_onprem(load_mesh(MOLECULE), options)
+    assert {k: v for k, v in _group_vars(files).items() if k.startswith("envoy_tls_")} == {
+        "envoy_tls_mode": "strict",
+        "envoy_tls_root": "/srv/tls",
+        "envoy_tls_leaf_lifetime": 86_400,
+        "envoy_tls_ca_cert": "/home/ops/ca/molecule/active/ca.pem",
+        "envoy_tls_ca_key": "/home/ops/ca/molecule/active/ca-key.pem",
+        "envoy_tls_trust_bundle": "/home/ops/ca/molecule/trust.pem",
+    }
+    caller = yaml.safe_load(files["host_vars/caller-1.yml"])["envoy_sidecars"][0]
+    assert caller["spiffe_id"] == "spiffe://molecule/service/caller"
+    assert (
+        '"filename": "/srv/tls/caller.v1.caller-1/current/key.pem"'
+        in files["envoy/caller.v1.caller-1/sds-identity.yaml"]
+    )
+
+
+def _catalog_with_security(tmp_path: Path, security: str) -> Path:
+    text = MOLECULE.read_text().replace(
+        "mesh:\n  name: molecule\n", f"mesh:\n  name: molecule\n  security: {security}\n"
+    )
+    assert "security:" in text
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_tls_data_for_the_catalog_own_ca_names_its_files(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("")
+    (tmp_path / "ca-key.pem").write_text("")
+    catalog = _catalog_with_security(tmp_path, "{ca: {cert: ca.pem, key: ca-key.pem}, leaf_lifetime: 90m}")
+    variables = _group_vars(render_onprem(load_mesh(catalog), OnpremOptions(ca_dir="/unused")))
+    assert variables["envoy_tls_ca_cert"] == str(tmp_path / "ca.pem")
+    assert variables["envoy_tls_ca_key"] == str(tmp_path / "ca-key.pem")
+    assert "envoy_tls_trust_bundle" not in variables  # the role trusts the root, the last certificate
+    assert variables["envoy_tls_leaf_lifetime"] == 5_400
+
+
+def test_without_mutual_tls_there_are_no_identities(tmp_path: Path) -> None:
+    files = render_onprem(load_mesh(_catalog_with_security(tmp_path, "{mtls: 'off'}")), OnpremOptions())
+    variables = _group_vars(files)
+    assert variables["envoy_tls_mode"] == "off"
+    assert not any(k.startswith("envoy_tls_ca") for k in variables)
+    assert "spiffe_id" not in yaml.safe_load(files["host_vars/caller-1.yml"])["envoy_sidecars"][0]
+
+
+def test_cli_generate_onprem_creates_meshgen_ca_once_outside_the_tree(tmp_path: Path) -> None:
+    ca_dir, out = tmp_path / "ca", tmp_path / "out"
+    command = ["generate", str(MOLECULE), "--target", "onprem", "--ca-dir", str(ca_dir), "-o", str(out)]
+    first = CliRunner().invoke(main, command)
+    assert first.exit_code == 0, first.output
+    assert f"created meshgen's CA for mesh molecule in {ca_dir}" in first.output
+    assert (ca_dir / "active" / "ca-key.pem").stat().st_mode & 0o777 == 0o600
+    assert len(load_certs((ca_dir / "trust.pem").read_bytes(), "trust.pem")) == 1
+    assert _group_vars({"group_vars/all.yml": (out / "group_vars/all.yml").read_text()})["envoy_tls_ca_key"] == str(
+        ca_dir / "active" / "ca-key.pem"
+    )
+    assert not any("PRIVATE KEY" in p.read_text() for p in out.rglob("*") if p.is_file())
+    key = (ca_dir / "active" / "ca-key.pem").read_bytes()
+
+    again = CliRunner().invoke(main, command)
+    assert again.exit_code == 0, again.output
+    assert "created" not in again.output
+    assert (ca_dir / "active" / "ca-key.pem").read_bytes() == key
+
+
+def test_cli_diff_onprem_creates_no_ca(tmp_path: Path) -> None:
+    ca_dir = tmp_path / "ca"
+    result = CliRunner().invoke(
+        main, ["diff", str(MOLECULE), "--target", "onprem", "--ca-dir", str(ca_dir), "-o", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert not ca_dir.exists()
+
+
+def test_cli_refuses_a_ca_inside_the_output_tree(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["generate", str(MOLECULE), "--target", "onprem", "--ca-dir", str(out / "ca"), "-o", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "inside the output directory" in result.output
+    assert not out.exists()
+
+
+def test_cli_rotates_the_onprem_ca_keeping_the_old_one_trusted(tmp_path: Path) -> None:
+    ca_dir = tmp_path / "ca"
+    generate = ["generate", str(MOLECULE), "--target", "onprem", "--ca-dir", str(ca_dir), "-o", str(tmp_path / "out")]
+    assert CliRunner().invoke(main, generate).exit_code == 0
+    before = (ca_dir / "active").resolve()
+    rotate = ["certs", "rotate", "--ca", "--catalog", str(MOLECULE), "--ca-dir", str(ca_dir)]
+
+    result = CliRunner().invoke(main, rotate)
+
+    assert result.exit_code == 0, result.output
+    assert "Run ansible/site.yml on every mesh host" in result.output
+    assert (ca_dir / "active").resolve() != before
+    assert (before / "retire-after").exists()
+    trusted = load_certs((ca_dir / "trust.pem").read_bytes(), "trust.pem")
+    assert len(trusted) == 2
+    active = load_certs((ca_dir / "active" / "ca.pem").read_bytes(), "ca.pem")[0]
+    assert trusted[0] == active
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--catalog", str(MOLECULE)], "add --ca"),
+        (["--ca", "--ca-dir", "/tmp/nowhere"], "--ca-dir needs --catalog"),
+    ],
+)
+def test_cli_onprem_ca_rotation_needs_the_catalog_and_ca(tmp_path: Path, options: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["certs", "rotate", *options])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_cli_onprem_ca_rotation_needs_an_existing_ca(tmp_path: Path) -> None:
+    rotate = ["certs", "rotate", "--ca", "--catalog", str(MOLECULE), "--ca-dir", str(tmp_path / "none")]
+    result = CliRunner().invoke(main, rotate)
+    assert result.exit_code == 1, result.output
+    assert "meshgen generate --target onprem" in result.output
+    assert not (tmp_path / "none").exists()
+
+
 def test_cli_generate_onprem_writes_a_usable_tree(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main, ["generate", str(MOLECULE), "--target", "onprem", "--connection", "docker", "-o", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
-    assert "Ansible inventory, 3 sidecars" in result.output
+    assert "Ansible inventory, 4 sidecars" in result.output
     assert sorted(p.name for p in (tmp_path / "envoy").iterdir()) == [
+        "auditor.v1.auditor-1",
         "callee.v1.callee-1",
         "callee.v2.callee-2",
         "caller.v1.caller-1",

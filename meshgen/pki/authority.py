@@ -3,10 +3,13 @@
 meshgen's own CA lives in a directory of generations:
 
     <ca dir>/<generation>/ca.pem, ca-key.pem (0600), retire-after   active -> <generation>
+    <ca dir>/trust.pem
 
 The active generation signs. A rotation makes a new active generation and keeps the old one in
 the trust bundle until every certificate it signed has expired (`retire-after`), so sidecars
-holding old and new certificates keep trusting each other while they change over.
+holding old and new certificates keep trusting each other while they change over. `trust.pem`
+is that bundle as of the last time meshgen used the CA (every generation not yet retired), for
+deploy targets that read files rather than call meshgen: the on-prem envoy role installs it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ ACTIVE = "active"
 CA_CERT = "ca.pem"
 CA_KEY = "ca-key.pem"
 RETIRE_AFTER = "retire-after"
+TRUST_BUNDLE = "trust.pem"
 
 
 @dataclass
@@ -133,7 +137,20 @@ def own_authority(ca_dir: Path, trust_domain: str, ca_lifetime: Duration) -> Aut
     for other in _generations(ca_dir):
         if other != generation and not _retired(other, at):
             bundle += load_certs((other / CA_CERT).read_bytes(), str(other / CA_CERT))
+    _publish_bundle(ca_dir, bundle)
     return Authority(cert=cert, key=key, bundle=bundle, source=str(ca_dir))
+
+
+def _publish_bundle(ca_dir: Path, bundle: list[x509.Certificate]) -> None:
+    """Make `<ca dir>/trust.pem` hold `bundle`, replaced whole by a rename when it differs."""
+    data = b"".join(cert_pem(c) for c in bundle)
+    path = ca_dir / TRUST_BUNDLE
+    if path.exists() and path.read_bytes() == data:
+        return
+    temporary = ca_dir / f".{TRUST_BUNDLE}.tmp"
+    temporary.unlink(missing_ok=True)
+    write_private(temporary, data, 0o644)
+    os.replace(temporary, path)
 
 
 def rotate_own_authority(ca_dir: Path, trust_domain: str, ca_lifetime: Duration, leaf_lifetime: Duration) -> Authority:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -9,6 +10,7 @@ from typing import Any
 
 from meshgen.errors import CatalogError, InputError
 from meshgen.model.mesh import Instance, Mesh
+from meshgen.pki.authority import ACTIVE, CA_CERT, CA_KEY, TRUST_BUNDLE, default_ca_dir
 from meshgen.render.document import to_yaml
 from meshgen.render.envoy import Layout, render_envoy
 from meshgen.render.envoy.layout import DEFAULT_TLS_ROOT
@@ -22,6 +24,9 @@ class OnpremOptions:
     connection: str = "ssh"  # ssh: reach hosts at their mesh address; docker: containers named like the hosts
     config_root: str = ONPREM_CONFIG_ROOT
     tls_root: str = str(DEFAULT_TLS_ROOT)
+    # meshgen's CA on the machine running Ansible (absolute); None: default_ca_dir(mesh name).
+    # Unused when the catalog names its own CA.
+    ca_dir: str | None = None
 
 
 def group_name(*parts: str) -> str:
@@ -43,19 +48,23 @@ def _demo_app(mesh: Mesh, instance: Instance) -> dict[str, Any]:
     }
 
 
+def _sidecar(mesh: Mesh, instance: Instance) -> dict[str, str]:
+    sidecar = {
+        "name": instance.id,
+        "service": instance.service,
+        "version": instance.version,
+        "admin": f"{instance.host.local_address}:{instance.admin_port}",
+    }
+    if mesh.security.enabled:
+        sidecar["spiffe_id"] = mesh.security.service_id(instance.service)
+    return sidecar
+
+
 def _host_vars(mesh: Mesh, host: str, instances: list[Instance], address: str) -> dict[str, Any]:
     local = {i.host.local_address for i in instances}
     variables: dict[str, Any] = {
         "meshgen_address": address,
-        "envoy_sidecars": [
-            {
-                "name": i.id,
-                "service": i.service,
-                "version": i.version,
-                "admin": f"{i.host.local_address}:{i.admin_port}",
-            }
-            for i in instances
-        ],
+        "envoy_sidecars": [_sidecar(mesh, i) for i in instances],
         "demo_app_instances": [_demo_app(mesh, i) for i in instances if i.command is None],
     }
     if local:
@@ -64,6 +73,30 @@ def _host_vars(mesh: Mesh, host: str, instances: list[Instance], address: str) -
     tracing = mesh.tracing
     if tracing is not None and tracing.collector_address == variables["meshgen_address"]:
         variables["trace_collector_listen"] = f"{tracing.collector_address}:{tracing.collector_port}"
+    return variables
+
+
+def _tls_vars(mesh: Mesh, options: OnpremOptions) -> dict[str, Any]:
+    """What the envoy role needs to give each sidecar its identity: where on the hosts, for how
+    long, and the CA on the machine running Ansible that signs the hosts' requests. Paths only:
+    no key, and nothing of the CA, is ever written into the output tree."""
+    security = mesh.security
+    variables: dict[str, Any] = {"envoy_tls_mode": security.mtls, "envoy_tls_root": options.tls_root}
+    if not security.enabled:
+        return variables
+    # Whole seconds, rounded up: the role's certificates take relative times in seconds.
+    variables["envoy_tls_leaf_lifetime"] = max(1, math.ceil(security.leaf_lifetime.ms / 1000))
+    if security.ca_cert and security.ca_key:
+        # Your CA: its certificate file (signer first, root last) and key; hosts trust its root.
+        variables["envoy_tls_ca_cert"] = security.ca_cert
+        variables["envoy_tls_ca_key"] = security.ca_key
+        return variables
+    # meshgen's CA: through `active`, so a CA rotation needs no new inventory; trust.pem holds
+    # every CA not retired yet (meshgen.pki.authority keeps it).
+    ca_dir = PurePosixPath(options.ca_dir or default_ca_dir(mesh.name).absolute().as_posix())
+    variables["envoy_tls_ca_cert"] = str(ca_dir / ACTIVE / CA_CERT)
+    variables["envoy_tls_ca_key"] = str(ca_dir / ACTIVE / CA_KEY)
+    variables["envoy_tls_trust_bundle"] = str(ca_dir / TRUST_BUNDLE)
     return variables
 
 
@@ -93,8 +126,9 @@ def _check_hosts(mesh: Mesh) -> None:
 
 def render_onprem(mesh: Mesh, options: OnpremOptions) -> dict[str, str]:
     _check_hosts(mesh)
-    if not PurePosixPath(options.config_root).is_absolute():
-        raise InputError(f"--config-root must be an absolute path, got {options.config_root!r}")
+    for flag, value in (("--config-root", options.config_root), ("--ca-dir", options.ca_dir)):
+        if value is not None and not PurePosixPath(value).is_absolute():
+            raise InputError(f"{flag} must be an absolute path, got {value!r}")
     sidecar_hosts = sorted({i.host.name for i in mesh.instances})
     address = {h.name: h.address for h in mesh.hosts}
     children: dict[str, Any] = {
@@ -115,6 +149,7 @@ def render_onprem(mesh: Mesh, options: OnpremOptions) -> dict[str, str]:
             "envoy_config_dir": options.config_root,
             # Rendered sidecar configs, next to this inventory on the machine running Ansible.
             "envoy_config_source_dir": "{{ inventory_dir }}/envoy",
+            **_tls_vars(mesh, options),
         },
         HEADER,
     )

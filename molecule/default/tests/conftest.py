@@ -3,10 +3,19 @@ and assertion messages that carry the unit's journal."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+import yaml
+
+from meshgen.deploy.admin import certificates_in_use
+from meshgen.model import Mesh, load_mesh
+from meshgen.pki.authority import Authority, has_own_authority, own_authority
 
 SCENARIO = Path(__file__).resolve().parents[1]
 REPO = SCENARIO.parents[1]
@@ -78,3 +87,67 @@ def assert_listening(host: Any, address: str, unit: str) -> None:
         f"{host.backend.get_hostname()}: expected {unit} listening on {address}; listening: {sorted(sockets)}; "
         f"{unit} holds {len(held)} sockets\n--- journalctl -u {unit}\n{journal(host, unit)}"
     )
+
+
+def mesh() -> Mesh:
+    return load_mesh(CATALOG)
+
+
+def group_vars() -> dict[str, Any]:
+    return dict(yaml.safe_load((GENERATED / "group_vars" / "all.yml").read_text()))
+
+
+def ca_dir() -> Path:
+    """meshgen's CA of the scenario, on this controller (the generated inventory names it)."""
+    return Path(group_vars()["envoy_tls_trust_bundle"]).parent
+
+
+def authority() -> Authority:
+    """The mesh CA with its key, to mint test identities; never created here."""
+    directory, security = ca_dir(), mesh().security
+    assert has_own_authority(directory), f"no CA in {directory}: the dependency step creates it"
+    return own_authority(directory, security.trust_domain, security.ca_lifetime)
+
+
+def sidecar_admins() -> dict[str, str]:
+    """Sidecar (instance id) -> its admin address, for every sidecar of the mesh."""
+    return {i.id: f"{i.host.local_address}:{i.admin_port}" for i in mesh().instances}
+
+
+def serials_in_use() -> dict[str, tuple[set[int], set[int]]]:
+    """Sidecar -> (serials of the certificates it presents, serials of the CAs it trusts)."""
+    found = {}
+    for name, admin in sidecar_admins().items():
+        in_use = certificates_in_use(admin)
+        assert in_use is not None, f"{name}: admin {admin} does not answer"
+        found[name] = in_use
+    return found
+
+
+def run_site(
+    *options: str, limit: str = "mesh", extra_vars: dict[str, Any] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook site.yml with the inventories and settings Molecule's converge uses, on
+    `limit`; output captured (stdout and stderr), never checked here."""
+    playbook = Path(sys.executable).with_name("ansible-playbook")
+    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    command = [
+        str(playbook),
+        "--inventory", str(inventory_dir()),
+        "--inventory", str(GENERATED / "inventory.yml"),
+        "--limit", limit,
+        "--extra-vars", f"@{SETTINGS}",
+        *(["--extra-vars", json.dumps(extra_vars)] if extra_vars else []),
+        *options,
+        str(SITE),
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
+
+
+def main_pid(host: Any, unit: str) -> str:
+    return str(host.check_output(f"systemctl show --property MainPID --value {unit}"))
+
+
+def other_host(host: Any, name: str) -> Any:
+    """Another host of the inventory the verifier was given, reached the same way as `host`."""
+    return host.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)

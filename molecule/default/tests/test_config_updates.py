@@ -5,18 +5,16 @@ sidecar keeps serving the config it has."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import GENERATED, REPO, SETTINGS, SITE, inventory_dir, journal
+from conftest import GENERATED, journal, run_site
 
 from meshgen.verify.http import send
 
@@ -36,21 +34,9 @@ PUSH = ("--tags", "envoy_config")
 
 
 def _site(envoy_source: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook site.yml on caller-1, with the inventories and settings Molecule's converge
-    uses and another source of sidecar configs; `options` such as --tags envoy_config."""
-    playbook = Path(sys.executable).with_name("ansible-playbook")
-    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
-    command = [
-        str(playbook),
-        "--inventory", str(inventory_dir()),
-        "--inventory", str(GENERATED / "inventory.yml"),
-        "--limit", HOST,
-        "--extra-vars", f"@{SETTINGS}",
-        "--extra-vars", json.dumps({"envoy_config_source_dir": str(envoy_source)}),
-        *options,
-        str(SITE),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
+    """ansible-playbook site.yml on caller-1 with another source of sidecar configs; `options`
+    such as --tags envoy_config."""
+    result = run_site(*options, limit=HOST, extra_vars={"envoy_config_source_dir": str(envoy_source)})
     assert re.search(rf"^{HOST}\s+: ok=[1-9]", result.stdout, re.MULTILINE), result.stdout + result.stderr
     return result
 
