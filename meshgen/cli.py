@@ -2,7 +2,7 @@
 
 User errors are caught here and nowhere else: printed to stderr, exit code from the error
 (2 for wrong input, the catalog or an option; 1 for failures at run time; see meshgen.errors).
-Every command reads the catalog through `load_mesh`.
+Every command reads the catalog through `load_catalog`, which warns about deprecated spellings.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import click
 
 from meshgen import __version__
 from meshgen.cli_certs import certs
-from meshgen.cli_support import F, resolve_state_dir, state_dir_option, user_errors
+from meshgen.cli_support import F, load_catalog, resolve_state_dir, state_dir_option, user_errors
 from meshgen.errors import CatalogError, InputError, UserError
-from meshgen.model import Mesh, load_mesh
+from meshgen.model import Mesh
 
 catalog_argument = click.argument("catalog", type=click.Path(path_type=Path))
 
@@ -47,7 +47,7 @@ def schema() -> None:
 @user_errors
 def validate(catalog: Path, check_envoy: bool) -> None:
     """Check a catalog; exit 2 with every problem listed if it is invalid."""
-    mesh = load_mesh(catalog)
+    mesh = load_catalog(catalog)
     if check_envoy:
         from meshgen.render.envoy.check import check_with_envoy
 
@@ -221,7 +221,7 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
     (creating meshgen's CA for them when missing, outside OUT), or a Terraform root for AWS."""
     from meshgen.render.output import write_tree
 
-    mesh = load_mesh(catalog)
+    mesh = load_catalog(catalog)
     files, warnings = _render(mesh, out, options)
     if check_envoy:
         from meshgen.render.envoy.check import check_with_envoy
@@ -255,7 +255,7 @@ def diff(catalog: Path, out: Path, options: TargetOptions, exit_code: bool) -> N
     """Show what `generate` would change in OUT, per sidecar (or file), like a plan."""
     from meshgen.render.output import compare
 
-    mesh = load_mesh(catalog)
+    mesh = load_catalog(catalog)
     files, _ = _render(mesh, out, options)
     changes = compare(out, files)
     by_sidecar: dict[str, list[str]] = {}
@@ -331,7 +331,7 @@ def lint(catalog: Path, as_json: bool, max_amplification: int, margin: str, igno
     except ValueError as exc:
         raise InputError(f"--min-timeout-margin: {exc}") from None
     thresholds = Thresholds(max_amplification=max_amplification, min_timeout_margin_ms=margin_ms)
-    mesh = load_mesh(catalog)
+    mesh = load_catalog(catalog)
     given = tuple(
         LintIgnore(check=check, subject=subject or None, reason="--ignore on the command line")
         for check, _, subject in (value.partition("=") for value in ignores)
@@ -355,7 +355,7 @@ def graph(catalog: Path, output_format: str) -> None:
     """Draw the service graph with routes and weights."""
     from meshgen.analysis.graph import to_dot, to_mermaid
 
-    mesh = load_mesh(catalog)
+    mesh = load_catalog(catalog)
     click.echo(to_mermaid(mesh) if output_format == "mermaid" else to_dot(mesh), nl=False)
 
 
@@ -456,7 +456,7 @@ def verify(catalog: Path, as_json: bool, kinds: tuple[str, ...], ca_dir: Path | 
     from meshgen.verify.checks import KINDS
     from meshgen.verify.report import to_json, to_table
 
-    mesh = load_mesh(catalog)
+    mesh = load_catalog(catalog)
     authority = find_authority(mesh, ca_dir, _state_dir(state_dir)) if mesh.security.enabled else None
     results, skipped = run_checks(mesh, kinds or KINDS, authority=authority)
     click.echo(json.dumps(to_json(results, skipped), indent=2) if as_json else to_table(results, skipped))
@@ -486,7 +486,7 @@ def traces(catalog: Path | None, limit: int, service: str | None, state_dir: Pat
         if state is None:
             raise UserError("no local mesh is running; name the catalog with --catalog")
         catalog = Path(state.catalog)
-    mesh = load_mesh(catalog)
+    mesh = load_catalog(catalog)
     if mesh.tracing is None:
         problem = mesh.sources.problem(("mesh",), "no `tracing` configured, so there is no collector to ask")
         raise CatalogError([problem], heading="no traces to show")
@@ -507,7 +507,7 @@ def _terraform_root(catalog: Path, out: Path, options: TargetOptions) -> Any:
     from meshgen.deploy.aws.terraform import Terraform
     from meshgen.render.output import write_tree
 
-    files, warnings = _render(load_mesh(catalog), out, dataclasses.replace(options, target="aws"))
+    files, warnings = _render(load_catalog(catalog), out, dataclasses.replace(options, target="aws"))
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     write_tree(out, files)
@@ -585,7 +585,7 @@ def aws_drift(
 
     from meshgen.deploy.aws.drift import app_mesh_drift, ecs_drift
 
-    mesh = load_mesh(catalog)
+    mesh = load_catalog(catalog)
     session = boto3.session.Session(region_name=region)
     namespace = namespace or f"{mesh.name}.local"
     try:

@@ -96,7 +96,7 @@ def certs_rotate(state_dir: Path | None, rotate_ca: bool, catalog: Path | None, 
 
 
 def _rotate_onprem_ca(rotate_ca: bool, catalog: Path | None, ca_dir: Path | None) -> None:
-    from meshgen.model import load_mesh
+    from meshgen.cli_support import load_catalog
     from meshgen.pki.authority import default_ca_dir, has_own_authority, rotate_own_authority
 
     if catalog is None:
@@ -106,7 +106,7 @@ def _rotate_onprem_ca(rotate_ca: bool, catalog: Path | None, ca_dir: Path | None
             "--catalog rotates meshgen's CA of an on-prem mesh: add --ca (site.yml renews sidecar certificates: "
             "-e envoy_tls_rotate=true)"
         )
-    mesh = load_mesh(catalog)
+    mesh = load_catalog(catalog)
     security = mesh.security
     if not security.enabled:
         raise InputError(f"{catalog}: mesh.security.mtls is off: the mesh has no CA")

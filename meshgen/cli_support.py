@@ -6,11 +6,14 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from meshgen.errors import UserError
+
+if TYPE_CHECKING:
+    from meshgen.model import Mesh
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,3 +45,13 @@ def resolve_state_dir(state_dir: Path | None) -> Path:
     from meshgen.deploy.local.state import default_state_dir
 
     return state_dir or default_state_dir()
+
+
+def load_catalog(path: Path) -> Mesh:
+    """The catalog's mesh; its deprecated spellings are warned about on stderr, located."""
+    from meshgen.model import load_mesh
+
+    mesh = load_mesh(path)
+    for deprecation in mesh.deprecations:
+        click.echo(f"warning: {deprecation}", err=True)
+    return mesh

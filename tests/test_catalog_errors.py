@@ -250,9 +250,15 @@ CASES = [
     ),
     Case(
         "retry-on-unknown-condition",
-        catalog(append="    retries: {on: [5xx, sometimes]}  " + MARK + "\n"),
-        "services.users.retries.on[1]",
+        catalog(append="    retries: {retry_on: [5xx, sometimes]}  " + MARK + "\n"),
+        "services.users.retries.retry_on[1]",
         "Input should be '5xx'",
+    ),
+    Case(
+        "retry-on-written-under-both-names",
+        catalog(append="    retries: {retry_on: [5xx], on: [reset]}  " + MARK + "\n"),
+        "services.users.retries",
+        "write retry_on only: `on` is its deprecated name",
     ),
     # -- cross-field checks --------------------------------------------------------------------
     Case(

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from meshgen.durations import DURATION_BOUNDS, Duration, PositiveDurationField, TimeoutField
 
@@ -77,7 +77,10 @@ class Retries(Strict):
     """How a failed call is tried again. `attempts` counts every try, the first included."""
 
     attempts: int | None = Field(None, ge=1, le=20, description="total tries, first included; 1 = no retry")
-    on: list[RetryOn] | None = Field(None, description="conditions that allow a retry (Envoy retry_on names)")
+    retry_on: list[RetryOn] | None = Field(None, description="conditions that allow a retry (Envoy retry_on names)")
+    # YAML 1.1 tools (PyYAML, yq, Ansible) read the key `on` as the boolean true: a catalog
+    # round-tripped through them loses it. Still read; load_mesh warns where it is written.
+    on: list[RetryOn] | None = Field(None, description="deprecated: the old name of retry_on")
     status_codes: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
         None, description="extra HTTP status codes that allow a retry"
     )
@@ -89,6 +92,12 @@ class Retries(Strict):
         "all: the calls are safe to repeat",
     )
     another_host: bool | None = Field(None, description="retry on a different instance than the one that failed")
+
+    @model_validator(mode="after")
+    def _one_name_for_retry_on(self) -> Retries:
+        if self.on is not None and self.retry_on is not None:
+            raise ValueError("write retry_on only: `on` is its deprecated name")
+        return self
 
 
 class CircuitBreaker(Strict):

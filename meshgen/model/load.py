@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -20,7 +21,14 @@ def load_mesh(path: Path | str) -> Mesh:
         catalog = Catalog.model_validate(raw.data)
     except ValidationError as exc:
         raise CatalogError([_problem(raw.sources, error) for error in exc.errors()]) from None
-    return resolve(catalog, raw.sources, origin=raw.origin)
+    mesh = resolve(catalog, raw.sources, origin=raw.origin)
+    return dataclasses.replace(mesh, deprecations=_deprecations(raw.sources))
+
+
+def _deprecations(sources: SourceMap) -> tuple[str, ...]:
+    message = "`on` is read as the boolean true by YAML 1.1 tools (PyYAML, yq, Ansible); write retry_on"
+    found = [sources.problem(path, message) for path in sources.positions if path[-2:] == ("retries", "on")]
+    return tuple(str(problem) for problem in found)
 
 
 def _problem(sources: SourceMap, error: object) -> Problem:

@@ -401,6 +401,8 @@ class Mesh:
     security: Security
     lint_ignores: tuple[LintIgnore, ...] = ()
     origin: str = field(default="", compare=False)
+    # Deprecated spellings in the catalog, located, for every command to warn about.
+    deprecations: tuple[str, ...] = field(default=(), compare=False)
     # Where each field was written, so a target that cannot serve a valid catalog (on-prem
     # without `hosts`, AWS without images) can still point at the line.
     sources: SourceMap = field(default_factory=SourceMap, compare=False, repr=False)

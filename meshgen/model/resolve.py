@@ -74,7 +74,10 @@ class _Resolver:
         if protocol == "grpc":
             merged["on"] = list(BUILTIN["grpc_retry_on"])
         for layer in (self.defaults.retries, *layers):
-            merged.update(_set_fields(layer))
+            fields = _set_fields(layer)
+            if "retry_on" in fields:
+                fields["on"] = fields.pop("retry_on")
+            merged.update(fields)
         backoff = merged["backoff"]
         base = _duration(backoff["base"])
         # The schema already checked max >= base wherever both are written. Ten times a base

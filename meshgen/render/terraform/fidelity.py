@@ -82,6 +82,7 @@ _TIMEOUTS = ("mesh.defaults.timeout", "services.*.timeout", "services.*.routes[]
 _CONNECT_TIMEOUTS = ("mesh.defaults.connect_timeout", "services.*.connect_timeout")
 _RETRY_FIELDS = (
     "attempts",
+    "retry_on",
     "on",
     "status_codes",
     "per_try_timeout",
@@ -262,6 +263,7 @@ APP_MESH: dict[str, Fate] = {
         _ROUTE_RETRIES,
         {
             "attempts": Carried("the route's retry policy: max_retries = attempts - 1"),
+            "retry_on": Lost("conditions App Mesh has no retry event for"),
             "on": Lost("conditions App Mesh has no retry event for"),
             "status_codes": Lost("App Mesh has no retriable status codes"),
             "per_try_timeout": Carried("the retry policy's per_retry_timeout"),
