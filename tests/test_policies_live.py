@@ -1,5 +1,5 @@
 """Knobs users of other meshes reach for, on a live mesh: the panic threshold, TCP health checks,
-requests per connection, and relative weights. Hosts on 127.0.66.x."""
+requests per connection, relative weights, and untraced health checks. Hosts on 127.0.66.x."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ from meshgen.verify.http import envoy_stat, send
 pytestmark = pytest.mark.envoy
 
 CATALOG = """
-mesh: {name: knobs}
+mesh:
+  name: knobs
+  tracing: {provider: zipkin, collector: collector-1:9411}
 hosts:
+  collector-1: {address: 127.0.66.9}
   front-1: {address: 127.0.66.1}
   lone-1: {address: 127.0.66.2}
   pool-1: {address: 127.0.66.3}
@@ -45,6 +48,7 @@ services:
     port: 8080
     versions: {v1: {instances: [pool-1]}}
     circuit_breaker: {max_requests_per_connection: 5}
+    health_check: {path: /healthz, interval: 1s}
   db:
     port: 5432
     protocol: tcp
@@ -140,3 +144,21 @@ def test_relative_weights_route_as_their_shares(mesh_dir: Path) -> None:
     results, _ = run_checks(mesh, ("routing",), authority=find_authority(mesh, None, mesh_dir / "state"))
     verdict = next(r for r in results if r.name == "ab/mostly-a")
     assert verdict.passed, verdict
+
+
+def test_health_checks_are_not_traced(mesh_dir: Path) -> None:
+    """Probes reach the app (front's checks of pool succeed) but leave no span; requests do."""
+    deadline = time.monotonic() + 10
+    while envoy_stat(FRONT_ADMIN, "cluster.pool.v1.health_check.success") < 3:
+        assert time.monotonic() < deadline, "front's sidecar does not probe pool"
+        time.sleep(0.2)
+    assert call("pool") == 200
+    spans: list[dict[str, object]] = []
+    deadline = time.monotonic() + 10
+    while not any(s.get("localEndpoint", {}).get("serviceName") == "pool" for s in spans):  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, spans
+        time.sleep(0.3)
+        traces = send("127.0.66.9", 9411, "/api/v2/traces?limit=1000").body
+        spans = [span for trace in traces for span in trace]
+    urls = [str(span.get("tags", {}).get("http.url", "")) for span in spans]  # type: ignore[union-attr]
+    assert urls and not [url for url in urls if url.endswith("/healthz")], urls

@@ -179,20 +179,45 @@ def dependency_route_config(mesh: Mesh, service: Service, dependency: Dependency
     return {"name": names.dependency_routes(dependency.target), "virtual_hosts": [host]}
 
 
+# Envoy's HTTP health checker sends this User-Agent: it tells callers' probes from requests.
+HEALTH_CHECKER_USER_AGENT = "Envoy/HC"
+GRPC_HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check"
+
+
+def _health_check_route(service: Service, to_app: dict[str, Any]) -> dict[str, Any] | None:
+    """Callers' probes reach the app untraced: every caller probes every instance each interval,
+    and their spans would bury the requests' in the trace store."""
+    check = service.health_check
+    if check is None or service.protocol == "tcp":
+        return None
+    if check.grpc_service is not None:
+        match: dict[str, Any] = {"path": GRPC_HEALTH_CHECK_PATH}
+    else:
+        user_agent = {"name": "user-agent", "string_match": {"exact": HEALTH_CHECKER_USER_AGENT}}
+        match = {"path": check.path, "headers": [user_agent]}
+    return {
+        "name": f"{service.name}/health-check",
+        "match": match,
+        "route": to_app,
+        "tracing": {"overall_sampling": {"numerator": 0}},
+    }
+
+
 def inbound_route_config(service: Service) -> dict[str, Any]:
+    # The caller's route bounds each call; this only stops a request that outlives every
+    # caller, so it is the longest timeout any caller may use.
+    to_app = {"cluster": names.LOCAL_APP_CLUSTER, "timeout": envoy_timeout(service.inbound_timeout)}
+    inbound = {
+        "name": f"{service.name}/inbound",
+        "match": {"prefix": "/"},
+        "route": to_app,
+        "decorator": {"operation": f"{service.name}/inbound"},
+    }
+    probes = _health_check_route(service, to_app)
     host: dict[str, Any] = {
         "name": service.name,
         "domains": ["*"],
-        "routes": [
-            {
-                "name": f"{service.name}/inbound",
-                "match": {"prefix": "/"},
-                # The caller's route bounds each call; this only stops a request that outlives
-                # every caller, so it is the longest timeout any caller may use.
-                "route": {"cluster": names.LOCAL_APP_CLUSTER, "timeout": envoy_timeout(service.inbound_timeout)},
-                "decorator": {"operation": f"{service.name}/inbound"},
-            }
-        ],
+        "routes": [inbound] if probes is None else [probes, inbound],
     }
     if service.rate_limit is not None:
         host["typed_per_filter_config"] = {
