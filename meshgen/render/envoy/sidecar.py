@@ -63,12 +63,15 @@ def _identity(mesh: Mesh, instance: Instance) -> list[str]:
 # route files alone and Envoy swaps routes without touching listeners, clusters or the process.
 
 
-def bootstrap_header(mesh: Mesh, service: Service, instance: Instance, watched: list[str]) -> list[str]:
+def bootstrap_header(mesh: Mesh, service: Service, instance: Instance) -> list[str]:
     host = instance.host
+    # Only what the bootstrap itself names: a bootstrap that changes restarts Envoy, so it must
+    # not change when routes or secrets come and go (those files are named by these two).
     lines = [
         *_identity(mesh, instance),
         f"admin     {host.local_address}:{instance.admin_port} (loopback only)",
-        f"dynamic   {', '.join(watched)} (watched; changes apply live)",
+        f"dynamic   {names.CDS_FILE}, {names.LDS_FILE} and the route and secret files they name "
+        "(watched; changes apply live)",
     ]
     if mesh.tracing is not None:
         tracing = mesh.tracing
@@ -94,9 +97,10 @@ def listeners_header(mesh: Mesh, service: Service, instance: Instance) -> list[s
         targets = ", ".join(sorted(d.target for d in http))
         lines.append(f"outbound  {host.local_address}:{instance.outbound_port} (http, by Host header) -> {targets}")
     for dependency in service.calls(instance.version):
-        if dependency.local_port is not None:
+        listener = dependency.listener(host)
+        if listener is not None:
             kind = "http, any Host" if dependency.is_http else "tcp"
-            lines.append(f"outbound  {host.local_address}:{dependency.local_port} ({kind}) -> {dependency.target}")
+            lines.append(f"outbound  {listener[0]}:{listener[1]} ({kind}) -> {dependency.target}")
     lines.append(f"access log {mesh.access_log.format} -> {mesh.access_log.path}")
     return lines
 
@@ -193,9 +197,8 @@ def sidecar_documents(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> di
             _resources(names.ROUTE_CONFIG_TYPE, [routes]),
             [*_identity(mesh, instance), f"routes of {dependency.target} on its own listener, whatever the Host"],
         )
-    watched = sorted((n for n in documents if n != names.BOOTSTRAP_FILE), key=file_order)
     documents[names.BOOTSTRAP_FILE] = SidecarDocument(
-        bootstrap(mesh, instance, paths), bootstrap_header(mesh, service, instance, watched)
+        bootstrap(mesh, instance, paths), bootstrap_header(mesh, service, instance)
     )
     return {name: documents[name] for name in sorted(documents, key=file_order)}
 
