@@ -382,6 +382,42 @@ CASES = [
         "two listeners on 127.0.30.129:8080: web.v1.web-1 app; web.v1.web-1 http listener for users",
     ),
     Case(
+        "dependency-address-off-loopback",
+        catalog(
+            ("    dependencies: [users]", "    dependencies:\n      - {service: users, address: 10.0.0.9}  " + MARK)
+        ),
+        "services.web.dependencies[0].address",
+        "expected a loopback address (127.0.0.0/8 or ::1)",
+    ),
+    Case(
+        "dependency-address-is-a-host-address",
+        catalog(
+            ("    dependencies: [users]", "    dependencies:\n      - {service: users, address: 127.0.30.2}  " + MARK)
+        ),
+        "services.web.dependencies[0].address",
+        "127.0.30.2 is the mesh address of host users-1",
+    ),
+    Case(
+        "hosts-file-gives-a-name-two-addresses",
+        catalog(
+            ("  web-1: {address: 127.0.30.1}", "  web-1: {address: 127.0.30.1, hosts_file: true}  " + MARK),
+            ("    dependencies: [users]", "    dependencies:\n      - {service: users, address: 127.0.30.201}"),
+            append="  audit:\n    port: 8090\n"
+            "    versions: {v1: {instances: [{host: web-1, inbound_port: 15106, admin_port: 15100, "
+            "outbound_port: 15101}]}}\n"
+            "    dependencies: [{service: users, address: 127.0.30.202}]\n",
+        ),
+        "hosts.web-1.hosts_file",
+        "the hosts file would give users two addresses (127.0.30.201, 127.0.30.202)",
+        count=2,
+    ),
+    Case(
+        "workdir-without-command",
+        catalog(("      v1: {instances: [web-1]}", "      v1: {instances: [{host: web-1, workdir: /srv}]}  " + MARK)),
+        "services.web.versions.v1.instances[0].workdir",
+        "a working directory is for a `command`",
+    ),
+    Case(
         "rate-limit-interval-too-short",
         catalog(append="    rate_limit: {requests: 100, per: 10ms}  " + MARK + "\n"),
         "services.users.rate_limit.per",

@@ -257,6 +257,17 @@ class MeshSection(Strict):
     lint: Lint = Lint()
 
 
+def _loopback_address(cls: type, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            loopback = ipaddress.ip_address(value).is_loopback
+        except ValueError:
+            raise ValueError("expected an IP address") from None
+        if not loopback:
+            raise ValueError("expected a loopback address (127.0.0.0/8 or ::1)")
+    return value
+
+
 class Host(Strict):
     address: str = Field(description="IP address the host's sidecars accept mesh traffic on")
     local_address: str | None = Field(
@@ -275,18 +286,15 @@ class Host(Strict):
             raise ValueError("expected an IP address") from None
         return value
 
-    @field_validator("local_address")
-    @classmethod
-    def _loopback(cls, value: str | None) -> str | None:
-        # The admin interface binds here, and it must never be reachable from the network.
-        if value is not None:
-            try:
-                loopback = ipaddress.ip_address(value).is_loopback
-            except ValueError:
-                raise ValueError("expected an IP address") from None
-            if not loopback:
-                raise ValueError("expected a loopback address (127.0.0.0/8 or ::1)")
-        return value
+    hosts_file: bool = Field(
+        False,
+        description="on-prem: the envoy role writes the name of each dependency with an `address` of its own into "
+        "the host's /etc/hosts (name and name.mesh), so apps that dial http://details:9080 reach its sidecar "
+        "listener; false removes the entries again",
+    )
+
+    # The admin interface binds here, and it must never be reachable from the network.
+    _loopback = field_validator("local_address")(_loopback_address)
 
 
 class Instance(Strict):
@@ -297,6 +305,12 @@ class Instance(Strict):
     admin_port: Port | None = None
     command: list[str] | None = Field(None, description="the app to run (default: the built-in demo app)")
     env: dict[str, str] = Field(default_factory=dict)
+    workdir: str | None = Field(
+        None,
+        min_length=1,
+        description="working directory of the command (local: relative to the catalog's directory; on-prem: an "
+        "absolute path on the host)",
+    )
 
 
 class Dependency(Strict):
@@ -306,7 +320,15 @@ class Dependency(Strict):
         description="a listener of its own on the caller's local address, for apps that dial an address, not a name "
         "(HTTP: plain http://127.0.0.1:PORT/ reaches this dependency; TCP: always, default the callee's port)",
     )
+    address: str | None = Field(
+        None,
+        description="a loopback address of its own for this dependency's listener, on local_port or else the "
+        "callee's port: with the host's hosts_file, http://details:9080 reaches it by name",
+    )
     rate_limit: RateLimit | None = Field(None, description="throttle this caller's calls to the dependency")
+
+    # Only the caller's own machine may reach the listener: it speaks for the caller's identity.
+    _loopback = field_validator("address")(_loopback_address)
 
 
 class Version(Strict):

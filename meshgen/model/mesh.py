@@ -190,6 +190,7 @@ class Host:
     local_address: str
     assigned: bool = False  # address chosen by meshgen because the catalog has no `hosts`
     listen_address: str | None = None  # where the inbound listener binds, if not `address`
+    hosts_file: bool = False  # on-prem: dependencies' names written into /etc/hosts
 
     @property
     def inbound_bind(self) -> str:
@@ -207,6 +208,7 @@ class Instance:
     admin_port: int
     command: tuple[str, ...] | None = None
     env: tuple[tuple[str, str], ...] = ()
+    workdir: str | None = None  # as written: each target says what a relative one is relative to
 
     @property
     def id(self) -> str:
@@ -226,13 +228,21 @@ class Version:
 class Dependency:
     target: str
     external: bool
-    local_port: int | None  # a listener of its own on the caller's local address (always for TCP)
+    local_port: int | None  # a listener of its own (always for TCP)
     rate_limit: RateLimit | None
     protocol: str = "http"  # the callee's: http, http2, grpc or tcp
+    local_address: str | None = None  # that listener's own address; None: the caller's local address
 
     @property
     def is_http(self) -> bool:
         return self.protocol != "tcp"
+
+    def listener(self, host: Host) -> tuple[str, int] | None:
+        """Where the caller's app reaches this dependency directly, with no Host header to set;
+        None: only through the shared outbound listener, by name."""
+        if self.local_port is None:
+            return None
+        return self.local_address or host.local_address, self.local_port
 
 
 @dataclass(frozen=True)
@@ -302,13 +312,10 @@ class Service:
         if any(d.is_http for d in calls):
             sockets.append(Socket(host.local_address, instance.outbound_port, "outbound listener"))
         for index, dependency in enumerate(self.dependencies):
-            if dependency not in calls:
-                continue
-            if dependency.local_port is not None:
+            listener = dependency.listener(host) if dependency in calls else None
+            if listener is not None:
                 kind = "http" if dependency.is_http else "tcp"
-                sockets.append(
-                    Socket(host.local_address, dependency.local_port, f"{kind} listener for {dependency.target}", index)
-                )
+                sockets.append(Socket(*listener, f"{kind} listener for {dependency.target}", index))
         return tuple(sockets)
 
 

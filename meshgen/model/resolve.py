@@ -21,6 +21,7 @@ from meshgen.catalog.positions import FieldPath, SourceMap
 from meshgen.durations import MAX_DURATION, Duration
 from meshgen.errors import CatalogError, Problem
 from meshgen.model import mesh as m
+from meshgen.model.addresses import name_conflicts
 from meshgen.model.defaults import BUILTIN
 
 HOSTNAME = re.compile(
@@ -231,7 +232,7 @@ class _Resolver:
         hosts = {}
         for name, host in self.catalog.hosts.items():
             local = host.local_address or default_local_address(host.address)
-            hosts[name] = m.Host(name=name, address=host.address, local_address=local)
+            hosts[name] = m.Host(name=name, address=host.address, local_address=local, hosts_file=host.hosts_file)
         self.check_local_addresses(hosts)
         return hosts
 
@@ -308,6 +309,11 @@ class _Resolver:
                     f"unknown host {instance.host!r} (hosts: {known})",
                 )
                 continue
+            if instance.workdir is not None and instance.command is None:
+                self.problem(
+                    ("services", name, "versions", version, "instances", index, "workdir"),
+                    "a working directory is for a `command`: the demo app needs none",
+                )
             result.append(
                 m.Instance(
                     service=name,
@@ -319,6 +325,7 @@ class _Resolver:
                     admin_port=instance.admin_port or sidecar.admin_port,
                     command=tuple(instance.command) if instance.command else None,
                     env=tuple(sorted(instance.env.items())),
+                    workdir=instance.workdir,
                 )
             )
         return tuple(result)
@@ -484,9 +491,9 @@ class _Resolver:
         is_tcp = protocols[target] == "tcp"
         if dependency.rate_limit is not None and is_tcp:
             self.problem((*path, "rate_limit"), "not available for tcp dependencies")
-        local_port = None
-        if is_tcp:
-            local_port = dependency.local_port or (
+        local_port = dependency.local_port
+        if local_port is None and (is_tcp or dependency.address is not None):
+            local_port = (
                 self.catalog.services[target].port
                 if target in self.catalog.services
                 else self.catalog.external[target].port
@@ -494,9 +501,10 @@ class _Resolver:
         return m.Dependency(
             target=target,
             external=target in self.catalog.external,
-            local_port=local_port if is_tcp else dependency.local_port,
+            local_port=local_port,
             rate_limit=self.rate_limit(dependency.rate_limit, (*path, "rate_limit")),
             protocol=protocols[target],
+            local_address=dependency.address,
         )
 
     def externals(self) -> tuple[m.External, ...]:
@@ -596,7 +604,28 @@ class _Resolver:
         )
         self.check_instances_unique(mesh)
         self.check_listener_conflicts(mesh)
+        self.check_dependency_addresses(mesh)
         return mesh
+
+    def check_dependency_addresses(self, mesh: m.Mesh) -> None:
+        """A dependency's own address is no host's mesh address, and a hosts file gives each
+        name one address."""
+        mesh_addresses = {host.address: host.name for host in mesh.hosts}
+        for service in mesh.services:
+            for index, dependency in enumerate(service.dependencies):
+                owner = mesh_addresses.get(dependency.local_address or "")
+                if owner is not None:
+                    self.problem(
+                        ("services", service.name, "dependencies", index, "address"),
+                        f"{dependency.local_address} is the mesh address of host {owner}",
+                    )
+        for host in mesh.hosts:
+            for name, addresses in name_conflicts(mesh, host).items():
+                self.problem(
+                    ("hosts", host.name, "hosts_file"),
+                    f"the hosts file would give {name} two addresses ({', '.join(addresses)}): instances on "
+                    f"{host.name} call it at different addresses; give them one",
+                )
 
     def check_instances_unique(self, mesh: m.Mesh) -> None:
         seen: set[str] = set()

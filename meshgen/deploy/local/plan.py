@@ -13,6 +13,7 @@ from pathlib import Path
 
 from meshgen.errors import CatalogError, InputError
 from meshgen.model import Mesh
+from meshgen.model.addresses import app_environment
 from meshgen.model.mesh import Instance
 from meshgen.render.envoy.names import BOOTSTRAP_FILE
 
@@ -35,10 +36,12 @@ class Spec:
     # Start before higher ones, ready first: sidecars of callees before their callers', so a
     # caller's first health check finds its callee listening (not how it restarts: no fingerprint).
     wave: int = 0
+    workdir: str | None = None  # None: the state directory's
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps([self.argv, sorted(self.env.items())]).encode()).hexdigest()[:16]
+        identity = [self.argv, sorted(self.env.items())] + ([self.workdir] if self.workdir else [])
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
 
 def _is_loopback(address: str) -> bool:
@@ -72,6 +75,16 @@ def localize_externals(mesh: Mesh, overrides: dict[str, tuple[str, int]]) -> tup
                 f"point it at a local stand-in with --external {external.name}=127.0.0.1:PORT"
             )
     return dataclasses.replace(mesh, externals=tuple(externals)), notes
+
+
+def local_limitations(mesh: Mesh) -> list[str]:
+    """What the catalog asks for that a local mesh does not do, for the person at the terminal."""
+    return [
+        f"host {host.name}: hosts_file is for on-prem hosts; a local mesh leaves /etc/hosts alone (apps find "
+        "their dependencies through the <NAME>_SERVICE_HOST, _PORT and _URL variables)"
+        for host in mesh.hosts
+        if host.hosts_file
+    ]
 
 
 def check_runs_locally(mesh: Mesh) -> None:
@@ -139,10 +152,17 @@ def _app_spec(mesh: Mesh, instance: Instance) -> Spec:
         "MESHGEN_OUTBOUND": f"{host.local_address}:{instance.outbound_port}",
         # The demo app passes on what the mesh's routes match on, as a well-behaved app would.
         "MESHGEN_FORWARD_HEADERS": ",".join(routed_headers(mesh)),
+        **app_environment(mesh, instance),
         **dict(instance.env),
     }
     argv = list(instance.command) if instance.command else [sys.executable, "-m", "meshgen.apps.demo"]
-    return Spec(f"{instance.id} app", "app", argv, env, (host.local_address, instance.app_port), instance.id)
+    workdir = None
+    if instance.workdir is not None:
+        origin = Path(mesh.origin or ".").resolve()
+        workdir = str((origin if origin.is_dir() else origin.parent) / instance.workdir)
+    return Spec(
+        f"{instance.id} app", "app", argv, env, (host.local_address, instance.app_port), instance.id, workdir=workdir
+    )
 
 
 def _envoy_spec(envoy: str, instance: Instance, config_dir: Path, files: dict[str, str]) -> Spec:

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from meshgen.deploy.local.certs import TLS_DIR, IdentityPlan, ensure_identities, save_plan, wait_for_envoys
 from meshgen.deploy.local.lifecycle import hot_restart, start_all, stop_for_good
-from meshgen.deploy.local.plan import check_runs_locally, localize_externals, plan
+from meshgen.deploy.local.plan import check_runs_locally, local_limitations, localize_externals, plan
 from meshgen.deploy.local.processes import alive, http_ok, port_free
 from meshgen.deploy.local.sidecars import config_problems
 from meshgen.deploy.local.state import MeshState, Process, clear_state, load_state, save_state
@@ -70,6 +70,7 @@ def _identities(mesh: Mesh, state_dir: Path, envoys: list[Process]) -> None:
 def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | None = None) -> UpReport:
     mesh, notes = localize_externals(load_mesh(catalog), externals or {})
     check_runs_locally(mesh)
+    notes += local_limitations(mesh) + [f"deprecated: {d}" for d in mesh.deprecations]
     envoy = find_envoy()
     existing = load_state(state_dir)
     if existing is not None and any(alive(p.pid) for p in existing.processes):

@@ -68,12 +68,19 @@ def _http_connection_manager(
     paths: SidecarPaths,
     filters: list[dict[str, Any]],
     peer_identity: bool = False,
+    default_host: str | None = None,
 ) -> dict[str, Any]:
+    # Real apps still speak HTTP/1.0: nginx's proxy_pass does by default, and Envoy answers
+    # HTTP/1.0 with 426 unless told to accept it. A request without Host gets `default_host`.
+    http1: dict[str, Any] = {"accept_http_10": True}
+    if default_host is not None:
+        http1["default_host_for_http_10"] = default_host
     config: dict[str, Any] = {
         "@type": _HCM,
         "stat_prefix": stat_prefix,
         "codec_type": "AUTO",
         "generate_request_id": True,
+        "http_protocol_options": http1,
         "rds": {
             "route_config_name": route_config,
             "config_source": file_source(paths.file(names.rds_file(route_config))),
@@ -175,7 +182,8 @@ def own_http_listeners(mesh: Mesh, service: Service, instance: Instance, paths: 
     through the same routes, retries, timeouts, faults and tracing as the shared listener."""
     listeners = []
     for dependency in own_listener_dependencies(service.calls(instance.version)):
-        assert dependency.local_port is not None
+        listener = dependency.listener(instance.host)
+        assert listener is not None
         hcm = _http_connection_manager(
             mesh,
             instance,
@@ -183,6 +191,7 @@ def own_http_listeners(mesh: Mesh, service: Service, instance: Instance, paths: 
             direction="outbound",
             route_config=names.dependency_routes(dependency.target),
             paths=paths,
+            default_host=dependency.target,
             filters=_http_filters(
                 fault=uses_faults(mesh, (dependency,)), rate_limit=uses_outbound_rate_limits((dependency,))
             ),
@@ -190,7 +199,7 @@ def own_http_listeners(mesh: Mesh, service: Service, instance: Instance, paths: 
         listeners.append(
             {
                 "name": names.http_listener(dependency.target),
-                "address": socket_address(instance.host.local_address, dependency.local_port),
+                "address": socket_address(*listener),
                 "traffic_direction": "OUTBOUND",
                 "filter_chains": [{"filters": [hcm]}],
             }
@@ -213,12 +222,13 @@ def _tcp_route(mesh: Mesh, target: str, external: bool) -> dict[str, Any]:
 def outbound_tcp_listeners(mesh: Mesh, service: Service, instance: Instance) -> list[dict[str, Any]]:
     listeners = []
     for dependency in service.calls(instance.version):
-        if dependency.is_http or dependency.local_port is None:
+        listener = dependency.listener(instance.host)
+        if dependency.is_http or listener is None:
             continue
         listeners.append(
             {
                 "name": names.tcp_listener(dependency.target),
-                "address": socket_address(instance.host.local_address, dependency.local_port),
+                "address": socket_address(*listener),
                 "traffic_direction": "OUTBOUND",
                 "filter_chains": [
                     {
