@@ -95,7 +95,7 @@ def test_verify_cli_prints_json_checks(state_dir: Path) -> None:
 WRONG_CATALOGS = [
     ("weights", ["to: {v1: 80, v2: 20}", "to: {v1: 50, v2: 50}"], "routing", "api/split"),
     ("header-rule", ["to: {v2: 100}", "to: {v1: 100}"], "routing", "api/canary"),
-    ("retries", ["retries: {attempts: 3, on:", "retries: {attempts: 4, on:"], "retries", "api/split"),
+    ("retries", ["retries: {attempts: 3, retry_on:", "retries: {attempts: 4, retry_on:"], "retries", "api/split"),
     (
         "timeout",
         [

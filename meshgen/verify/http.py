@@ -25,6 +25,12 @@ class Reply:
     def instance(self) -> str | None:
         return self.body.get("instance") if isinstance(self.body, dict) else None
 
+    @property
+    def from_upstream(self) -> bool:
+        """Whether an app answered, not the caller's sidecar itself (a fault's abort, no healthy
+        instance): Envoy's router times the upstream only when there was one."""
+        return "x-envoy-upstream-service-time" in self.headers
+
 
 def send(
     address: str,
@@ -83,6 +89,15 @@ def envoy_stat(admin: str, name: str) -> int:
         if stat.get("name") == name:
             return int(stat.get("value", 0))
     return 0
+
+
+def envoy_stats(admin: str, pattern: str) -> dict[str, int]:
+    """Every counter and gauge whose name matches the regex `pattern`, from one admin request."""
+    address, _, port = admin.rpartition(":")
+    reply = send(address, int(port), f"/stats?format=json&filter={pattern}")
+    if not isinstance(reply.body, dict):
+        return {}
+    return {str(s["name"]): int(s.get("value", 0)) for s in reply.body.get("stats", []) if "value" in s}
 
 
 def cluster_hosts(admin: str, cluster: str) -> tuple[set[str], set[str]]:

@@ -23,6 +23,16 @@ class Caller:
         return f"{self.instance.host.local_address}:{self.instance.admin_port}"
 
 
+def runs_own_app(service: Service) -> bool:
+    """True when an instance of `service` runs its own command: its answers say nothing of
+    versions, and it has none of the demo app's knobs (failures, delays, counters)."""
+    return any(i.command is not None for i in service.instances)
+
+
+def own_app_reason(service: Service) -> str:
+    return f"{service.name} runs its own app, which has none of the demo app's knobs this check turns"
+
+
 def instance_calling(service: Service, target: str) -> Instance | None:
     """The first instance of `service` whose version calls `target` (versions may call different things)."""
     return next((i for i in service.instances if target in service.version(i.version).calls), None)
@@ -36,7 +46,7 @@ def caller_of(mesh: Mesh, service: Service, among: tuple[str, ...] = ()) -> Call
             continue
         dependency = next(d for d in candidate.dependencies if d.target == service.name)
         instance = instance_calling(candidate, service.name)
-        if dependency.local_port is None and instance is not None:
+        if dependency.is_http and instance is not None:
             return Caller(instance, candidate.calls(instance.version))
     return None
 

@@ -33,7 +33,17 @@ def _start(spec: Spec, state_dir: Path, previous: Process | None = None) -> Proc
     if spec.kind == "envoy":
         extra, epoch = _hot_restart_args(spec, state_dir, previous)
         argv += extra
-    process = spawn(spec.name, spec.kind, argv, log, spec.env, instance=spec.instance, address=address, admin=admin)
+    process = spawn(
+        spec.name,
+        spec.kind,
+        argv,
+        log,
+        spec.env,
+        cwd=spec.workdir,
+        instance=spec.instance,
+        address=address,
+        admin=admin,
+    )
     process.fingerprint = spec.fingerprint
     process.epoch = epoch
     if previous is not None:

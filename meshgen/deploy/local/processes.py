@@ -34,20 +34,34 @@ def port_free(address: str, port: int) -> bool:
 
 
 def spawn(
-    name: str, kind: str, argv: list[str], log: Path, env: dict[str, str] | None = None, **info: str | None
+    name: str,
+    kind: str,
+    argv: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    *,
+    cwd: str | None = None,
+    **info: str | None,
 ) -> Process:
     """Start `argv` as a daemon: its own session and process group (stopping it stops its children),
-    stdin from /dev/null, stdout and stderr to `log`, and init (or the nearest subreaper) as its
-    parent. The last matters: Envoy asks for SIGTERM when its parent exits (PR_SET_PDEATHSIG),
+    stdin from /dev/null, stdout and stderr appended to `log`, and init (or the nearest subreaper)
+    as its parent. The last matters: Envoy asks for SIGTERM when its parent exits (PR_SET_PDEATHSIG),
     and the parent must not be this short-lived command. argv is a list: no shell is involved."""
     log.parent.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, **(env or {})}
+    if cwd is not None and not Path(cwd).is_dir():
+        raise StartError(f"{name} could not be started: its working directory {cwd} is not a directory")
     executable = shutil.which(argv[0], path=environment.get("PATH")) or argv[0]
-    output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    if cwd is not None and os.sep in argv[0] and not os.path.isabs(argv[0]):
+        executable = argv[0]  # ./server runs from the working directory, as a shell would
+    # Appended: what a process said before a restart is often why it was restarted.
+    output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    os.write(output, f"--- meshgen: {name} starting at {stamp}: {' '.join(argv)}\n".encode())
     read_end, write_end = os.pipe()
     first = os.fork()
     if first == 0:
-        _launch(executable, argv, environment, output=output, read_end=read_end, write_end=write_end)  # never returns
+        _launch(executable, argv, environment, cwd, output=output, read_end=read_end, write_end=write_end)
     os.close(write_end)
     os.close(output)
     with os.fdopen(read_end, "rb") as pipe:
@@ -59,7 +73,14 @@ def spawn(
 
 
 def _launch(
-    executable: str, argv: list[str], environment: dict[str, str], *, output: int, read_end: int, write_end: int
+    executable: str,
+    argv: list[str],
+    environment: dict[str, str],
+    cwd: str | None,
+    *,
+    output: int,
+    read_end: int,
+    write_end: int,
 ) -> None:
     """In a forked child: fork the process proper, report its pid, exit.
     Only system calls run here, nothing that could wait on a lock another thread held."""
@@ -78,6 +99,8 @@ def _launch(
             os.dup2(output, 2)
             os.closerange(3, 65_536)
             try:
+                if cwd is not None:
+                    os.chdir(cwd)
                 os.execve(executable, argv, environment)
             finally:
                 os.write(2, f"cannot run {argv[0]}\n".encode())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from meshgen.deploy.local.processes import log_tail
 from meshgen.deploy.local.runner import ProcessStatus, UpReport
 from meshgen.deploy.local.state import MeshState
 
@@ -79,4 +80,11 @@ def describe_status(state: MeshState, processes: list[ProcessStatus]) -> str:
     for item in processes:
         if item.problems:
             text += f"\n\n{item.process.name}:\n" + "\n".join(f"  {problem}" for problem in item.problems)
+    for item in processes:
+        if not item.running:
+            # Why it stopped is usually in its last words.
+            tail = log_tail(item.process, lines=10)
+            text += f"\n\n{item.process.name} is not running; the end of {item.process.log}:\n" + "\n".join(
+                f"  {line}" for line in tail.splitlines()
+            )
     return text

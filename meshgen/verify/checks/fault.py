@@ -24,7 +24,7 @@ def check_faults(mesh: Mesh) -> Iterator[Outcome]:
         problems: list[str] = []
         seen: list[str] = []
         if fault.abort_status is not None:
-            aborted = sum(1 for r in faulted if r.status == fault.abort_status and r.version is None)
+            aborted = sum(1 for r in faulted if r.status == fault.abort_status and not r.from_upstream)
             ok, allowed = share_ok(aborted, samples, fault.abort_percent / 100)
             seen.append(f"aborted {aborted}/{samples} (expected {fault.abort_percent:g}%)")
             if not ok:
@@ -44,7 +44,7 @@ def check_faults(mesh: Mesh) -> Iterator[Outcome]:
             hit = [
                 r
                 for r in plain
-                if r.status != 200 or (fault.delay is not None and r.elapsed >= fault.delay.seconds * 0.95)
+                if not r.from_upstream or (fault.delay is not None and r.elapsed >= fault.delay.seconds * 0.95)
             ]
             seen.append(f"without the header: {len(hit)}/{samples} faulted")
             if hit:

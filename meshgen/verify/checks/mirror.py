@@ -10,13 +10,16 @@ from meshgen.model.mesh import Mesh
 from meshgen.verify.checks.base import CheckResult, Outcome, Skipped, demo_stats, settled, targets
 from meshgen.verify.http import send_many
 from meshgen.verify.stats import share_ok
-from meshgen.verify.targets import app_address
+from meshgen.verify.targets import app_address, own_app_reason, runs_own_app
 
 
 def check_mirrors(mesh: Mesh) -> Iterator[Outcome]:
     for target in targets(mesh, "mirror", lambda route: route.mirror is not None):
         if isinstance(target, Skipped):
             yield target
+            continue
+        if runs_own_app(target.service):
+            yield Skipped("mirror", target.name, own_app_reason(target.service))
             continue
         route = target.route
         mirror = route.mirror

@@ -10,13 +10,16 @@ from meshgen.model.mesh import Mesh, Route
 from meshgen.render.envoy import names
 from meshgen.verify.checks.base import CheckResult, Outcome, Skipped, Target, demo_stats, set_fault, targets, wait_for
 from meshgen.verify.http import ejected_hosts, send_many
-from meshgen.verify.targets import app_address, inbound_address
+from meshgen.verify.targets import app_address, inbound_address, own_app_reason, runs_own_app
 
 
 def check_outliers(mesh: Mesh) -> Iterator[Outcome]:
     for service in mesh.services:
         for version in service.versions:
             if not service.is_http or len(version.instances) < 2:
+                continue
+            if runs_own_app(service):
+                yield Skipped("outlier", f"{service.name}/{version.name}", own_app_reason(service))
                 continue
             found = [
                 t

@@ -8,6 +8,7 @@ from meshgen.model.mesh import IDEMPOTENT_METHODS, Mesh, Route
 from meshgen.render.envoy import names
 from meshgen.verify.checks.base import CheckResult, Outcome, Skipped, Target, targets
 from meshgen.verify.http import envoy_stat
+from meshgen.verify.targets import own_app_reason, runs_own_app
 
 
 def _retries_on_503(route: Route) -> bool:
@@ -27,6 +28,9 @@ def check_retries(mesh: Mesh) -> Iterator[Outcome]:
     for target in targets(mesh, "retries", lambda route: route.retries.attempts > 1):
         if isinstance(target, Skipped):
             yield target
+            continue
+        if runs_own_app(target.service):
+            yield Skipped("retries", target.name, own_app_reason(target.service))
             continue
         name, route, probe = target.name, target.route, target.probe
         attempts = route.retries.attempts

@@ -6,9 +6,11 @@ from collections import Counter
 from collections.abc import Iterator
 
 from meshgen.model.mesh import Mesh
-from meshgen.verify.checks.base import CheckResult, Outcome, Skipped, expected_fault_free, targets
-from meshgen.verify.http import send_many
+from meshgen.render.envoy import names
+from meshgen.verify.checks.base import CheckResult, Outcome, Skipped, Target, expected_fault_free, targets
+from meshgen.verify.http import envoy_stats, send_many
 from meshgen.verify.stats import share_ok
+from meshgen.verify.targets import runs_own_app
 
 ROUTING_SAMPLES = 400
 
@@ -25,9 +27,18 @@ def check_routing(mesh: Mesh) -> Iterator[Outcome]:
         samples = 20 if len(route.weights) == 1 else ROUTING_SAMPLES
         if target.budget is not None:
             samples = min(samples, max(1, target.budget - 1))  # rate limits: within a full bucket
+        own_app = runs_own_app(target.service)
+        before = _requests_by_version(target) if own_app else Counter()
         replies = send_many(samples, target.send, workers=target.workers)
-        answered = Counter(r.version for r in replies if r.status == 200)
-        failed = samples - sum(answered.values())
+        if own_app:
+            # Any answer of the app's own counts (a 404 on a path it does not serve, its own 503 past
+            # the retries: routed all the same); the version is the upstream cluster Envoy chose,
+            # read off the caller's sidecar.
+            answered = _requests_by_version(target) - before
+            failed = sum(1 for r in replies if not r.from_upstream)  # the sidecar's own answers
+        else:
+            answered = Counter(r.version for r in replies if r.status == 200)
+            failed = samples - sum(answered.values())
         if failed:
             statuses = Counter(r.status for r in replies if r.status != 200)
             yield CheckResult("routing", name, False, f"{failed}/{samples} requests failed: {dict(statuses)}")
@@ -47,3 +58,14 @@ def check_routing(mesh: Mesh) -> Iterator[Outcome]:
             yield CheckResult("routing", name, False, f"{match}: " + "; ".join(problems))
         else:
             yield CheckResult("routing", name, True, f"{match}: {observed_text} over {samples} requests")
+
+
+def _requests_by_version(target: Target) -> Counter[str | None]:
+    """Requests the caller's sidecar sent to each version of the callee so far: attempts less
+    retries (a retry stays within the version its request was routed to)."""
+    counts: Counter[str | None] = Counter()
+    stats = envoy_stats(target.caller.admin, rf"^cluster\.{target.service.name}\..*\.upstream_rq_(total|retry)$")
+    for version in (v.name for v in target.service.versions):
+        prefix = f"cluster.{names.version_cluster(target.service.name, version)}"
+        counts[version] = stats.get(f"{prefix}.upstream_rq_total", 0) - stats.get(f"{prefix}.upstream_rq_retry", 0)
+    return counts

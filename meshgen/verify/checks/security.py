@@ -22,7 +22,7 @@ from meshgen.render.envoy.security import takes_plaintext
 from meshgen.verify.checks.base import CheckResult, Outcome, Skipped
 from meshgen.verify.http import send
 from meshgen.verify.mtls import Credentials, TlsReply, foreign_authority, https_request, mint, plain_line, tls_line
-from meshgen.verify.targets import Caller, inbound_address, instance_calling
+from meshgen.verify.targets import Caller, inbound_address, instance_calling, runs_own_app
 
 KIND = "security"
 
@@ -57,18 +57,26 @@ def _outcome(reply: TlsReply) -> str:
 
 
 def _refused(service: Service, reply: TlsReply) -> bool:
-    """Authorization said no: 403 for HTTP, a closed connection for TCP."""
-    return reply.reply.status == 403 if service.is_http else reply.handshake and reply.reply.status == 0
+    """Authorization said no: the sidecar's own 403 for HTTP, a closed connection for TCP."""
+    if service.is_http:
+        return reply.reply.status == 403 and not reply.reply.from_upstream
+    return reply.handshake and reply.reply.status == 0
 
 
-def _admitted(reply: TlsReply) -> bool:
-    return reply.handshake and reply.reply.status not in (0, 403)
+def _admitted(service: Service, reply: TlsReply) -> bool:
+    """The app answered, whatever it answered: the sidecar let the request (or connection) through."""
+    if service.is_http:
+        return reply.handshake and reply.reply.from_upstream
+    return reply.handshake and reply.reply.status != 0
 
 
 def _plaintext(mesh: Mesh, service: Service, instance: Instance) -> Iterator[Outcome]:
     address, port = inbound_address(instance)
     name = f"{service.name}: plaintext"
     if not service.is_http:
+        if runs_own_app(service):
+            yield Skipped(KIND, name, f"{service.name} runs its own TCP app: only the demo app echoes a line back")
+            return
         # A TLS listener answers plaintext with an alert record: only the app's echo is an answer.
         answered = service.name in plain_line(address, port)
         expected = takes_plaintext(mesh, service)
@@ -86,14 +94,14 @@ def _plaintext(mesh: Mesh, service: Service, instance: Instance) -> Iterator[Out
     if mesh.security.mtls == "permissive" or any(g.unrestricted for g in outside):
         reply = send(address, port, "/", headers={"Host": service.name}, timeout=5)
         why = "permissive" if mesh.security.mtls == "permissive" else "callers from outside may call it"
-        yield CheckResult(KIND, name, reply.status == 200, f"plaintext HTTP {_plain_outcome(reply.status)} ({why})")
+        yield CheckResult(KIND, name, reply.from_upstream, f"plaintext HTTP {_plain_outcome(reply.status)} ({why})")
         return
     if not outside:
         reply = send(address, port, "/", headers={"Host": service.name}, timeout=5)
         yield CheckResult(
             KIND,
             name,
-            reply.status == 403,
+            reply.status == 403 and not reply.from_upstream,
             f"plaintext HTTP {_plain_outcome(reply.status)} (no rule admits outside callers)",
         )
         return
@@ -104,7 +112,7 @@ def _plaintext(mesh: Mesh, service: Service, instance: Instance) -> Iterator[Out
         assert outside_request is not None
         method_out, path_out = outside_request
         beyond = send(address, port, path_out, headers={"Host": service.name}, method=method_out, timeout=5)
-        ok = inside.status not in (0, 403) and beyond.status == 403
+        ok = inside.from_upstream and beyond.status == 403 and not beyond.from_upstream
         yield CheckResult(
             KIND,
             f"{name} from outside",
@@ -132,7 +140,7 @@ def _identities(mesh: Mesh, service: Service, authority: Authority, scratch: Pat
     yield CheckResult(
         KIND,
         f"{service.name}: certificate from another CA",
-        not _admitted(reply) and reply.reply.status == 0,
+        not _admitted(service, reply) and reply.reply.status == 0,
         f"{some_caller} signed by {stranger.source}: {_outcome(reply)}",
     )
 
@@ -161,7 +169,7 @@ def _identities(mesh: Mesh, service: Service, authority: Authority, scratch: Pat
             method, path = _request_inside(grant)
             inside = _call(service, instance, credentials, method, path)
             detail = f"{principal} ({grant.describe()}): {method} {path} {_outcome(inside)}"
-            passed = _admitted(inside) and inside.peer_ids == expected_peer
+            passed = _admitted(service, inside) and inside.peer_ids == expected_peer
             if inside.peer_ids != expected_peer:
                 detail += (
                     f"; the server presented {', '.join(inside.peer_ids) or 'nothing'}, expected {expected_peer[0]}"
@@ -188,8 +196,12 @@ def _declared_edges(mesh: Mesh) -> Iterator[Outcome]:
             if grant is None:
                 continue  # a rule narrowed it out: the refusal is checked at the callee
             name = f"{caller.name} -> {callee.name}"
-            if dependency.local_port is not None:
-                answer = plain_line(sidecar.instance.host.local_address, dependency.local_port)
+            listener = dependency.listener(sidecar.instance.host)
+            if not dependency.is_http and listener is not None:
+                if runs_own_app(callee):
+                    yield Skipped(KIND, name, f"{callee.name} runs its own TCP app: only the demo app echoes")
+                    continue
+                answer = plain_line(*listener)
                 yield CheckResult(
                     KIND,
                     name,
@@ -200,10 +212,13 @@ def _declared_edges(mesh: Mesh) -> Iterator[Outcome]:
             method, path = _request_inside(grant)
             address, port = sidecar.outbound
             reply = send(address, port, path, headers={"Host": callee.name}, method=method, timeout=10)
+            # Through two sidecars, the callee's 403 arrives as an upstream's answer: an app of its
+            # own may answer anything but that (and no 5xx of a failed hop).
+            answered = reply.status == 200 or (runs_own_app(callee) and 0 < reply.status < 500 and reply.status != 403)
             yield CheckResult(
                 KIND,
                 name,
-                reply.status == 200,
+                answered,
                 f"{method} {path} through {caller.name}'s sidecar: {_plain_outcome(reply.status)}",
             )
 

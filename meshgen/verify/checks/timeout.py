@@ -8,6 +8,7 @@ from functools import partial
 from meshgen.model.mesh import Mesh, Route
 from meshgen.verify.checks.base import CheckResult, Outcome, Skipped, targets
 from meshgen.verify.http import Reply, run_all
+from meshgen.verify.targets import own_app_reason, runs_own_app
 
 TIMEOUT_MARGIN_SECONDS = 0.5
 
@@ -19,6 +20,9 @@ def check_timeouts(mesh: Mesh) -> Iterator[Outcome]:
             yield target
             continue
         route = target.route
+        if runs_own_app(target.service):
+            yield Skipped("timeout", target.name, own_app_reason(target.service))
+            continue
         if route.timeout is None:
             yield Skipped("timeout", target.name, "the route has no timeout (timeout: none)")
             continue
