@@ -3,7 +3,7 @@
 The product owner named python-terraform. Its last release (0.10.1, 2019) predates Terraform
 0.15 and breaks on Terraform 1.x: `destroy()` passes the removed `-force` flag, `output(name)`
 expects a JSON shape Terraform no longer prints, and `apply()` without `skip_plan` waits for an
-interactive "yes" (tests/test_aws_terraform.py shows all three). So meshgen drives the CLI itself
+interactive "yes" (all three seen when choosing). So meshgen drives the CLI itself
 through its documented automation interface (`-input=false`, saved plans, `show -json`,
 `output -json`), which HashiCorp maintains and keeps stable, and which needs no wrapper library.
 """
