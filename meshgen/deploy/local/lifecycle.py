@@ -94,13 +94,14 @@ def start_all(specs: list[Spec], state: MeshState, state_dir: Path) -> list[str]
     return started
 
 
-def stop_for_good(process: Process, state_dir: Path) -> None:
-    """Stop a process that no successor takes over from."""
-    stop(process)
+def stop_for_good(process: Process, state_dir: Path) -> bool:
+    """Stop a process that no successor takes over from; False when it was no longer running."""
+    stopped = stop(process)
     if process.base_id is not None:
         # Envoy leaves its hot-restart shared memory behind; nothing else uses this id.
         Path(f"/dev/shm/envoy_shared_memory_{process.base_id}0").unlink(missing_ok=True)
         (state_dir / "run" / f"{process.instance}.base-id").unlink(missing_ok=True)
+    return stopped
 
 
 def hot_restart(spec: Spec, old: Process, state: MeshState, state_dir: Path) -> None:
@@ -118,7 +119,7 @@ def hot_restart(spec: Spec, old: Process, state: MeshState, state_dir: Path) -> 
         raise
     # The old Envoy drains its connections and exits by itself once the new one is serving.
     deadline = time.monotonic() + PARENT_SHUTDOWN_SECONDS + STOP_GRACE_SECONDS
-    while alive(old.pid) and time.monotonic() < deadline:
+    while alive(old) and time.monotonic() < deadline:
         time.sleep(0.05)
     stop(old)
     state.processes.remove(old)

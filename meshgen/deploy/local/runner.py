@@ -72,7 +72,7 @@ def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | N
     check_runs_locally(mesh)
     envoy = find_envoy()
     existing = load_state(state_dir)
-    if existing is not None and any(alive(p.pid) for p in existing.processes):
+    if existing is not None and any(alive(p) for p in existing.processes):
         if existing.mesh != mesh.name:
             raise UserError(f"mesh {existing.mesh} is running; `meshgen down` it first")
         report = _apply(mesh, catalog, envoy, existing, state_dir)
@@ -113,7 +113,7 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     for files in renders:
         sidecars = split_sidecars(files)
         validate_sidecars({name: sidecars[name] for name in touched if name in sidecars}, envoy)
-    envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p.pid)}
+    envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p)}
     enabled = [step for step in steps if step.security.enabled]
     if enabled:
         # Envoys running without mutual TLS use no certificate yet: nothing to wait for.
@@ -129,7 +129,7 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     report = UpReport(mesh=mesh, state=state, applied=True)
     fresh = [s for s in desired if s.name not in running]
     report.started = start_all(fresh, state, state_dir)
-    envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p.pid)}
+    envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p)}
     for step, step_files in zip(steps, renders, strict=True):
         changes = swap(config_dir, step_files, state.mtls, step.security.mtls, envoys)
         report.files_changed += len(changes.added) + len(changes.changed) + len(changes.removed)
@@ -138,11 +138,11 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     wanted = {s.name: s for s in desired}
     for process in list(state.processes):
         spec = wanted.get(process.name)
-        running_envoy = process.kind == "envoy" and alive(process.pid) and process.base_id is not None
+        running_envoy = process.kind == "envoy" and alive(process) and process.base_id is not None
         if spec is not None and spec.fingerprint != process.fingerprint and running_envoy:
             hot_restart(spec, process, state, state_dir)
             report.restarted.append(process.name)
-        elif spec is None or spec.fingerprint != process.fingerprint or not alive(process.pid):
+        elif spec is None or spec.fingerprint != process.fingerprint or not alive(process):
             stop_for_good(process, state_dir)
             state.processes.remove(process)
             save_state(state_dir, state)
@@ -157,15 +157,16 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
 
 
 def down(state_dir: Path) -> list[str]:
-    """Stop every process of the running mesh (sidecars first); returns their names."""
+    """Stop every process of the running mesh (sidecars first); returns the names of those that
+    were still running. A recorded PID that now belongs to another process is left alone."""
     state = load_state(state_dir)
     if state is None:
         return []
     order = {"envoy": 0, "app": 1, "renewer": 2, "collector": 3}
     stopped = []
     for process in sorted(state.processes, key=lambda p: order.get(p.kind, 3)):
-        stop_for_good(process, state_dir)
-        stopped.append(process.name)
+        if stop_for_good(process, state_dir):
+            stopped.append(process.name)
     clear_state(state_dir)
     return stopped
 
@@ -188,7 +189,7 @@ def status(state_dir: Path) -> tuple[MeshState | None, list[ProcessStatus]]:
         return None, []
     result = []
     for process in state.processes:
-        running = alive(process.pid)
+        running = alive(process)
         ready = None
         problems: tuple[str, ...] = ()
         if process.admin and running:
