@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from meshgen.deploy.local.plan import PARENT_SHUTDOWN_SECONDS, Spec
@@ -74,9 +75,12 @@ def _wait_ready(spec: Spec, process: Process) -> None:
     wait_until(process, lambda: http_ok(f"{admin}/ready", "LIVE") and tcp_open(address, port))
 
 
-def start_all(specs: list[Spec], state: MeshState, state_dir: Path) -> list[str]:
-    """Start `specs` in order, recording each in the state at once; wait for all to be ready."""
-    started = []
+def start_all(
+    specs: list[Spec], state: MeshState, state_dir: Path, progress: Callable[[str], None] | None = None
+) -> list[str]:
+    """Start `specs` in order, recording each in the state at once; wait for all to be ready.
+    `progress` hears of each process once it is ready."""
+    started: list[str] = []
     order = ("collector", "renewer", "app", "envoy")
     for kind, wave in sorted({(s.kind, s.wave) for s in specs}, key=lambda k: (order.index(k[0]), k[1])):
         batch = [s for s in specs if s.kind == kind and s.wave == wave]
@@ -90,6 +94,8 @@ def start_all(specs: list[Spec], state: MeshState, state_dir: Path) -> list[str]
             _wait_ready(spec, process)
             _read_base_id(process, state_dir)
             started.append(spec.name)
+            if progress is not None:
+                progress(f"  ready ({len(started)}/{len(specs)}): {spec.name}")
     save_state(state_dir, state)
     return started
 

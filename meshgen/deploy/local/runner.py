@@ -9,6 +9,7 @@ only processes whose own start-up inputs changed (a bootstrap, an app command) a
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -67,7 +68,19 @@ def _identities(mesh: Mesh, state_dir: Path, envoys: list[Process]) -> None:
         ensure_identities(state_dir, identity_plan, wait=wait_for_envoys(envoys) if envoys else None)
 
 
-def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | None = None) -> UpReport:
+def _quiet(_line: str) -> None:
+    pass
+
+
+def up(
+    catalog: Path,
+    state_dir: Path,
+    externals: dict[str, tuple[str, int]] | None = None,
+    progress: Callable[[str], None] = _quiet,
+) -> UpReport:
+    """Start the mesh of `catalog`, or bring the running one to it. Interrupted (Ctrl-C) or failed
+    while starting a new mesh, it stops everything it started. Interrupted while changing a running
+    mesh, it leaves every process recorded and running: `up` again finishes the change."""
     mesh, notes = localize_externals(load_mesh(catalog), externals or {})
     check_runs_locally(mesh)
     envoy = find_envoy()
@@ -75,7 +88,8 @@ def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | N
     if existing is not None and any(alive(p) for p in existing.processes):
         if existing.mesh != mesh.name:
             raise UserError(f"mesh {existing.mesh} is running; `meshgen down` it first")
-        report = _apply(mesh, catalog, envoy, existing, state_dir)
+        progress(f"mesh {mesh.name} is running: applying {catalog}")
+        report = _apply(mesh, catalog, envoy, existing, state_dir, progress=progress)
         report.notes = notes
         return report
     if existing is not None:
@@ -83,6 +97,7 @@ def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | N
     _check_ports_free(mesh)
     config_dir = state_dir / CONFIG_DIR
     files = render_envoy(mesh, layout(state_dir))
+    progress(f"validating {len(mesh.instances)} sidecar configs with Envoy")
     validate_sidecars(split_sidecars(files), envoy)  # nothing is written unless Envoy accepts all of it
     _identities(mesh, state_dir, [])
     write_tree(config_dir, files)
@@ -90,15 +105,20 @@ def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | N
         mesh=mesh.name, catalog=str(catalog.resolve()), config_dir=str(config_dir), mtls=mesh.security.mtls
     )
     save_state(state_dir, state)
+    specs = plan(mesh, envoy, config_dir, files, state_dir)
+    progress(f"starting {len(specs)} processes")
     try:
-        started = start_all(plan(mesh, envoy, config_dir, files, state_dir), state, state_dir)
-    except BaseException:
+        started = start_all(specs, state, state_dir, progress)
+    except BaseException:  # Ctrl-C included: what was started is recorded, so all of it stops
+        progress("stopping what was started")
         down(state_dir)
         raise
     return UpReport(mesh=mesh, state=state, started=started, files_changed=len(files), notes=notes)
 
 
-def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: Path) -> UpReport:
+def _apply(
+    mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: Path, *, progress: Callable[[str], None]
+) -> UpReport:
     """Bring a running mesh to the catalog: new processes first, then the file swap (running
     Envoys reload it), then processes that are gone or must restart."""
     config_dir = Path(state.config_dir)
@@ -128,9 +148,12 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     desired = plan(mesh, envoy, config_dir, files, state_dir)
     report = UpReport(mesh=mesh, state=state, applied=True)
     fresh = [s for s in desired if s.name not in running]
-    report.started = start_all(fresh, state, state_dir)
+    if fresh:
+        progress(f"starting {len(fresh)} new processes")
+    report.started = start_all(fresh, state, state_dir, progress)
     envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p)}
     for step, step_files in zip(steps, renders, strict=True):
+        progress(f"swapping sidecar files (mutual TLS {step.security.mtls}); waiting for every Envoy to load them")
         changes = swap(config_dir, step_files, state.mtls, step.security.mtls, envoys)
         report.files_changed += len(changes.added) + len(changes.changed) + len(changes.removed)
         state.mtls = step.security.mtls
@@ -140,9 +163,11 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
         spec = wanted.get(process.name)
         running_envoy = process.kind == "envoy" and alive(process) and process.base_id is not None
         if spec is not None and spec.fingerprint != process.fingerprint and running_envoy:
+            progress(f"hot-restarting {process.name}")
             hot_restart(spec, process, state, state_dir)
             report.restarted.append(process.name)
         elif spec is None or spec.fingerprint != process.fingerprint or not alive(process):
+            progress(f"stopping {process.name}")
             stop_for_good(process, state_dir)
             state.processes.remove(process)
             save_state(state_dir, state)
