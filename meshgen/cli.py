@@ -10,27 +10,48 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 import sys
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from meshgen import __version__
 from meshgen.cli_certs import certs
-from meshgen.cli_support import F, load_catalog, resolve_state_dir, state_dir_option, user_errors
+from meshgen.cli_support import (
+    F,
+    emit_json,
+    json_option,
+    load_catalog,
+    progress,
+    resolve_state_dir,
+    state_dir_option,
+    user_errors,
+)
 from meshgen.errors import CatalogError, InputError, UserError
 from meshgen.model import Mesh
+
+if TYPE_CHECKING:  # the CLI imports what a command needs when it runs
+    from meshgen.render.output import Changes
 
 catalog_argument = click.argument("catalog", type=click.Path(path_type=Path))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="meshgen")
-def main() -> None:
-    """One service catalog in, a working, verified service mesh out."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """One service catalog in, a working, verified service mesh out.
+
+    Shell completion: eval "$(_MESHGEN_COMPLETE=bash_source meshgen)" (zsh_source, fish_source).
+    """
+    # meshgen prints no colour of its own; NO_COLOR (no-color.org) also turns off any styling click
+    # would add, which it already drops when the output is not a terminal.
+    if os.environ.get("NO_COLOR"):
+        ctx.color = False
 
 
 @main.command()
@@ -44,16 +65,31 @@ def schema() -> None:
 @main.command()
 @catalog_argument
 @click.option("--envoy", "check_envoy", is_flag=True, help="Also have the real Envoy validate every sidecar config.")
+@json_option
 @user_errors
-def validate(catalog: Path, check_envoy: bool) -> None:
+def validate(catalog: Path, check_envoy: bool, as_json: bool) -> None:
     """Check a catalog; exit 2 with every problem listed if it is invalid."""
     mesh = load_catalog(catalog)
+    checked = None
     if check_envoy:
         from meshgen.render.envoy.check import check_with_envoy
 
-        check_with_envoy(mesh)
+        checked = check_with_envoy(mesh)
     instances = len(mesh.instances)
-    click.echo(f"{catalog}: valid: mesh {mesh.name}, {len(mesh.services)} services, {instances} sidecars")
+    if as_json:
+        emit_json(
+            {
+                "catalog": str(catalog),
+                "valid": True,
+                "mesh": mesh.name,
+                "services": len(mesh.services),
+                "sidecars": instances,
+                "envoy_validated": checked,
+            }
+        )
+        return
+    by_envoy = f"; Envoy accepted all {checked}" if checked is not None else ""
+    click.echo(f"{catalog}: valid: mesh {mesh.name}, {len(mesh.services)} services, {instances} sidecars{by_envoy}")
 
 
 @dataclass(frozen=True)
@@ -250,14 +286,20 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
 @out_option
 @target_options
 @click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes.")
+@json_option
 @user_errors
-def diff(catalog: Path, out: Path, options: TargetOptions, exit_code: bool) -> None:
+def diff(catalog: Path, out: Path, options: TargetOptions, exit_code: bool, as_json: bool) -> None:
     """Show what `generate` would change in OUT, per sidecar (or file), like a plan."""
     from meshgen.render.output import compare
 
     mesh = load_catalog(catalog)
     files, _ = _render(mesh, out, options)
     changes = compare(out, files)
+    if as_json:
+        emit_json(_diff_json(out, files, changes))
+        if exit_code and not changes.empty:
+            sys.exit(1)
+        return
     by_sidecar: dict[str, list[str]] = {}
     for symbol, paths in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
         for path in paths:
@@ -290,6 +332,23 @@ def diff(catalog: Path, out: Path, options: TargetOptions, exit_code: bool) -> N
     )
     if exit_code and not changes.empty:
         sys.exit(1)
+
+
+def _diff_json(out: Path, files: dict[str, str], changes: Changes) -> dict[str, Any]:
+    entries = []
+    for change, paths in (("add", changes.added), ("change", changes.changed), ("remove", changes.removed)):
+        for path in paths:
+            text = None
+            if change == "change":
+                before = (out / path).read_text(encoding="utf-8").splitlines(keepends=True)
+                text = "".join(
+                    difflib.unified_diff(before, files[path].splitlines(keepends=True), f"a/{path}", f"b/{path}")
+                )
+            entries.append({"path": path, "change": change, "diff": text})
+    return {
+        "changes": sorted(entries, key=lambda e: str(e["path"])),
+        "summary": {"add": len(changes.added), "change": len(changes.changed), "remove": len(changes.removed)},
+    }
 
 
 @main.command()
@@ -383,18 +442,24 @@ def _parse_externals(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
     metavar="NAME=ADDRESS:PORT",
     help="Serve an external dependency from a stand-in on loopback (repeatable).",
 )
+@json_option
 @user_errors
-def up(catalog: Path, state_dir: Path | None, externals: tuple[str, ...]) -> None:
+def up(catalog: Path, state_dir: Path | None, externals: tuple[str, ...], as_json: bool) -> None:
     """Run the mesh on this machine: every app with a real Envoy sidecar, plus a trace collector.
 
     Run again on a changed catalog to apply the change live: sidecar files are swapped and the
     running Envoys reload them; only processes whose start-up inputs changed restart.
+    Progress goes to stderr. Ctrl-C while starting a mesh stops everything it started.
     """
-    from meshgen.deploy.local.report import describe_up
+    from meshgen.deploy.local.report import describe_up, up_json
     from meshgen.deploy.local.runner import up as run_up
 
-    report = run_up(catalog, _state_dir(state_dir), _parse_externals(externals))
-    click.echo(describe_up(report, _state_dir(state_dir)))
+    directory = _state_dir(state_dir)
+    report = run_up(catalog, directory, _parse_externals(externals), progress=progress)
+    if as_json:
+        emit_json(up_json(report, directory))
+    else:
+        click.echo(describe_up(report, directory))
 
 
 @main.command()
@@ -410,13 +475,20 @@ def down(state_dir: Path | None) -> None:
 
 @main.command()
 @state_dir_option
+@json_option
 @user_errors
-def status(state_dir: Path | None) -> None:
+def status(state_dir: Path | None, as_json: bool) -> None:
     """Show what the running local mesh runs where; exit 1 if a process is down."""
-    from meshgen.deploy.local.report import describe_status
+    from meshgen.deploy.local.report import describe_status, status_json
     from meshgen.deploy.local.runner import status as run_status
 
     state, processes = run_status(_state_dir(state_dir))
+    if as_json:
+        document = status_json(state, processes)
+        emit_json(document)
+        if not document["healthy"]:
+            sys.exit(1)
+        return
     if state is None:
         click.echo("no mesh is running")
         sys.exit(1)
@@ -458,7 +530,7 @@ def verify(catalog: Path, as_json: bool, kinds: tuple[str, ...], ca_dir: Path | 
 
     mesh = load_catalog(catalog)
     authority = find_authority(mesh, ca_dir, _state_dir(state_dir)) if mesh.security.enabled else None
-    results, skipped = run_checks(mesh, kinds or KINDS, authority=authority)
+    results, skipped = run_checks(mesh, kinds or KINDS, authority=authority, progress=progress)
     click.echo(json.dumps(to_json(results, skipped), indent=2) if as_json else to_table(results, skipped))
     if not results or not all(r.passed for r in results):
         sys.exit(1)
@@ -474,8 +546,9 @@ def verify(catalog: Path, as_json: bool, kinds: tuple[str, ...], ca_dir: Path | 
 @click.option("--limit", default=5, show_default=True, help="How many recent traces.")
 @click.option("--service", help="Only traces through this service.")
 @state_dir_option
+@click.option("--json", "as_json", is_flag=True, help='Print {"traces": [[span, ...], ...]} (Zipkin v2 spans).')
 @user_errors
-def traces(catalog: Path | None, limit: int, service: str | None, state_dir: Path | None) -> None:
+def traces(catalog: Path | None, limit: int, service: str | None, state_dir: Path | None, as_json: bool) -> None:
     """Show recent traces from the mesh's collector as waterfalls."""
     from meshgen.analysis.waterfall import draw
     from meshgen.deploy.local.state import load_state
@@ -494,6 +567,9 @@ def traces(catalog: Path | None, limit: int, service: str | None, state_dir: Pat
     reply = send(mesh.tracing.collector_address, mesh.tracing.collector_port, query)
     if reply.status != 200 or not isinstance(reply.body, list):
         raise UserError(f"collector at {mesh.tracing.collector_address}:{mesh.tracing.collector_port}: {reply.body}")
+    if as_json:
+        emit_json({"traces": reply.body})
+        return
     click.echo("\n\n".join(draw(spans) for spans in reply.body) or "no traces yet")
 
 
@@ -502,28 +578,56 @@ def aws() -> None:
     """Drive Terraform on the generated AWS root, and compare what is deployed with the catalog."""
 
 
-def _terraform_root(catalog: Path, out: Path, options: TargetOptions) -> Any:
-    """Generate the root into OUT (as `generate --target aws` does), then `terraform init` it."""
+def _terraform(out: Path, timeout: str) -> Any:
+    """The Terraform CLI on OUT, streaming its output to stderr, each command stopped after `timeout`."""
     from meshgen.deploy.aws.terraform import Terraform
+    from meshgen.durations import Duration
+
+    try:
+        seconds = Duration.parse(timeout).seconds
+    except ValueError as exc:
+        raise InputError(f"--timeout: {exc}") from None
+    return Terraform(out, progress=progress, timeout=seconds or None)
+
+
+def _terraform_root(catalog: Path, out: Path, options: TargetOptions, timeout: str) -> Any:
+    """Generate the root into OUT (as `generate --target aws` does), then `terraform init` it."""
     from meshgen.render.output import write_tree
 
     files, warnings = _render(load_catalog(catalog), out, dataclasses.replace(options, target="aws"))
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     write_tree(out, files)
-    terraform = Terraform(out)
+    terraform = _terraform(out, timeout)
     terraform.init()
     return terraform
+
+
+timeout_option = click.option(
+    "--timeout",
+    default="1h",
+    show_default=True,
+    help="Stop a Terraform command still running after this long (as Ctrl-C does: cleanly, then killed); "
+    "0 for no limit.",
+)
 
 
 @aws.command("plan")
 @catalog_argument
 @out_option
 @target_options
+@timeout_option
+@json_option
 @user_errors
-def aws_plan(catalog: Path, out: Path, options: TargetOptions) -> None:
-    """Generate the root into OUT and show what `terraform apply` would change."""
-    summary = _terraform_root(catalog, out, options).plan()
+def aws_plan(catalog: Path, out: Path, options: TargetOptions, timeout: str, as_json: bool) -> None:
+    """Generate the root into OUT and show what `terraform apply` would change.
+
+    Terraform's own output streams to stderr as it runs.
+    """
+    summary = _terraform_root(catalog, out, options, timeout).plan()
+    if as_json:
+        emit_json(summary.to_json())
+        return
     click.echo("\n".join([*(f"  {r}" for r in summary.resources), summary.describe()]))
 
 
@@ -532,10 +636,14 @@ def aws_plan(catalog: Path, out: Path, options: TargetOptions) -> None:
 @out_option
 @target_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@timeout_option
 @user_errors
-def aws_apply(catalog: Path, out: Path, options: TargetOptions, auto_approve: bool) -> None:
-    """Generate the root into OUT, plan, and apply exactly that plan."""
-    terraform = _terraform_root(catalog, out, options)
+def aws_apply(catalog: Path, out: Path, options: TargetOptions, auto_approve: bool, timeout: str) -> None:
+    """Generate the root into OUT, plan, and apply exactly that plan.
+
+    Terraform's own output streams to stderr as it runs.
+    """
+    terraform = _terraform_root(catalog, out, options, timeout)
     summary = terraform.plan()
     click.echo("\n".join([*(f"  {r}" for r in summary.resources), summary.describe()]))
     if not summary.resources:
@@ -549,12 +657,14 @@ def aws_apply(catalog: Path, out: Path, options: TargetOptions, auto_approve: bo
 @aws.command("destroy")
 @out_option
 @click.option("--auto-approve", is_flag=True, help="Destroy without asking.")
+@timeout_option
 @user_errors
-def aws_destroy(out: Path, auto_approve: bool) -> None:
-    """Destroy everything the root in OUT manages."""
-    from meshgen.deploy.aws.terraform import Terraform
+def aws_destroy(out: Path, auto_approve: bool, timeout: str) -> None:
+    """Destroy everything the root in OUT manages.
 
-    terraform = Terraform(out)
+    Terraform's own output streams to stderr as it runs.
+    """
+    terraform = _terraform(out, timeout)
     terraform.init()
     summary = terraform.plan(destroy=True)
     click.echo(summary.describe())

@@ -1,36 +1,64 @@
-"""What every command module of the CLI shares: user errors caught at the entry point, the state dir."""
+"""What every command module of the CLI shares: user errors and Ctrl-C caught at the entry point,
+JSON and progress output, the state dir."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from meshgen.errors import UserError
+from meshgen.errors import CatalogError, UserError
 
 if TYPE_CHECKING:
     from meshgen.model import Mesh
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The shell's convention for a command ended by SIGINT (128 + 2).
+INTERRUPTED_EXIT_CODE = 130
+
 
 def user_errors(command: F) -> F:
-    """Print a UserError for the person at the terminal and exit with its code; nothing else is caught."""
+    """Print a UserError for the person at the terminal and exit with its code; exit 130 on Ctrl-C.
+    Nothing else is caught. With --json, the error is also printed on stdout as
+    {"error": {"message", "exit_code", "problems"}}, so stdout is always one JSON document."""
 
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except UserError as exc:
+            if kwargs.get("as_json"):
+                problems = [asdict(p) for p in exc.problems] if isinstance(exc, CatalogError) else []
+                error = {"message": str(exc), "exit_code": exc.exit_code, "problems": problems}
+                emit_json({"error": error})
             click.echo(f"meshgen: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            # What was interrupted cleaned up on its way out (an `up` stops what it started).
+            click.echo("\nmeshgen: interrupted", err=True)
+            sys.exit(INTERRUPTED_EXIT_CODE)
 
     return run  # type: ignore[return-value]
 
+
+def emit_json(document: Any) -> None:
+    """One JSON document on stdout: what --json prints."""
+    click.echo(json.dumps(document, indent=2))
+
+
+def progress(line: str) -> None:
+    """What long work is doing, on stderr, so stdout stays parseable (with --json above all)."""
+    click.echo(line, err=True)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document (see README).")
 
 state_dir_option = click.option(
     "--state-dir",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,14 +12,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, need_tool
+
+
+@pytest.fixture(scope="session")
+def terraform_installed() -> None:
+    """Skips (fails in CI) a test that needs the Terraform CLI where it is missing."""
+    need_tool("terraform")
 
 
 @pytest.fixture(scope="session")
 def terraform_env() -> dict[str, str]:
     """Environment for running terraform: the provider mirror's CLI config when this machine has one."""
-    if shutil.which("terraform") is None:
-        pytest.skip("terraform is not installed")
+    need_tool("terraform")
     found = subprocess.run(
         ["bash", str(REPO / "scripts/terraform-env"), "printenv", "TF_CLI_CONFIG_FILE"],
         capture_output=True,

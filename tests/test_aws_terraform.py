@@ -49,26 +49,6 @@ def catalog(tmp_path: Path, text: str = SMALL) -> Path:
     return path
 
 
-def test_python_terraform_does_not_work_with_terraform_1x(tmp_path: Path, terraform_env: dict[str, str]) -> None:
-    """Why meshgen drives the CLI itself (see meshgen/deploy/aws/terraform.py). If a fixed
-    python-terraform release makes this fail, reconsider using it."""
-    from python_terraform import Terraform as PythonTerraform
-
-    (tmp_path / "main.tf").write_text(
-        'resource "terraform_data" "x" { input = "a" }\noutput "x" { value = terraform_data.x.input }\n'
-    )
-    wrapper = PythonTerraform(working_dir=str(tmp_path))
-    assert wrapper.init(capture_output=True)[0] == 0
-    assert wrapper.apply(capture_output=True, skip_plan=True)[0] == 0
-    with pytest.raises(TypeError):
-        wrapper.output("x")  # expects {"value": ...}; Terraform 1.x prints the bare value
-    code, _, stderr = wrapper.destroy(capture_output=True)
-    assert code != 0 and "flag provided but not defined: -force" in stderr
-    (tmp_path / "main.tf").write_text('resource "terraform_data" "x" { input = "b" }\n')
-    code, stdout, _ = wrapper.apply(capture_output=True)  # without skip_plan it waits for "yes"
-    assert code != 0 and "Only 'yes' will be accepted" in stdout
-
-
 FLAVORS = ["ecs-envoy", "service-connect", "app-mesh"]
 
 

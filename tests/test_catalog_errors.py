@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -797,12 +796,6 @@ def test_empty_file_problems_name_the_file(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 # The command line
 # --------------------------------------------------------------------------------------------
-
-
-def test_click_keeps_stderr_apart() -> None:
-    """click 8.2 dropped CliRunner(mix_stderr=...): result.stdout and result.stderr are always
-    separate (result.output has both). The CLI tests below rely on that."""
-    assert tuple(int(part) for part in version("click").split(".")[:2]) >= (8, 2)
 
 
 def invalid_catalog(tmp_path: Path) -> tuple[Path, list[str]]:

@@ -6,7 +6,9 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from meshgen.cli import main
@@ -43,9 +45,26 @@ def test_validate_examples() -> None:
         assert "valid" in result.output
 
 
-def test_validate_with_envoy(tmp_path: Path) -> None:
+def test_validate_with_envoy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--envoy passes what Envoy accepts and fails (exit 2, with Envoy's reason) on a config Envoy
+    rejects: the renderer is made to emit a negative connect timeout, which only Envoy checks."""
     result = run("validate", MINIMAL, "--envoy")
     assert result.exit_code == 0, result.output + str(result.exception)
+    assert result.stdout.endswith("Envoy accepted all 2\n")
+
+    from meshgen.render.envoy import check
+
+    real = check.render_envoy
+
+    def broken(*args: Any, **kwargs: Any) -> dict[str, str]:
+        files = real(*args, **kwargs)
+        return {path: text.replace('"connect_timeout": "', '"connect_timeout": "-') for path, text in files.items()}
+
+    monkeypatch.setattr(check, "render_envoy", broken)
+    assert run("validate", MINIMAL).exit_code == 0  # meshgen's own checks do not see it
+    rejected = run("validate", MINIMAL, "--envoy")
+    assert rejected.exit_code == 2, rejected.output
+    assert "meshgen: envoy rejected" in rejected.stderr and "Expected positive duration" in rejected.stderr
 
 
 def test_generate_writes_one_directory_per_instance_deterministically(tmp_path: Path) -> None:

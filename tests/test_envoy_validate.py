@@ -68,7 +68,12 @@ def test_validation_rejects_a_broken_resource(tmp_path: Path) -> None:
         validate_sidecar(sidecar)
 
 
-def test_find_envoy_prefers_explicit_binary(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = find_envoy()
-    monkeypatch.setenv("MESHGEN_ENVOY", real)
-    assert find_envoy() == real
+def test_find_envoy_prefers_explicit_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """MESHGEN_ENVOY wins over the Envoy that would be found otherwise (a binary of its own, so
+    the test fails if the variable is ignored)."""
+    found = find_envoy()
+    explicit = tmp_path / "my-envoy"
+    explicit.write_text("#!/bin/sh\nexit 0\n")
+    explicit.chmod(0o755)
+    monkeypatch.setenv("MESHGEN_ENVOY", str(explicit))
+    assert find_envoy() == str(explicit) != found

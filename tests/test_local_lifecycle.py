@@ -65,13 +65,13 @@ def test_up_then_down_leaves_nothing_running(tmp_path: Path) -> None:
     assert "external partner (api.partner.example) is off this machine" in result.output
     state = load_state(state_dir)
     assert state is not None
-    pids = [p.pid for p in state.processes]
-    assert all(alive(pid) for pid in pids)
+    assert all(p.started for p in state.processes)  # each recorded with its identity
+    assert all(alive(p) for p in state.processes)
     assert (state_dir / "logs" / "b.v1.b-1.envoy.log").exists()
 
     result = CliRunner().invoke(main, ["down", "--state-dir", str(state_dir)])
     assert result.exit_code == 0 and "stopped 6 processes" in result.output
-    assert not any(alive(pid) for pid in pids)
+    assert not any(alive(p) for p in state.processes)
     assert all(port_free(address, port) for address, port in sockets_of(path))
     assert load_state(state_dir) is None
     again = CliRunner().invoke(main, ["status", "--state-dir", str(state_dir)])

@@ -86,8 +86,9 @@ def test_verify_cli_prints_json_checks(state_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     import json
 
-    checks = json.loads(result.output)["checks"]
+    checks = json.loads(result.stdout)["checks"]  # progress goes to stderr, stdout is the document
     assert {c["kind"] for c in checks} == {"routing", "tracing"}
+    assert "verify: routing (1/2)" in result.stderr and "verify: tracing (2/2)" in result.stderr
     assert all(set(c) == {"kind", "name", "passed", "detail"} for c in checks)
 
 

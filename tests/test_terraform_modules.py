@@ -22,7 +22,7 @@ from tests.support import REPO
 
 pytestmark = [
     pytest.mark.terraform,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH"),
+    pytest.mark.usefixtures("terraform_installed"),
 ]
 
 TERRAFORM = REPO / "terraform"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from meshgen.deploy.local.plan import PARENT_SHUTDOWN_SECONDS, Spec
@@ -84,9 +85,12 @@ def _wait_ready(spec: Spec, process: Process) -> None:
     wait_until(process, lambda: http_ok(f"{admin}/ready", "LIVE") and tcp_open(address, port))
 
 
-def start_all(specs: list[Spec], state: MeshState, state_dir: Path) -> list[str]:
-    """Start `specs` in order, recording each in the state at once; wait for all to be ready."""
-    started = []
+def start_all(
+    specs: list[Spec], state: MeshState, state_dir: Path, progress: Callable[[str], None] | None = None
+) -> list[str]:
+    """Start `specs` in order, recording each in the state at once; wait for all to be ready.
+    `progress` hears of each process once it is ready."""
+    started: list[str] = []
     order = ("collector", "renewer", "app", "envoy")
     for kind, wave in sorted({(s.kind, s.wave) for s in specs}, key=lambda k: (order.index(k[0]), k[1])):
         batch = [s for s in specs if s.kind == kind and s.wave == wave]
@@ -100,17 +104,20 @@ def start_all(specs: list[Spec], state: MeshState, state_dir: Path) -> list[str]
             _wait_ready(spec, process)
             _read_base_id(process, state_dir)
             started.append(spec.name)
+            if progress is not None:
+                progress(f"  ready ({len(started)}/{len(specs)}): {spec.name}")
     save_state(state_dir, state)
     return started
 
 
-def stop_for_good(process: Process, state_dir: Path) -> None:
-    """Stop a process that no successor takes over from."""
-    stop(process)
+def stop_for_good(process: Process, state_dir: Path) -> bool:
+    """Stop a process that no successor takes over from; False when it was no longer running."""
+    stopped = stop(process)
     if process.base_id is not None:
         # Envoy leaves its hot-restart shared memory behind; nothing else uses this id.
         Path(f"/dev/shm/envoy_shared_memory_{process.base_id}0").unlink(missing_ok=True)
         (state_dir / "run" / f"{process.instance}.base-id").unlink(missing_ok=True)
+    return stopped
 
 
 def hot_restart(spec: Spec, old: Process, state: MeshState, state_dir: Path) -> None:
@@ -128,7 +135,7 @@ def hot_restart(spec: Spec, old: Process, state: MeshState, state_dir: Path) -> 
         raise
     # The old Envoy drains its connections and exits by itself once the new one is serving.
     deadline = time.monotonic() + PARENT_SHUTDOWN_SECONDS + STOP_GRACE_SECONDS
-    while alive(old.pid) and time.monotonic() < deadline:
+    while alive(old) and time.monotonic() < deadline:
         time.sleep(0.05)
     stop(old)
     state.processes.remove(old)

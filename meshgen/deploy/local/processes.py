@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -69,7 +70,11 @@ def spawn(
     os.waitpid(first, 0)
     if not reported.isdigit():
         raise StartError(f"{name} could not be started: {reported or 'no process'}")
-    return Process(name=name, kind=kind, pid=int(reported), argv=argv, log=str(log), **info)  # type: ignore[arg-type]
+    pid = int(reported)
+    # Read at once: the process has just executed its command, so it can have exited only if that
+    # failed at once, and its PID is not handed out again that quickly.
+    started = identity(pid)
+    return Process(name=name, kind=kind, pid=pid, argv=argv, log=str(log), started=started, **info)  # type: ignore[arg-type]
 
 
 def _launch(
@@ -82,14 +87,15 @@ def _launch(
     read_end: int,
     write_end: int,
 ) -> None:
-    """In a forked child: fork the process proper, report its pid, exit.
+    """In a forked child: fork the process proper and exit. The process proper reports its own pid
+    once it leads its own process group, and the pipe closes when it executes its command (the
+    write end is close-on-exec), so `spawn` returns a process that can be told apart and stopped.
     Only system calls run here, nothing that could wait on a lock another thread held."""
     try:
         os.close(read_end)
         parent = os.getpid()
         second = os.fork()
         if second == 0:
-            os.close(write_end)
             while os.getppid() == parent:  # reparented once the first child has exited
                 time.sleep(0.001)
             os.setsid()  # its own session and process group, whose id is its pid
@@ -97,7 +103,9 @@ def _launch(
             os.dup2(null, 0)
             os.dup2(output, 1)
             os.dup2(output, 2)
-            os.closerange(3, 65_536)
+            os.closerange(3, write_end)
+            os.closerange(write_end + 1, 65_536)
+            os.write(write_end, str(os.getpid()).encode())
             try:
                 if cwd is not None:
                     os.chdir(cwd)
@@ -105,32 +113,47 @@ def _launch(
             finally:
                 os.write(2, f"cannot run {argv[0]}\n".encode())
                 os._exit(127)
-        os.write(write_end, str(second).encode())
     finally:
         os._exit(0)
 
 
-def alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (the first is the state), or None
+    when there is no such process."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A child we started and that exited stays a zombie until reaped; reap it if it is ours.
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return _not_zombie(pid)
-    return done == 0
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
+        return None
+
+
+def _boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def identity(pid: int) -> str | None:
+    """Which process `pid` is, for good: this boot's id and the process's start time (clock ticks
+    since boot, field 22 of /proc/PID/stat). A PID is reused after its process exits, and after a
+    reboot the same PIDs come round again; the pair is never reused. None when `pid` is gone."""
+    fields = _stat(pid)
+    return f"{_boot_id()}:{fields[19]}" if fields is not None else None
+
+
+def alive(process: Process) -> bool:
+    """The process the state recorded still runs: its PID exists, is not a zombie, and still
+    belongs to the same process (not to one that got the PID after a reboot or PID reuse)."""
+    fields = _stat(process.pid)
+    if fields is None or fields[0] == "Z":
+        with contextlib.suppress(ChildProcessError):  # a child of ours stays a zombie until reaped
+            os.waitpid(process.pid, os.WNOHANG)
         return False
-    return fields[0] != "Z"
+    if process.started is not None:
+        return process.started == f"{_boot_id()}:{fields[19]}"
+    # Recorded by a meshgen that kept no identity: the command line must still be the one started.
+    try:
+        cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return cmdline.split(b"\0")[:-1] == [arg.encode() for arg in process.argv]
 
 
 def log_tail(process: Process, lines: int = 15) -> str:
@@ -141,20 +164,27 @@ def log_tail(process: Process, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
-def stop(process: Process) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after a grace period."""
+def stop(process: Process) -> bool:
+    """SIGTERM the process group, then SIGKILL whatever is left after a grace period; False when
+    nothing was sent because the recorded process is gone. Each signal goes only to a group whose
+    leader is still the recorded process (`alive`), so a PID that now belongs to another process
+    (after a reboot, or reused) is never signalled. Children left behind by a leader that has
+    already exited cannot be told apart from strangers, so they are not signalled either."""
+    signalled = False
     for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 2.0)):
+        if not alive(process):
+            return signalled
         try:
             os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            return
+        except (ProcessLookupError, PermissionError):
+            return signalled
+        signalled = True
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not alive(process.pid):
-                return
+            if not alive(process):
+                return signalled
             time.sleep(0.05)
+    return signalled
 
 
 def tcp_open(address: str, port: int) -> bool:
@@ -179,7 +209,7 @@ def wait_until(process: Process, ready: Callable[[], bool], timeout: float = 20.
     while time.monotonic() < deadline:
         if ready():
             return
-        if not alive(process.pid):
+        if not alive(process):
             raise StartError(f"{process.name} exited during start; the end of {process.log}:\n{log_tail(process)}")
         time.sleep(0.05)
     raise StartError(

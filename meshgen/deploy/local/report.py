@@ -1,8 +1,10 @@
-"""What `meshgen up` and `meshgen status` print."""
+"""What `meshgen up` and `meshgen status` print: tables, or with --json the documents the README
+describes under "Machine-readable output"."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from meshgen.deploy.local.processes import log_tail
 from meshgen.deploy.local.runner import ProcessStatus, UpReport
@@ -88,3 +90,64 @@ def describe_status(state: MeshState, processes: list[ProcessStatus]) -> str:
                 f"  {line}" for line in tail.splitlines()
             )
     return text
+
+
+def _instances(report: UpReport) -> list[dict[str, str]]:
+    return [
+        {
+            "service": service.name,
+            "version": instance.version,
+            "instance": instance.id,
+            "mesh_address": f"{instance.host.address}:{instance.inbound_port}",
+            "app": f"{instance.host.local_address}:{instance.app_port}",
+            "admin": f"http://{instance.host.local_address}:{instance.admin_port}",
+        }
+        for service in report.mesh.services
+        for instance in service.instances
+    ]
+
+
+def up_json(report: UpReport, state_dir: Path) -> dict[str, Any]:
+    mesh = report.mesh
+    tracing = mesh.tracing
+    return {
+        "mesh": mesh.name,
+        "applied": report.applied,
+        "started": report.started,
+        "restarted": report.restarted,
+        "stopped": report.stopped,
+        "files_changed": report.files_changed,
+        "notes": report.notes,
+        "mtls": mesh.security.mtls,
+        "instances": _instances(report),
+        "edges": [
+            f"http://{e.instances[0].host.address}:{e.instances[0].inbound_port}/"
+            for e in mesh.entry_services
+            if e.instances
+        ],
+        "traces": f"http://{tracing.collector_address}:{tracing.collector_port}/api/v2/traces" if tracing else None,
+        "state_dir": str(state_dir),
+    }
+
+
+def status_json(state: MeshState | None, processes: list[ProcessStatus]) -> dict[str, Any]:
+    return {
+        "mesh": state.mesh if state else None,
+        "catalog": state.catalog if state else None,
+        "healthy": state is not None and all(p.healthy for p in processes),
+        "processes": [
+            {
+                "name": item.process.name,
+                "kind": item.process.kind,
+                "instance": item.process.instance,
+                "pid": item.process.pid,
+                "running": item.running,
+                "ready": item.ready,
+                "problems": list(item.problems),
+                "address": item.process.address,
+                "admin": item.process.admin,
+                "log": item.process.log,
+            }
+            for item in processes
+        ],
+    }

@@ -9,6 +9,7 @@ only processes whose own start-up inputs changed (a bootstrap, an app command) a
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -67,16 +68,29 @@ def _identities(mesh: Mesh, state_dir: Path, envoys: list[Process]) -> None:
         ensure_identities(state_dir, identity_plan, wait=wait_for_envoys(envoys) if envoys else None)
 
 
-def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | None = None) -> UpReport:
+def _quiet(_line: str) -> None:
+    pass
+
+
+def up(
+    catalog: Path,
+    state_dir: Path,
+    externals: dict[str, tuple[str, int]] | None = None,
+    progress: Callable[[str], None] = _quiet,
+) -> UpReport:
+    """Start the mesh of `catalog`, or bring the running one to it. Interrupted (Ctrl-C) or failed
+    while starting a new mesh, it stops everything it started. Interrupted while changing a running
+    mesh, it leaves every process recorded and running: `up` again finishes the change."""
     mesh, notes = localize_externals(load_mesh(catalog), externals or {})
     check_runs_locally(mesh)
     notes += local_limitations(mesh) + [f"deprecated: {d}" for d in mesh.deprecations]
     envoy = find_envoy()
     existing = load_state(state_dir)
-    if existing is not None and any(alive(p.pid) for p in existing.processes):
+    if existing is not None and any(alive(p) for p in existing.processes):
         if existing.mesh != mesh.name:
             raise UserError(f"mesh {existing.mesh} is running; `meshgen down` it first")
-        report = _apply(mesh, catalog, envoy, existing, state_dir)
+        progress(f"mesh {mesh.name} is running: applying {catalog}")
+        report = _apply(mesh, catalog, envoy, existing, state_dir, progress=progress)
         report.notes = notes
         return report
     if existing is not None:
@@ -84,6 +98,7 @@ def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | N
     _check_ports_free(mesh)
     config_dir = state_dir / CONFIG_DIR
     files = render_envoy(mesh, layout(state_dir))
+    progress(f"validating {len(mesh.instances)} sidecar configs with Envoy")
     validate_sidecars(split_sidecars(files), envoy)  # nothing is written unless Envoy accepts all of it
     _identities(mesh, state_dir, [])
     write_tree(config_dir, files)
@@ -91,15 +106,20 @@ def up(catalog: Path, state_dir: Path, externals: dict[str, tuple[str, int]] | N
         mesh=mesh.name, catalog=str(catalog.resolve()), config_dir=str(config_dir), mtls=mesh.security.mtls
     )
     save_state(state_dir, state)
+    specs = plan(mesh, envoy, config_dir, files, state_dir)
+    progress(f"starting {len(specs)} processes")
     try:
-        started = start_all(plan(mesh, envoy, config_dir, files, state_dir), state, state_dir)
-    except BaseException:
+        started = start_all(specs, state, state_dir, progress)
+    except BaseException:  # Ctrl-C included: what was started is recorded, so all of it stops
+        progress("stopping what was started")
         down(state_dir)
         raise
     return UpReport(mesh=mesh, state=state, started=started, files_changed=len(files), notes=notes)
 
 
-def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: Path) -> UpReport:
+def _apply(
+    mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: Path, *, progress: Callable[[str], None]
+) -> UpReport:
     """Bring a running mesh to the catalog: new processes first, then the file swap (running
     Envoys reload it), then processes that are gone or must restart."""
     config_dir = Path(state.config_dir)
@@ -114,7 +134,7 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     for files in renders:
         sidecars = split_sidecars(files)
         validate_sidecars({name: sidecars[name] for name in touched if name in sidecars}, envoy)
-    envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p.pid)}
+    envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p)}
     enabled = [step for step in steps if step.security.enabled]
     if enabled:
         # Envoys running without mutual TLS use no certificate yet: nothing to wait for.
@@ -129,9 +149,12 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     desired = plan(mesh, envoy, config_dir, files, state_dir)
     report = UpReport(mesh=mesh, state=state, applied=True)
     fresh = [s for s in desired if s.name not in running]
-    report.started = start_all(fresh, state, state_dir)
-    envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p.pid)}
+    if fresh:
+        progress(f"starting {len(fresh)} new processes")
+    report.started = start_all(fresh, state, state_dir, progress)
+    envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p)}
     for step, step_files in zip(steps, renders, strict=True):
+        progress(f"swapping sidecar files (mutual TLS {step.security.mtls}); waiting for every Envoy to load them")
         changes = swap(config_dir, step_files, state.mtls, step.security.mtls, envoys)
         report.files_changed += len(changes.added) + len(changes.changed) + len(changes.removed)
         state.mtls = step.security.mtls
@@ -139,11 +162,13 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
     wanted = {s.name: s for s in desired}
     for process in list(state.processes):
         spec = wanted.get(process.name)
-        running_envoy = process.kind == "envoy" and alive(process.pid) and process.base_id is not None
+        running_envoy = process.kind == "envoy" and alive(process) and process.base_id is not None
         if spec is not None and spec.fingerprint != process.fingerprint and running_envoy:
+            progress(f"hot-restarting {process.name}")
             hot_restart(spec, process, state, state_dir)
             report.restarted.append(process.name)
-        elif spec is None or spec.fingerprint != process.fingerprint or not alive(process.pid):
+        elif spec is None or spec.fingerprint != process.fingerprint or not alive(process):
+            progress(f"stopping {process.name}")
             stop_for_good(process, state_dir)
             state.processes.remove(process)
             save_state(state_dir, state)
@@ -158,15 +183,16 @@ def _apply(mesh: Mesh, catalog: Path, envoy: str, state: MeshState, state_dir: P
 
 
 def down(state_dir: Path) -> list[str]:
-    """Stop every process of the running mesh (sidecars first); returns their names."""
+    """Stop every process of the running mesh (sidecars first); returns the names of those that
+    were still running. A recorded PID that now belongs to another process is left alone."""
     state = load_state(state_dir)
     if state is None:
         return []
     order = {"envoy": 0, "app": 1, "renewer": 2, "collector": 3}
     stopped = []
     for process in sorted(state.processes, key=lambda p: order.get(p.kind, 3)):
-        stop_for_good(process, state_dir)
-        stopped.append(process.name)
+        if stop_for_good(process, state_dir):
+            stopped.append(process.name)
     clear_state(state_dir)
     return stopped
 
@@ -189,7 +215,7 @@ def status(state_dir: Path) -> tuple[MeshState | None, list[ProcessStatus]]:
         return None, []
     result = []
     for process in state.processes:
-        running = alive(process.pid)
+        running = alive(process)
         ready = None
         problems: tuple[str, ...] = ()
         if process.admin and running:

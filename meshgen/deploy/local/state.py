@@ -31,6 +31,10 @@ class Process:
     pid: int
     argv: list[str]
     log: str
+    # Which process `pid` was: "<boot id>:<start time>" (see processes.identity). Nothing is ever
+    # signalled unless the process at `pid` still has it, so a reused PID is left alone. None in
+    # a state written before meshgen recorded it: then the command line must still match.
+    started: str | None = None
     instance: str | None = None
     address: str | None = None  # address:port it serves
     admin: str | None = None  # envoy admin address:port

@@ -49,22 +49,30 @@ CHECKS: dict[str, Callable[[Mesh], Iterator[Outcome]]] = {
 
 
 def run_checks(
-    mesh: Mesh, kinds: tuple[str, ...] = KINDS, *, authority: Authority | None = None
+    mesh: Mesh,
+    kinds: tuple[str, ...] = KINDS,
+    *,
+    authority: Authority | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[list[CheckResult], list[Skipped]]:
     """Run the checks of `kinds` in the fixed order of KINDS; `authority` (the mesh CA, with its
-    key) lets the security checks mint identities."""
+    key) lets the security checks mint identities; `progress` hears of each kind as it starts and
+    of each result as it comes (some kinds take seconds per check)."""
     checks: dict[str, Callable[[Mesh], Iterator[Outcome]]] = {
         **CHECKS,
         "security": partial(check_security, authority=authority),
     }
     results: list[CheckResult] = []
     skipped: list[Skipped] = []
-    for kind in KINDS:
-        if kind not in kinds:
-            continue
+    chosen = [kind for kind in KINDS if kind in kinds]
+    for number, kind in enumerate(chosen, 1):
+        if progress is not None:
+            progress(f"verify: {kind} ({number}/{len(chosen)})")
         for outcome in checks[kind](mesh):
             if isinstance(outcome, CheckResult):
                 results.append(outcome)
+                if progress is not None:
+                    progress(f"  {'pass' if outcome.passed else 'FAIL'} {outcome.name}")
             else:
                 skipped.append(outcome)
         if kind in DISTURBING:

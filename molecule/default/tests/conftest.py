@@ -37,6 +37,25 @@ def host_vars(host: Any) -> dict[str, Any]:
     return host.ansible.get_variables()
 
 
+def _entries(host: Any, key: str) -> list[dict[str, Any]]:
+    """host_vars[key] of a host; on a host of the `mesh` group it must not be empty, so a check
+    that loops over it cannot pass by checking nothing."""
+    variables = host_vars(host)
+    found: list[dict[str, Any]] = variables.get(key) or []
+    assert found or "mesh" not in variables["group_names"], (
+        f"{host.backend.get_hostname()} is in group mesh, but its host_vars list no {key}"
+    )
+    return found
+
+
+def sidecars(host: Any) -> list[dict[str, Any]]:
+    return _entries(host, "envoy_sidecars")
+
+
+def demo_apps(host: Any) -> list[dict[str, Any]]:
+    return _entries(host, "demo_app_instances")
+
+
 def journal(host: Any, unit: str, lines: int = 50) -> str:
     return host.run(f"journalctl -u {unit} --no-pager -n {lines}").stdout
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import yaml
-from conftest import GENERATED, assert_listening, host_vars, listeners
+from conftest import GENERATED, assert_listening, demo_apps, host_vars, listeners, sidecars
 
 testinfra_hosts = ["mesh", "trace_collector"]
 
@@ -23,7 +23,7 @@ def _rendered_listeners(sidecar: str) -> dict[str, str]:
 def test_sidecar_listeners_are_bound_to_the_host_address(host):
     variables = host_vars(host)
     address = variables["meshgen_address"]
-    for sidecar in variables.get("envoy_sidecars", []):
+    for sidecar in sidecars(host):
         unit = f"envoy@{sidecar['name']}.service"
         rendered = _rendered_listeners(sidecar["name"])
         assert rendered["inbound"] == f"{address}:15006"
@@ -34,21 +34,23 @@ def test_sidecar_listeners_are_bound_to_the_host_address(host):
 
 
 def test_demo_apps_listen_where_configured(host):
-    for instance in host_vars(host).get("demo_app_instances", []):
+    for instance in demo_apps(host):
         assert instance["listen"].endswith(":8080")
         assert_listening(host, instance["listen"], f"meshgen-demo@{instance['name']}.service")
 
 
 def test_collector_listens_on_9411(host):
-    listen = host_vars(host).get("trace_collector_listen")
-    if listen:
-        assert listen == f"{host_vars(host)['meshgen_address']}:9411"
-        assert_listening(host, listen, "meshgen-collector.service")
+    variables = host_vars(host)
+    if "trace_collector" not in variables["group_names"]:
+        return
+    listen = variables.get("trace_collector_listen")
+    assert listen == f"{variables['meshgen_address']}:9411", f"trace_collector_listen: {listen!r}"
+    assert_listening(host, listen, "meshgen-collector.service")
 
 
 def test_admin_listens_only_on_the_host_loopback_address(host):
     variables = host_vars(host)
-    for sidecar in variables.get("envoy_sidecars", []):
+    for sidecar in sidecars(host):
         assert sidecar["admin"] == f"{variables['meshgen_local_address']}:{ADMIN_PORT}"
         assert_listening(host, sidecar["admin"], f"envoy@{sidecar['name']}.service")
     on_admin_port = [a for a in listeners(host) if a.endswith(f":{ADMIN_PORT}")]

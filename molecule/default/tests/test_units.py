@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from conftest import assert_unit_running, host_vars
+from conftest import assert_unit_running, demo_apps, host_vars, sidecars
 
 testinfra_hosts = ["mesh", "trace_collector"]
 
 
 def test_sidecars_are_enabled_and_running(host):
-    for sidecar in host_vars(host).get("envoy_sidecars", []):
+    for sidecar in sidecars(host):
         assert_unit_running(host, f"envoy@{sidecar['name']}.service")
 
 
 def test_demo_app_instances_are_enabled_and_running(host):
-    for instance in host_vars(host).get("demo_app_instances", []):
+    for instance in demo_apps(host):
         assert_unit_running(host, f"meshgen-demo@{instance['name']}.service")
 
 
@@ -47,7 +47,7 @@ def _properties(host, unit: str, names: list[str]) -> dict[str, str]:
 
 
 def test_sidecars_run_sandboxed_as_the_envoy_user(host):
-    for sidecar in host_vars(host).get("envoy_sidecars", []):
+    for sidecar in sidecars(host):
         unit = f"envoy@{sidecar['name']}.service"
         properties = _properties(host, unit, [*SANDBOX, "User", "MainPID", "ReadOnlyPaths"])
         assert {k: properties[k] for k in SANDBOX} == SANDBOX, properties
