@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from meshgen.model import Mesh, load_mesh
 from meshgen.verify import run_checks
 from meshgen.verify.authority import find_authority
 from meshgen.verify.http import send
+from tests.support import need_tool
 
 pytestmark = pytest.mark.envoy
 
@@ -96,20 +96,16 @@ CATALOG = {
 
 @pytest.fixture(scope="module")
 def mesh_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin") is None:
-        pytest.fail("nginx is missing: scripts/setup installs it (Debian's nginx-light) when run as root")
+    need_tool("nginx")  # scripts/debian-tools installs Debian's nginx-light
     directory = tmp_path_factory.mktemp("realapps")
     (directory / "apps").mkdir()
     (directory / "apps" / "nginx.conf.in").write_text(NGINX)
     (directory / "catalog.yaml").write_text(yaml.safe_dump(CATALOG, sort_keys=False))
-    path = os.environ.get("PATH", "")
-    os.environ["PATH"] = f"{path}:/usr/sbin"  # nginx lives in sbin; the apps inherit PATH
     try:
         up(directory / "catalog.yaml", directory / "state")
         yield directory
     finally:
         down(directory / "state")
-        os.environ["PATH"] = path
 
 
 def mesh_of(mesh_dir: Path) -> Mesh:
