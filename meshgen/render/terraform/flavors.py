@@ -3,15 +3,17 @@ cannot honour of the catalog is in fidelity.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 from meshgen.durations import Duration
-from meshgen.model.mesh import HeaderMatch, HealthCheck, Mesh, Route, Service, Version, longest
+from meshgen.model.addresses import app_environment, variable_prefix
+from meshgen.model.mesh import HeaderMatch, HealthCheck, Host, Mesh, Route, Service, Version, longest
 from meshgen.render.terraform.ecs import TASK_LOOPBACK, discovery_name
 
 
-def _app_environment(mesh: Mesh, service: Service, version: Version) -> dict[str, str]:
+def _app_environment(mesh: Mesh, service: Service, version: Version, dependencies: dict[str, str]) -> dict[str, str]:
     first = version.instances[0]
     return {
         "MESHGEN_MESH": mesh.name,
@@ -20,8 +22,33 @@ def _app_environment(mesh: Mesh, service: Service, version: Version) -> dict[str
         "MESHGEN_LISTEN": f"{TASK_LOOPBACK}:{first.app_port}",
         "MESHGEN_OUTBOUND": f"{TASK_LOOPBACK}:{first.outbound_port}",
         "MESHGEN_PROTOCOL": "tcp" if service.protocol == "tcp" else "http",
+        **dependencies,
         **dict(first.env),
     }
+
+
+def _task_dependencies(mesh: Mesh, version: Version) -> dict[str, str]:
+    """ecs-envoy: the variables that name each dependency, as on a host whose local address is
+    the task's loopback (the Envoy of the task binds the same listeners there)."""
+    first = version.instances[0]
+    task = dataclasses.replace(first, host=Host(first.host.name, TASK_LOOPBACK, TASK_LOOPBACK))
+    return app_environment(mesh, task)
+
+
+def _connect_dependencies(mesh: Mesh, service: Service, version: Version) -> dict[str, str]:
+    """service-connect: each dependency by the name and port Service Connect's proxy answers on;
+    there is no sidecar listener of meshgen's to name."""
+    found: dict[str, str] = {}
+    for dependency in service.calls(version.name):
+        prefix = variable_prefix(dependency.target)
+        if dependency.external or prefix is None:
+            continue
+        callee = mesh.service(dependency.target)
+        scheme = "http" if callee.is_http else "tcp"
+        found[f"{prefix}_SERVICE_HOST"] = callee.name
+        found[f"{prefix}_SERVICE_PORT"] = str(callee.port)
+        found[f"{prefix}_URL"] = f"{scheme}://{callee.name}:{callee.port}"
+    return found
 
 
 def ecs_envoy_services(mesh: Mesh) -> dict[str, Any]:
@@ -34,7 +61,7 @@ def ecs_envoy_services(mesh: Mesh) -> dict[str, Any]:
                 "version": version.name,
                 "port": first.app_port,
                 "desired_count": len(version.instances),
-                "environment": _app_environment(mesh, service, version),
+                "environment": _app_environment(mesh, service, version, _task_dependencies(mesh, version)),
                 "inbound_port": first.inbound_port,
                 "admin_port": first.admin_port,
             }
@@ -82,7 +109,7 @@ def service_connect_services(mesh: Mesh) -> dict[str, Any]:
                 "port": first.app_port,
                 "protocol": service.protocol,
                 "desired_count": len(version.instances),
-                "environment": _app_environment(mesh, service, version),
+                "environment": _app_environment(mesh, service, version, _connect_dependencies(mesh, service, version)),
                 "service_connect": connect,
             }
             if version.image:
