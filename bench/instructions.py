@@ -29,8 +29,15 @@ from bench.stats import median, ratio, rounded
 Log = Callable[[str], None]
 
 CONTROL_TIMEOUT_SECONDS = 60.0
-FULL_VARIANTS = (dataplane.FLOOR, dataplane.MESHGEN, *dataplane.FEATURES)
-QUICK_VARIANTS = (dataplane.FLOOR, dataplane.MESHGEN)
+FULL_VARIANTS = (
+    dataplane.FLOOR,
+    dataplane.MESHGEN,
+    *dataplane.FEATURES,
+    dataplane.MTLS_FLOOR,
+    dataplane.MESHGEN_MTLS,
+    dataplane.PRODUCTION,
+)
+QUICK_VARIANTS = (dataplane.FLOOR, dataplane.MESHGEN, dataplane.MTLS_FLOOR, dataplane.MESHGEN_MTLS)
 
 
 @dataclass(frozen=True)
@@ -162,8 +169,8 @@ def run(config: InstructionsConfig, workdir: Path, log: Log = print) -> dict[str
 
 
 def summarize(samples: dict[str, list[dict[str, Any]]], labels: dict[str, str]) -> dict[str, Any]:
-    """Median instructions per request per configuration, and ratios to the floor and to
-    meshgen's pair with optional features off."""
+    """Median instructions per request per configuration, and ratios to the floor, to meshgen's
+    pair with optional features off, and (mTLS pairs) to the mTLS floor."""
     per_request = {name: median([s["per_request"] for s in runs]) for name, runs in samples.items() if runs}
     configs = {
         name: {
@@ -177,12 +184,17 @@ def summarize(samples: dict[str, list[dict[str, Any]]], labels: dict[str, str]) 
         }
         for name, value in per_request.items()
     }
+    for name, summary in configs.items():
+        if dataplane.REFERENCES.get(name) == dataplane.MTLS_FLOOR.name:
+            reference = per_request.get(dataplane.MTLS_FLOOR.name)
+            summary["vs_mtls_floor"] = rounded(ratio(per_request[name], reference), 3)
     return {
         "meshgen_vs_floor": configs.get(dataplane.MESHGEN.name, {}).get("vs_floor"),
+        "meshgen_mtls_vs_mtls_floor": configs.get(dataplane.MESHGEN_MTLS.name, {}).get("vs_mtls_floor"),
         "configs": configs,
     }
 
 
 def empty() -> dict[str, Any]:
     """The `instructions` object of a run that did not count instructions."""
-    return {"meshgen_vs_floor": None, "configs": {}}
+    return {"meshgen_vs_floor": None, "meshgen_mtls_vs_mtls_floor": None, "configs": {}}

@@ -120,6 +120,18 @@ def _targets(
             "instructions_vs_floor": instructions.get("meshgen_vs_floor"),
             "met": p50 <= OVERHEAD_TARGET and p99 <= OVERHEAD_TARGET,
         }
+    mtls = (overhead.get("mtls") or {}).get("meshgen_vs_mtls_floor") or {}
+    if mtls.get("p50") is not None and mtls.get("p99") is not None:
+        targets["meshgen_mtls_within_1_10x_of_mtls_floor"] = {
+            "p50_vs_mtls_floor": mtls["p50"],
+            "p99_vs_mtls_floor": mtls["p99"],
+            "p50_ci95": mtls.get("p50_ci95"),
+            "p99_ci95": mtls.get("p99_ci95"),
+            "instructions_vs_mtls_floor": (instructions.get("configs", {}).get("meshgen_mtls") or {}).get(
+                "vs_mtls_floor"
+            ),
+            "met": mtls["p50"] <= OVERHEAD_TARGET and mtls["p99"] <= OVERHEAD_TARGET,
+        }
     if "target" in convergence:
         targets["convergence_under_1s_zero_failures"] = {
             "seconds": convergence["seconds"]["max"],
@@ -312,6 +324,80 @@ def _overhead_md(document: dict[str, Any]) -> list[str]:
             feature_rows,
         ),
     ]
+    lines += _mtls_md(overhead.get("mtls") or {})
+    return lines
+
+
+MTLS_ROWS = (
+    ("meshgen_vs_mtls_floor", "meshgen mTLS pair vs the mTLS floor"),
+    ("mtls_floor_vs_floor", "mTLS floor vs plaintext floor (the cost of TLS itself)"),
+    ("meshgen_vs_floor", "meshgen mTLS pair vs plaintext floor"),
+    ("production_vs_mtls_floor", "production defaults (mTLS + tracing 1% + access log + retries) vs the mTLS floor"),
+    ("production_vs_floor", "production defaults vs plaintext floor"),
+)
+
+
+def _with_interval(ratios: dict[str, Any], key: str) -> str:
+    if ratios.get(key) is None:
+        return "–"
+    interval = ratios.get(f"{key}_ci95")
+    band = f" ({interval[0]:.2f}–{interval[1]:.2f})" if interval else ""
+    return f"{ratios[key]:.2f}x{band}"
+
+
+def _mtls_md(mtls: dict[str, Any]) -> list[str]:
+    rows = [
+        [label, *(_with_interval(mtls[key], k) for k in ("p50", "p99", "rps"))]
+        for key, label in MTLS_ROWS
+        if mtls.get(key)
+    ]
+    lines: list[str] = []
+    if rows:
+        lines += [
+            "",
+            "Mutual TLS (keep-alive connections: the handshake is paid once per connection, the records' "
+            "encryption on every request; each ratio with its 95% interval):",
+            "",
+            *_table(["comparison", "p50", "p99", "req/s"], rows),
+        ]
+    handshakes = mtls.get("handshakes") or {}
+    configs = handshakes.get("configs") or {}
+    if configs:
+        reference = handshakes.get("reference", "mtls_floor")
+        hs_rows = []
+        for name, summary in configs.items():
+            versus = summary.get(f"vs_{reference}") or {}
+            hs_rows.append(
+                [
+                    summary.get("label", name),
+                    _fmt(summary.get("connections_per_s"), 0),
+                    "1.00x" if name == reference else _with_interval(versus, "connections_per_s"),
+                    _fmt(summary.get("p50_ms"), 2),
+                    _fmt(summary.get("p99_ms"), 2),
+                    _fmt(summary.get("envoy_cpu_us_per_connection"), 0),
+                    "1.00x" if name == reference else _with_interval(versus, "envoy_cpu_us_per_connection"),
+                    _fmt(summary.get("errors")),
+                ]
+            )
+        client = (handshakes.get("conditions") or {}).get("client", "")
+        lines += [
+            "",
+            f"Handshake cost: new connections per second against the callee Envoy's listener ({client}):",
+            "",
+            *_table(
+                [
+                    "listener",
+                    "new connections/s",
+                    "vs mTLS floor",
+                    "p50 ms",
+                    "p99 ms",
+                    "callee Envoy CPU µs/connection",
+                    "vs mTLS floor",
+                    "errors",
+                ],
+                hs_rows,
+            ),
+        ]
     return lines
 
 
@@ -327,13 +413,24 @@ def _instructions_md(document: dict[str, Any]) -> list[str]:
             ", ".join(f"{value:,}" for value in summary.get("repeats", [])),
             _fmt(summary.get("vs_floor"), 3, "x"),
             _fmt(summary.get("vs_meshgen"), 3, "x"),
+            _fmt(summary.get("vs_mtls_floor"), 3, "x"),
             _fmt(summary.get("requests")),
             _fmt(summary.get("errors")),
         ]
         for name, summary in configs.items()
     ]
     return _table(
-        ["configuration", "instructions/request", "each repeat", "vs floor", "vs meshgen", "requests", "errors"], rows
+        [
+            "configuration",
+            "instructions/request",
+            "each repeat",
+            "vs floor",
+            "vs meshgen",
+            "vs mTLS floor",
+            "requests",
+            "errors",
+        ],
+        rows,
     )
 
 
@@ -393,6 +490,12 @@ def _targets_md(document: dict[str, Any]) -> list[str]:
         if t.get("instructions_vs_floor") is not None:
             measured += f"; instructions {_fmt(t['instructions_vs_floor'], 3, 'x')}"
         rows.append(["meshgen pair within 1.10x of the floor at p50 and p99", measured, _fmt(t["met"])])
+    if "meshgen_mtls_within_1_10x_of_mtls_floor" in targets:
+        t = targets["meshgen_mtls_within_1_10x_of_mtls_floor"]
+        measured = f"p50 {_fmt(t['p50_vs_mtls_floor'], 2, 'x')}, p99 {_fmt(t['p99_vs_mtls_floor'], 2, 'x')}"
+        if t.get("instructions_vs_mtls_floor") is not None:
+            measured += f"; instructions {_fmt(t['instructions_vs_mtls_floor'], 3, 'x')}"
+        rows.append(["meshgen mTLS pair within 1.10x of the mTLS floor at p50 and p99", measured, _fmt(t["met"])])
     if "convergence_under_1s_zero_failures" in targets:
         t = targets["convergence_under_1s_zero_failures"]
         value = "not converged" if t["seconds"] is None else f"max {t['seconds'] * 1000:.1f} ms"
