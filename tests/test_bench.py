@@ -65,35 +65,89 @@ def test_sidecar_sizes_group_files_by_sidecar_directory() -> None:
     assert generation.sidecar_sizes(files) == {"a.v1.h1": 5, "b.v1.h2": 2}
 
 
+def _cli_sample(seconds: float, copy: float = 0.5, rss: float = 60.0) -> dict[str, Any]:
+    return {
+        "new": {"seconds": seconds, "peak_rss_mib": rss},
+        "copy": {"seconds": copy, "peak_rss_mib": 2.0},
+        "unchanged": {"seconds": seconds / 2, "peak_rss_mib": rss},
+        "one_route_change": {"seconds": seconds / 2 + 0.1, "peak_rss_mib": rss + 1},
+        "files": 10,
+        "bytes": 1000,
+    }
+
+
+def _in_memory(seconds: float, sidecar_bytes: float = 20_000.0) -> dict[str, Any]:
+    return {
+        "seconds": seconds,
+        "load_seconds": 0.1,
+        "render_seconds": seconds - 0.1,
+        "peak_rss_mib": 50.0,
+        "rss_growth_mib": 10.0,
+        "files": 10,
+        "bytes": 1000,
+        "sidecar_bytes_mean": sidecar_bytes,
+    }
+
+
 def test_generation_summary_layout_and_targets() -> None:
     config = generation.GenerationConfig(sizes=(100, 1_000, 5_000), rounds=3)
-    samples: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    breakdown: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for target in generation.TARGETS:
         for size in config.sizes:
             seconds = 0.001 * size if target != "aws" else 0.004 * size
-            sample = {
-                "seconds": seconds,
-                "load_seconds": 0.1,
-                "render_seconds": seconds - 0.1,
-                "peak_rss_mib": 50.0,
-                "rss_growth_mib": 10.0,
-                "files": 10,
-                "bytes": 1000,
-                "sidecar_bytes_mean": 20_000.0 if size < 5_000 else 21_000.0,
-            }
-            samples[(target, size)] = [sample, {**sample, "seconds": seconds * 3}]
-    result = generation.summarize(config, samples, {}, {100: 300_000.0, 5_000: 15_000_000.0})
+            runs[(target, size)] = [_cli_sample(seconds), _cli_sample(seconds * 3, copy=1.5)]
+            breakdown[(target, size)] = [_in_memory(seconds / 2, 20_000.0 if size < 5_000 else 21_000.0)]
+    validates = {1_000: [{"seconds": 0.8, "peak_rss_mib": 70.0}, {"seconds": 1.0, "peak_rss_mib": 72.0}]}
+    result = generation.summarize(config, runs, breakdown, validates, {100: 300_000.0, 5_000: 15_000_000.0})
     assert set(result["generate_seconds"]["1000"]) == {"envoy", "onprem", "aws"}
+    # generate_seconds is the end-to-end figure: the median of the rounds of `generate` into a new directory
     assert result["generate_seconds"]["1000"]["envoy"] == pytest.approx(2.0)  # median of 1 s and 3 s
+    detail = result["generate_details"]["1000"]["envoy"]
+    assert detail["copy_seconds"] == 1.0
+    assert detail["new_vs_copy"] == 2.0
+    assert detail["unchanged"]["seconds"] == 1.0
+    assert detail["one_route_change"]["seconds_per_round"] == [0.6, 1.6]
+    assert detail["peak_rss_mib"] == 61.0  # the largest of the modes
+    assert detail["in_memory"]["seconds"] == 0.5
+    assert result["validate_seconds"] == {"1000": 0.9}
+    assert result["validate_details"]["1000"]["peak_rss_mib"] == 72.0
     assert result["sidecar_config_bytes"] == {"100": 20_000.0, "1000": 20_000.0, "5000": 21_000.0}
     assert result["unscoped_sidecar_config_bytes"] == {"100": 300_000.0, "5000": 15_000_000.0}
-    assert result["generation_targets"]["all_targets_under_3s_at_1000"] == {"seconds": 8.0, "met": False}
+    at_1000 = result["generation_targets"]["all_targets_under_3s_at_1000"]
+    assert at_1000["seconds"] == 8.0 and at_1000["met"] is False
+    assert at_1000["in_memory_seconds"] == 2.0
     assert result["generation_targets"]["sidecar_bytes_5000_vs_100"] == {"ratio": 1.05, "met": True}
+
+
+def test_one_route_change_changes_one_route_only() -> None:
+    catalog = generation.synthetic_catalog(12)
+    changed = generation.one_route_change(catalog)
+    assert changed["services"]["s00000"]["routes"][0]["to"] == {"v1": 80, "v2": 20}
+    assert catalog["services"]["s00000"]["routes"][0]["to"] == {"v1": 90, "v2": 10}  # a copy
+    changed["services"]["s00000"]["routes"] = catalog["services"]["s00000"]["routes"]
+    assert changed == catalog
+
+
+def test_host_addresses_never_collide_with_a_local_address() -> None:
+    addresses = [ipaddress.ip_address(generation.host_address(i)) for i in range(20_001)]
+    assert len(set(addresses)) == len(addresses)
+    assert all(a.is_loopback and 1 <= a.packed[3] <= 127 for a in addresses)
+
+
+def test_timed_command_reports_exit_peak_memory_and_timeouts(tmp_path: Path) -> None:
+    done = generation.timed_command(["true"], 30, tmp_path / "true.log")
+    assert done.ok and done.peak_rss_mib > 0
+    failed = generation.timed_command(["false"], 30, tmp_path / "false.log")
+    assert failed.returncode == 1 and not failed.ok
+    killed = generation.timed_command(["sleep", "30"], 0.2, tmp_path / "sleep.log")
+    assert killed.returncode is None and killed.seconds < 10
 
 
 def test_large_sizes_run_fewer_rounds() -> None:
     config = generation.GenerationConfig.for_run(quick=False)
-    assert [config.rounds_for(s) for s in config.sizes] == [3, 3, 3, 1]  # 1,000 is where the 3 s target is judged
+    assert [config.rounds_for(s) for s in config.sizes] == [3, 3, 1, 1]  # 1,000 is where the 3 s target is judged
+    assert config.sizes == (100, 1_000, 5_000, 10_000)
     assert generation.GenerationConfig.for_run(quick=True).sizes == (10, 100)
 
 
@@ -338,22 +392,9 @@ def _document(mode: str = "quick") -> dict[str, Any]:
     conv = convergence.summarize([convergence.ShiftResult("v2", 0.01, 0, 100, 1)], ["x/rds-outbound.yaml"], 1.0, config)
     gen = generation.summarize(
         generation.GenerationConfig(sizes=(10,), rounds=1),
-        {
-            (t, 10): [
-                {
-                    "seconds": 0.5,
-                    "load_seconds": 0.1,
-                    "render_seconds": 0.4,
-                    "peak_rss_mib": 40.0,
-                    "rss_growth_mib": 1.0,
-                    "files": 10,
-                    "bytes": 100,
-                    "sidecar_bytes_mean": 24_000.0,
-                }
-            ]
-            for t in generation.TARGETS
-        },
-        {},
+        {(t, 10): [_cli_sample(0.5)] for t in generation.TARGETS},
+        {(t, 10): [_in_memory(0.3, 24_000.0)] for t in generation.TARGETS},
+        {10: [{"seconds": 0.3, "peak_rss_mib": 40.0}]},
         {10: 38_000.0},
     )
     return report.build_document(
@@ -396,7 +437,7 @@ def test_json_writer_has_the_required_keys(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
     text = md_path.read_text()
     assert "QUICK" in text
-    assert "| 10 | 0.50 | 0.50 | 0.50 |" in text
+    assert "| 10 | 0.50 | 1.0x | 0.50 | 1.0x | 0.50 | 1.0x | 0.30 |" in text
     assert "meshgen pair, optional features off" in text
     assert "| meshgen pair, optional features off | 306,000 | 303,000, 306,000, 309,000 | 1.020x |" in text
     assert document["instructions"]["meshgen_vs_floor"] == 1.02
@@ -469,18 +510,8 @@ def test_cli_arguments() -> None:
 
 def test_skipped_measurements_are_reported_not_guessed() -> None:
     config = generation.GenerationConfig(sizes=(10, 1_000), rounds=1, budget_s=15.0)
-    sample = {
-        "seconds": 1.0,
-        "load_seconds": 0.1,
-        "render_seconds": 0.9,
-        "peak_rss_mib": 40.0,
-        "rss_growth_mib": 1.0,
-        "files": 1,
-        "bytes": 1,
-        "sidecar_bytes_mean": 1.0,
-    }
-    samples = {(t, s): [sample] for t in generation.TARGETS for s in (10, 1_000) if (t, s) != ("aws", 1_000)}
-    result = generation.summarize(config, samples, {}, {}, {("aws", 1_000): "skipped in the quick run"})
+    runs = {(t, s): [_cli_sample(1.0)] for t in generation.TARGETS for s in (10, 1_000) if (t, s) != ("aws", 1_000)}
+    result = generation.summarize(config, runs, {}, {}, {}, skipped={("aws", 1_000): "skipped in the quick run"})
     assert result["generate_seconds"]["1000"]["aws"] is None
     assert result["generate_details"]["1000"]["aws"] == {"skipped": "skipped in the quick run"}
     assert result["generation_targets"]["all_targets_under_3s_at_1000"]["met"] is None
