@@ -69,8 +69,10 @@ def build_document(
     provisioning: dict[str, Any],
     machine: dict[str, Any],
     conditions: dict[str, Any],
+    localmesh: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One JSON document with every required key, whichever sections ran."""
+    localmesh = localmesh or {}
     generation = generation or {}
     document: dict[str, Any] = {
         "generate_seconds": generation.get("generate_seconds", {}),
@@ -82,8 +84,9 @@ def build_document(
         "overhead": overhead,
         "instructions": instructions,
         "convergence": convergence,
+        "local_mesh": localmesh,
         "provisioning": provisioning,
-        "targets": _targets(generation, overhead, instructions, convergence),
+        "targets": _targets(generation, overhead, instructions, convergence, localmesh),
         "sections": sections,
         "machine": machine,
         "conditions": {
@@ -93,6 +96,7 @@ def build_document(
             "dataplane": overhead.get("conditions"),
             "instructions": instructions.get("conditions"),
             "convergence": convergence.get("conditions"),
+            "local_mesh": localmesh.get("conditions"),
         },
         "layout": {
             "generate_seconds": "service count -> target (envoy | onprem | aws) -> median seconds of `meshgen "
@@ -111,7 +115,11 @@ OVERHEAD_TARGET = 1.10
 
 
 def _targets(
-    generation: dict[str, Any], overhead: dict[str, Any], instructions: dict[str, Any], convergence: dict[str, Any]
+    generation: dict[str, Any],
+    overhead: dict[str, Any],
+    instructions: dict[str, Any],
+    convergence: dict[str, Any],
+    localmesh: dict[str, Any],
 ) -> dict[str, Any]:
     targets: dict[str, Any] = dict(generation.get("generation_targets", {}))
     p50, p99 = overhead.get("p50_vs_floor"), overhead.get("p99_vs_floor")
@@ -141,6 +149,14 @@ def _targets(
             "seconds": convergence["seconds"]["max"],
             "failed_requests": convergence["failed_requests"],
             "met": convergence["target"]["met"],
+        }
+    change = localmesh.get("weight_change")
+    if change:
+        targets["local_mesh_weight_change_zero_failures"] = {
+            "instances": localmesh.get("instances"),
+            "live_seconds": change["live_seconds"],
+            "failed_requests": change["failed_requests"],
+            "met": change["met"],
         }
     return targets
 
@@ -515,6 +531,34 @@ def _convergence_md(document: dict[str, Any]) -> list[str]:
     return _table(["shifts", "median", "max", "failed requests", "load req/s", "files rewritten per shift"], [row])
 
 
+def _localmesh_md(document: dict[str, Any]) -> list[str]:
+    mesh = document.get("local_mesh") or {}
+    if "up_seconds" not in mesh:
+        return ["Not run in this run: " + document["sections"].get("localmesh", "not run") + "."]
+    change = mesh.get("weight_change") or {}
+    row = [
+        _fmt(mesh.get("instances")),
+        _fmt(mesh.get("up_seconds"), 1),
+        _fmt(mesh.get("up_peak_rss_mib"), 0),
+        _fmt(change.get("up_seconds"), 2),
+        "not converged" if change.get("live_seconds") is None else _fmt(change.get("live_seconds"), 2),
+        _fmt(change.get("failed_requests")),
+        _fmt(change.get("load_rps"), 0),
+        _fmt(mesh.get("down_seconds"), 1),
+    ]
+    header = [
+        "instances",
+        "meshgen up s (start)",
+        "up peak RSS MiB",
+        "weight change: meshgen up s",
+        "live after s",
+        "failed requests",
+        "load req/s",
+        "meshgen down s",
+    ]
+    return _table(header, [row])
+
+
 def _provisioning_md(document: dict[str, Any]) -> list[str]:
     provisioning = document["provisioning"]
     if provisioning.get("status") != "ran":
@@ -565,6 +609,16 @@ def _targets_md(document: dict[str, Any]) -> list[str]:
         value = "not converged" if t["seconds"] is None else f"max {t['seconds'] * 1000:.1f} ms"
         rows.append(
             ["weight shift live under 1 s, zero failures", f"{value}, {t['failed_requests']} failed", _fmt(t["met"])]
+        )
+    if "local_mesh_weight_change_zero_failures" in targets:
+        t = targets["local_mesh_weight_change_zero_failures"]
+        value = "not converged" if t["live_seconds"] is None else f"live after {t['live_seconds']:.2f} s"
+        rows.append(
+            [
+                f"weight change on a running local mesh of {t['instances']} instances, zero failures",
+                f"{value}, {t['failed_requests']} failed",
+                _fmt(t["met"]),
+            ]
         )
     if not rows:
         return ["No target was measured in this run (the size targets need the full run's 1,000 and 5,000)."]
@@ -642,6 +696,10 @@ def markdown(document: dict[str, Any]) -> str:
         "## Route convergence under load",
         "",
         *_convergence_md(document),
+        "",
+        "## Local mesh (`meshgen up`)",
+        "",
+        *_localmesh_md(document),
         "",
         "## Provisioning",
         "",
