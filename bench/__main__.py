@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"  {section} FAILED: {exc}")
             seconds[section] = round(time.monotonic() - start, 1)
             log(f"  ({seconds[section]:.1f} s)")
+    if results.get("localmesh", {}).get("status") == "not run":
+        sections["localmesh"] = f"not run: {results['localmesh']['reason']}"
     if "provisioning" in results:
         status = results["provisioning"]["status"]
         sections["provisioning"] = "ran" if status == "ran" else f"{status}: {results['provisioning']['reason']}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,12 @@ APP_PORT = 8080
 OUTBOUND_PORT = 15001
 FANOUT = 2
 COMMAND_TIMEOUT_SECONDS = 600.0
+# Envoy watches each file-based xDS source (cds, lds, two route files, two SDS files) and the two
+# certificate directories with an inotify instance of its own: up to 8 per sidecar, observed.
+# Linux allows 128 instances per user by default (fs.inotify.max_user_instances), for every
+# process of that user together, so a default host runs about 15 sidecars, not 50.
+INOTIFY_PER_SIDECAR = 8
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,55 @@ def version_of(body: str) -> str | None:
     return version if isinstance(version, str) else None
 
 
+def inotify_in_use(uid: int) -> int:
+    """inotify instances held by processes of `uid` (each is an fd on anon_inode:inotify)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            fds = list((entry / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) == "anon_inode:inotify":
+                    count += 1
+            except OSError:
+                continue
+    return count
+
+
+def inotify_shortage(instances: int, limit: int | None, in_use: int) -> str | None:
+    """Why `instances` sidecars cannot start now, or None when they can."""
+    if limit is None:
+        return None
+    needed = instances * INOTIFY_PER_SIDECAR
+    if limit - in_use >= needed:
+        return None
+    return (
+        f"{instances} sidecars need about {needed} inotify instances (Envoy watches each config and certificate "
+        f"path with one), and this user may hold {limit} (fs.inotify.max_user_instances), {in_use} of them in use "
+        f"now: raise the limit (sysctl -w fs.inotify.max_user_instances={max(1024, 2 * (needed + in_use))}) "
+        "to measure it"
+    )
+
+
+def not_run(reason: str) -> dict[str, Any]:
+    return {"status": "not run", "reason": reason}
+
+
 def run(config: LocalMeshConfig, workdir: Path, log: Log = print) -> dict[str, Any]:
+    try:
+        limit: int | None = int(INOTIFY_LIMIT.read_text().strip())
+    except (OSError, ValueError):
+        limit = None
+    shortage = inotify_shortage(config.instances, limit, inotify_in_use(os.getuid()) if limit else 0)
+    if shortage is not None:
+        log(f"  not run: {shortage}")
+        return not_run(shortage)
     workdir.mkdir(parents=True, exist_ok=True)
     state = workdir / "state"
     catalog, changed = workdir / "catalog.yaml", workdir / "changed.yaml"
@@ -124,7 +179,7 @@ def run(config: LocalMeshConfig, workdir: Path, log: Log = print) -> dict[str, A
     meshgen = meshgen_argv()
     caller = caller_of_first(config.services)
     first = service_name(0)
-    result: dict[str, Any] = {"instances": config.instances}
+    result: dict[str, Any] = {"status": "ran", "instances": config.instances}
     try:
         started = timed_command(
             [*meshgen, "up", str(catalog), "--state-dir", str(state)], COMMAND_TIMEOUT_SECONDS, workdir / "up.log"

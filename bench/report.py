@@ -535,6 +535,10 @@ def _localmesh_md(document: dict[str, Any]) -> list[str]:
     mesh = document.get("local_mesh") or {}
     if "up_seconds" not in mesh:
         return ["Not run in this run: " + document["sections"].get("localmesh", "not run") + "."]
+    if mesh.get("instances") != 50:
+        lines = [f"A mesh of {mesh.get('instances')} instances (the quick run's; a full run starts 50).", ""]
+    else:
+        lines = []
     change = mesh.get("weight_change") or {}
     row = [
         _fmt(mesh.get("instances")),
@@ -556,7 +560,7 @@ def _localmesh_md(document: dict[str, Any]) -> list[str]:
         "load req/s",
         "meshgen down s",
     ]
-    return _table(header, [row])
+    return [*lines, *_table(header, [row])]
 
 
 def _provisioning_md(document: dict[str, Any]) -> list[str]:
