@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench import convergence, dataplane, generation, instructions, provisioning, report
+from bench import convergence, dataplane, generation, handshakes, instructions, localmesh, provisioning, report
 from bench.__main__ import parse_args
 from bench.convergence import Sample, analyze_shift
 from bench.processes import require_loopback
@@ -301,6 +301,157 @@ def test_require_loopback() -> None:
             require_loopback(address)
 
 
+# -- mutual TLS ----------------------------------------------------------------------------------------
+
+
+def test_mtls_configurations_are_measured_between_mtls_floors_and_the_mtls_floor_between_floors() -> None:
+    names = ["floor", "meshgen", "mtls_floor", "meshgen_mtls", "meshgen_production"]
+    first = dataplane.schedule(names, 0)
+    assert first == [
+        *["floor", "meshgen", "floor", "mtls_floor", "floor"],
+        *["mtls_floor", "meshgen_mtls", "mtls_floor", "meshgen_production", "mtls_floor"],
+    ]
+    second = dataplane.schedule(names, 1)  # members and blocks rotate
+    assert second == [
+        *["mtls_floor", "meshgen_production", "mtls_floor", "meshgen_mtls", "mtls_floor"],
+        *["floor", "mtls_floor", "floor", "meshgen", "floor"],
+    ]
+    samples = [_round(float(i + 1), 2.0, 1000.0) for i in range(len(first))]
+    dataplane.attach_brackets(first, samples)
+    assert samples[3]["floor"]["p50_ms"] == 4.0  # the mTLS floor between plaintext floors 3 and 5
+    assert "mtls_floor" not in samples[3]
+    assert samples[6]["mtls_floor"]["p50_ms"] == 7.0  # meshgen's mTLS pair between mTLS floors 6 and 8
+    assert "floor" not in samples[6]
+    assert not any(k in samples[5] for k in ("floor", "mtls_floor"))  # a reference in its own block
+    with pytest.raises(ValueError):
+        dataplane.schedule(["floor", "meshgen_mtls"], 0)  # its reference is not measured
+
+
+def _mtls_samples(rounds: int = 3) -> dict[str, list[dict[str, Any]]]:
+    """The machine's speed changes from round to round; TLS costs 1.2x, meshgen's mTLS pair 1.05x on top,
+    the production defaults 1.3x on top of the mTLS floor."""
+    names = ["floor", "meshgen", "mtls_floor", "meshgen_mtls", "meshgen_production"]
+    factor = {"floor": 1.0, "meshgen": 1.0, "mtls_floor": 1.2, "meshgen_mtls": 1.26, "meshgen_production": 1.56}
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for round_index, speed in zip(range(rounds), (1.0, 2.0, 1.5, 1.0, 3.0), strict=False):
+        sequence = dataplane.schedule(names, round_index)
+        measured = [_round(speed * factor[n], 2 * speed * factor[n], 10_000 / (speed * factor[n])) for n in sequence]
+        for sample in measured:
+            sample["round"] = round_index
+        dataplane.attach_brackets(sequence, measured)
+        for name, sample in zip(sequence, measured, strict=True):
+            samples[name].append(sample)
+    return samples
+
+
+def test_mtls_summary_against_both_floors() -> None:
+    overhead = dataplane.summarize(_mtls_samples())
+    mtls = overhead["mtls"]
+    assert mtls["meshgen_vs_mtls_floor"]["p50"] == 1.05
+    assert mtls["meshgen_vs_mtls_floor"]["p99"] == 1.05
+    assert mtls["meshgen_vs_mtls_floor"]["rps"] == pytest.approx(0.952, abs=0.001)
+    assert mtls["meshgen_vs_mtls_floor"]["p50_ci95"] == [1.05, 1.05]
+    assert "p50_rounds" not in mtls["meshgen_vs_mtls_floor"]
+    assert mtls["mtls_floor_vs_floor"]["p50"] == 1.2  # the cost of TLS itself
+    assert mtls["meshgen_vs_floor"]["p50"] == 1.26  # chained through the mTLS floor, round by round
+    assert mtls["production_vs_mtls_floor"]["p50"] == 1.3
+    assert mtls["production_vs_floor"]["p50"] == 1.56
+    configs = overhead["configs"]
+    assert configs["meshgen_mtls"]["vs_mtls_floor"]["p50_rounds"] == [1.05, 1.05, 1.05]
+    assert configs["meshgen_mtls"]["vs_floor"]["p50"] == 1.26
+    feature = overhead["features"]["mtls"]
+    assert feature["p50_vs_meshgen"] == 1.26  # meshgen's pair is at the floor in this sample
+    assert overhead["features"]["meshgen_production"]["p50_vs_meshgen"] == 1.56
+
+
+def test_mtls_target_and_tables() -> None:
+    overhead = dataplane.summarize(_mtls_samples())
+    overhead["mtls"]["handshakes"] = handshakes.summarize(
+        {
+            "mtls_floor": [{"connections": 500, "errors": 0, "connections_per_s": 500.0, "p50_ms": 3.0}],
+            "meshgen_mtls": [
+                {
+                    "connections": 450,
+                    "errors": 0,
+                    "connections_per_s": 450.0,
+                    "p50_ms": 3.3,
+                    "mtls_floor": {"connections_per_s": 500.0, "p50_ms": 3.0},
+                }
+            ],
+        },
+        {"mtls_floor": "the mTLS floor's callee", "meshgen_mtls": "meshgen's callee"},
+        "mtls_floor",
+        {"client": "python"},
+    )
+    document = report.build_document(
+        mode="quick",
+        sections={"dataplane": "ran"},
+        generation=None,
+        overhead=overhead,
+        instructions=instructions.empty(),
+        convergence=convergence.empty(),
+        provisioning=provisioning.not_run("x"),
+        machine={},
+        conditions={},
+    )
+    target = document["targets"]["meshgen_mtls_within_1_10x_of_mtls_floor"]
+    assert target["p50_vs_mtls_floor"] == 1.05 and target["met"] is True
+    text = report.markdown(document)
+    assert "| meshgen mTLS pair vs the mTLS floor | 1.05x (1.05–1.05) | 1.05x (1.05–1.05) | 0.95x (0.95–0.95) |" in text
+    assert "| mTLS floor vs plaintext floor (the cost of TLS itself) | 1.20x" in text
+    assert "| meshgen's callee | 450 | 0.90x | 3.30 |" in text
+    assert "meshgen mTLS pair within 1.10x of the mTLS floor at p50 and p99" in text
+
+
+def test_handshake_samples_and_ratios() -> None:
+    raw = {"connections": 1000, "errors": 2, "seconds": 2.0, "latencies": [0.001] * 98 + [0.005, 0.010]}
+    sample = handshakes.sample_of(raw, 0.8)
+    assert sample["connections_per_s"] == 500.0
+    assert sample["envoy_cpu_us_per_connection"] == pytest.approx(800.0)
+    assert sample["p50_ms"] == pytest.approx(1.0)
+    assert sample["errors"] == 2
+    assert "p50_ms" not in handshakes.sample_of({**raw, "latencies": []}, None)
+    names = list(dataplane.HANDSHAKE_REFERENCES)
+    assert dataplane.schedule(names, 0, dataplane.HANDSHAKE_REFERENCES) == [
+        "mtls_floor",
+        "meshgen_mtls",
+        "mtls_floor",
+        "floor",
+        "mtls_floor",
+    ]
+
+
+def test_mtls_floor_config_requires_client_certificates_with_tls_1_3(tmp_path: Path) -> None:
+    files = dataplane.TlsFiles(tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "ca.pem")
+    callee = dataplane.floor_envoy_config(("127.0.90.3", 15001), ("127.0.90.2", 18080), downstream_tls=files)
+    socket = callee["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"]["typed_config"]
+    assert socket["require_client_certificate"] is True
+    common = socket["common_tls_context"]
+    assert common["tls_params"]["tls_minimum_protocol_version"] == "TLSv1_3"
+    assert common["validation_context"]["trusted_ca"]["filename"] == str(files.ca)
+    assert "transport_socket" not in callee["static_resources"]["clusters"][0]
+    caller = dataplane.floor_envoy_config(("127.0.90.4", 15001), ("127.0.90.3", 15001), upstream_tls=files)
+    upstream = caller["static_resources"]["clusters"][0]["transport_socket"]["typed_config"]
+    assert upstream["@type"].endswith("UpstreamTlsContext")
+    assert upstream["common_tls_context"]["tls_certificates"][0]["private_key"]["filename"] == str(files.key)
+    assert "transport_socket" not in caller["static_resources"]["listeners"][0]["filter_chains"][0]
+
+
+def test_meshgen_mtls_pair_uses_the_certificates_meshgen_issued(tmp_path: Path) -> None:
+    ports = {"inbound": 15006, "outbound": 15001, "admin": 15000, "caller_app": 18081, "app": 18080}
+    catalog = dataplane.pair_catalog(dataplane.MESHGEN_MTLS, "127.0.90.10", "127.0.90.11", ports, None)
+    assert catalog["mesh"]["security"] == {"mtls": "strict", "trust_domain": dataplane.TRUST_DOMAIN}
+    tls_root = tmp_path / "identities" / "tls"
+    dataplane.provision_identities(catalog, tls_root)
+    for instance in (dataplane.CALLER_INSTANCE, dataplane.CALLEE_INSTANCE):
+        files = dataplane.TlsFiles.of(tls_root, instance)
+        assert files.cert.is_file() and files.key.is_file() and files.ca.is_file()
+    rendered = dataplane.render_pair(catalog, tmp_path / "config", access_log=False, tls_root=tls_root)
+    identity = yaml.safe_load(rendered[f"{dataplane.CALLEE_INSTANCE}/sds-identity.yaml"])
+    chain = identity["resources"][0]["tls_certificate"]["certificate_chain"]["filename"]
+    assert chain == str(dataplane.TlsFiles.of(tls_root, dataplane.CALLEE_INSTANCE).cert)
+
+
 # -- convergence ---------------------------------------------------------------------------------------
 
 
@@ -353,6 +504,40 @@ def test_convergence_summary() -> None:
     missing = convergence.summarize([*results[:2], convergence.ShiftResult("v2", None, 0, 10, 10)], [], 1.0, config)
     assert missing["all_converged"] is False
     assert missing["seconds"]["max"] is None
+
+
+# -- local mesh ----------------------------------------------------------------------------------------
+
+
+def test_local_mesh_catalog_has_50_instances_on_the_bench_block(tmp_path: Path) -> None:
+    config = localmesh.LocalMeshConfig.for_run(quick=False)
+    assert config.instances == 50
+    path = tmp_path / "mesh.yaml"
+    path.write_text(yaml.safe_dump(localmesh.mesh_catalog(config.services, {"v1": 100})), encoding="utf-8")
+    mesh = load_mesh(path)
+    assert len(mesh.instances) == 50
+    assert mesh.security.mtls == "strict"
+    for host in mesh.hosts:
+        assert host.address.startswith("127.0.91.") and host.local_address.startswith("127.0.91.")
+    first = mesh.service("m00")
+    assert [r.weights for r in first.routes] == [(("v1", 100),)]
+    assert "m00" in [d.target for d in mesh.service("m24").dependencies]
+    assert localmesh.caller_of_first(config.services) == {h.name: h for h in mesh.hosts}["m24-v1"].local_address
+    with pytest.raises(ValueError):
+        localmesh.host_address(118)
+
+
+def test_local_mesh_reports_why_it_cannot_start() -> None:
+    assert localmesh.inotify_shortage(6, 128, 20) is None
+    reason = localmesh.inotify_shortage(50, 128, 20)
+    assert reason is not None and "fs.inotify.max_user_instances" in reason and "400" in reason
+    assert localmesh.inotify_shortage(50, None, 0) is None
+    assert localmesh.version_of('{"service": "m00", "version": "v2"}') == "v2"
+    assert localmesh.version_of("not json") is None
+    change = localmesh.summarize_change(1.5, 0.4, 0, 1000, 900.0)
+    assert change["met"] is True
+    assert localmesh.summarize_change(1.5, None, 0, 1000, 900.0)["met"] is False
+    assert localmesh.summarize_change(1.5, 0.4, 1, 1000, 900.0)["met"] is False
 
 
 # -- provisioning ----------------------------------------------------------------------------------------
