@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,29 @@ def measure(
     }
 
 
+WARM_UP_SECONDS = 120.0
+
+
+def warm_up(wrk: str, script: Path, target: dataplane.Target, config: InstructionsConfig) -> None:
+    """Warm up the instrumented code paths (valgrind translates code on first use) until requests
+    flow on every connection. An mTLS pair first does its TLS handshakes, each of them slow under
+    valgrind (seconds, not milliseconds): the measurement starts once the pooled upstream
+    connections are up, so it counts requests, as the wall-clock section does, not handshakes."""
+    deadline = time.monotonic() + WARM_UP_SECONDS
+    previous: int | None = None
+    while time.monotonic() < deadline:
+        requests = int(dataplane.run_wrk(wrk, script, target, config.load(1), 1)["requests"])
+        if steady(previous, requests):
+            return
+        previous = requests
+
+
+def steady(previous: int | None, requests: int) -> bool:
+    """Requests flowed in two seconds of warm-up in a row: the connections are up (an mTLS pair's
+    handshakes under valgrind can take the whole first seconds)."""
+    return previous is not None and previous > 0 and requests > 0
+
+
 def run(config: InstructionsConfig, workdir: Path, log: Log = print) -> dict[str, Any]:
     tools = dataplane.ensure_tools(log)
     valgrind, control = ensure_valgrind(log)
@@ -148,8 +172,7 @@ def run(config: InstructionsConfig, workdir: Path, log: Log = print) -> dict[str
         for target in targets:
             for proc in target.envoys:
                 callgrind.command("--instr=on", proc)
-            # Warm up the instrumented code paths (valgrind translates code on first use).
-            dataplane.run_wrk(tools["wrk"], script, target, config.load(1), 1)
+            warm_up(tools["wrk"], script, target, config)
         for repeat in range(config.repeats):
             for target in targets:
                 sample = measure(callgrind, tools["wrk"], script, target, config)

