@@ -47,7 +47,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--sizes",
         type=_sizes,
-        help="generator catalog sizes, comma-separated (default: 10,100,1000,5000; quick 10,100)",
+        help="generator catalog sizes, comma-separated (default: 100,1000,5000,10000; quick 10,100)",
     )
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/PERFORMANCE.md")
     return parser.parse_args(argv)

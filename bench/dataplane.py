@@ -740,8 +740,9 @@ def run(config: DataplaneConfig, workdir: Path, log: Log = print) -> dict[str, A
         "duration_s": config.duration_s,
         "warmup_s": config.warmup_s,
         "rounds": config.rounds,
-        "schedule": "each configuration measured between two floor measurements; ratios to the floor are "
-        "the median over rounds of the ratio to the mean of those two",
+        "schedule": "each configuration measured between two measurements of its floor (the mTLS pairs: the "
+        "mTLS floor; the mTLS floor and the others: the plaintext floor); ratios to a floor are the median over "
+        "rounds of the ratio to the mean of those two",
         "envoy_concurrency": config.envoy_concurrency,
         "envoy": envoy,
         "tracing_collector": "python -m meshgen.apps.collector (aiohttp), on the same machine",
