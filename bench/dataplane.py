@@ -472,7 +472,9 @@ class Target:
     client_tls: TlsFiles | None = None
 
 
-def run_wrk(wrk: str, script: Path, target: Target, config: DataplaneConfig, seconds: int) -> dict[str, Any]:
+def run_wrk(
+    wrk: str, script: Path, target: Target, config: DataplaneConfig, seconds: int, *, script_args: tuple[str, ...] = ()
+) -> dict[str, Any]:
     argv = [
         wrk,
         "-t",
@@ -489,6 +491,8 @@ def run_wrk(wrk: str, script: Path, target: Target, config: DataplaneConfig, sec
     if target.host_header:
         argv += ["-H", f"Host: {target.host_header}"]
     argv.append(f"http://{require_loopback(target.address)}:{target.port}/")
+    if script_args:
+        argv += ["--", *script_args]
     done = run_bounded(argv, seconds + 30)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith(WRK_MARK)), None)
     if done.returncode != 0 or line is None:

@@ -813,9 +813,12 @@ connection.
 **Data-plane cost in instructions.** Wall-clock ratios on a shared machine carry that noise;
 instruction counts do not. The floor and meshgen's pairs (features off, then each feature on)
 run again under `valgrind --tool=callgrind` (instrumentation switched on once all answer, code
-paths warmed up for 1 s); for each measurement both Envoys' counters are zeroed, wrk sends for a
-fixed time over 4 connections, the counters are dumped, and the instructions of both Envoys are
-divided by the requests served (median of the repeats). The same config and requests give the
+paths warmed up until requests flow, then the connections settled); for each measurement both
+Envoys' counters are zeroed, wrk sends a fixed number of requests over 4 connections (a thread
+each, each stopping after its share with no request in flight, so that no upstream connection is
+reset and none is opened during a measurement: for the mTLS pairs the counts hold no handshake),
+the counters are dumped, and the instructions of both Envoys are divided by the requests served
+(median of the repeats). The same config and requests give the
 same count to within a fraction of a percent, whatever else the machine does.
 
 **Route convergence.** A caller sidecar and a callee with v1 and v2 (each behind its own sidecar,

@@ -692,6 +692,10 @@ def test_instruction_counting_waits_for_steady_requests() -> None:
     assert not instructions.steady(0, 60)  # the first second with requests
     assert instructions.steady(60, 55)
     assert instructions.dataplane.MTLS_FLOOR in instructions.InstructionsConfig.for_run(quick=True).variants
+    # A measurement's request budget fills about half its time at the rate seen before it.
+    assert instructions.budget_for(rate=100.0, seconds=4, connections=4) == 50
+    assert instructions.budget_for(rate=0.5, seconds=2, connections=4) == 2  # never less than 2 each
+    assert "wrk.thread:stop()" in instructions.BUDGET_SCRIPT
 
 
 def test_cli_arguments() -> None:
