@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import http.client
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -501,9 +503,55 @@ def run_wrk(
     return result
 
 
+PREWARM_TIMEOUT_SECONDS = 10.0
+
+
+def prewarm(target: Target, connections: int) -> int:
+    """Open the caller's upstream connections again, outside the measurement: `connections`
+    keep-alive clients send two requests each at once (so the caller needs that many upstream
+    connections at the same time), read the answers and close with nothing in flight. Returns
+    the requests that failed.
+
+    wrk stopped by the clock leaves requests in flight; the caller's Envoy resets them upstream
+    and closes those HTTP/1.1 connections. Reopening them costs a TCP connect, and for an mTLS
+    pair a TLS handshake on each side, all at once at the start of the next measurement: a burst
+    that lands in its p99 (tens of milliseconds for the mTLS pairs on this machine). Every Envoy
+    pair is prewarmed alike before each measurement, so each measures requests on open
+    connections; the handshake cost is measured on its own (bench/handshakes.py)."""
+    barrier = threading.Barrier(connections)
+    failed = [0] * connections
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection(
+            require_loopback(target.address), target.port, timeout=PREWARM_TIMEOUT_SECONDS
+        )
+        try:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(PREWARM_TIMEOUT_SECONDS)
+            for _ in range(2):
+                conn.request("GET", "/", headers={"Host": target.host_header} if target.host_header else {})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    failed[index] += 1
+        except (OSError, http.client.HTTPException):
+            failed[index] += 1
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(2 * PREWARM_TIMEOUT_SECONDS + 5)
+    return sum(failed)
+
+
 def measure(wrk: str, script: Path, target: Target, config: DataplaneConfig, collector: Proc | None) -> dict[str, Any]:
     if config.warmup_s:
         run_wrk(wrk, script, target, config, config.warmup_s)
+    if target.variant.kind != "direct":
+        prewarm(target, config.connections)
     cpu_before = [p.cpu_seconds() for p in target.envoys]
     collector_before = collector.cpu_seconds() if collector else None
     raw = run_wrk(wrk, script, target, config, config.duration_s)
@@ -744,6 +792,8 @@ def run(config: DataplaneConfig, workdir: Path, log: Log = print) -> dict[str, A
         "duration_s": config.duration_s,
         "warmup_s": config.warmup_s,
         "rounds": config.rounds,
+        "prewarm": "before each measurement of an Envoy pair, 16 concurrent keep-alive clients send 2 requests "
+        "each, so that the caller's upstream connections closed by the previous measurement's end are open again",
         "schedule": "each configuration measured between two measurements of its floor (the mTLS pairs: the "
         "mTLS floor; the mTLS floor and the others: the plaintext floor); ratios to a floor are the median over "
         "rounds of the ratio to the mean of those two",

@@ -787,8 +787,10 @@ floor; the order rotates from round to round), and a ratio to the floor is the m
 rounds of the configuration's number over the mean of the two floor numbers around it (the
 95% bootstrap interval of that median is shown next to it). A second, identical floor pair runs
 as an A/A control: its ratio to the floor is the noise of the run. Measurements are short (1 s,
-no separate warm-up: the Envoys are warm and keep-alive connections open in the first
-milliseconds) and rounds many (20), since on this kind of machine the slow drift matters more
+no separate warm-up: the Envoys are warm; before each measurement of an Envoy pair, 16 concurrent
+keep-alive clients send two requests each through it, so the upstream connections the previous
+measurement's end closed, with requests in flight, are open again and no TCP or TLS handshake
+lands in the measurement) and rounds many (20), since on this kind of machine the slow drift matters more
 than the length of one measurement. Absolute numbers are medians over rounds;
 latency percentiles are wrk's; Envoy CPU per request is the CPU time both Envoys used during the
 measured run over the requests served.

@@ -1,6 +1,7 @@
 """The benchmark suite's pure parts: catalog builders, statistics, analysis and the result writers.
 
-Nothing here starts a process or measures time: the benchmarks themselves run with `python -m bench`.
+Nothing here starts a server or measures performance (only `timed_command`'s bounds are checked, on
+`true`, `false` and `sleep`): the benchmarks themselves run with `python -m bench`.
 """
 
 from __future__ import annotations
