@@ -84,12 +84,16 @@ def validate(catalog: Path, check_envoy: bool, as_json: bool) -> None:
                 "mesh": mesh.name,
                 "services": len(mesh.services),
                 "sidecars": instances,
+                "gateways": _gateway_count(mesh),
                 "envoy_validated": checked,
             }
         )
         return
     by_envoy = f"; Envoy accepted all {checked}" if checked is not None else ""
-    click.echo(f"{catalog}: valid: mesh {mesh.name}, {len(mesh.services)} services, {instances} sidecars{by_envoy}")
+    gateways = f", {_gateway_count(mesh)} gateway Envoys" if mesh.gateways else ""
+    click.echo(
+        f"{catalog}: valid: mesh {mesh.name}, {len(mesh.services)} services, {instances} sidecars{gateways}{by_envoy}"
+    )
 
 
 @dataclass(frozen=True)
@@ -271,7 +275,8 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
             click.echo(note)
     changes = write_tree(out, files)
     what = {
-        "envoy": f"{len(mesh.instances)} sidecars",
+        "envoy": f"{len(mesh.instances)} sidecars"
+        + (f", {_gateway_count(mesh)} gateway Envoys" if mesh.gateways else ""),
         "onprem": f"Ansible inventory, {len(mesh.instances)} sidecars",
         "aws": f"Terraform root, {options.flavor}",
     }[options.target]
@@ -714,3 +719,7 @@ def aws_drift(
 
 
 main.add_command(certs)
+
+
+def _gateway_count(mesh: Mesh) -> int:
+    return sum(len(g.instances) for g in mesh.gateways)
