@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from meshgen.deploy.local.certs import TLS_DIR, IdentityPlan, ensure_identities, save_plan, wait_for_envoys
 from meshgen.deploy.local.lifecycle import hot_restart, start_all, stop_for_good
+from meshgen.deploy.local.limits import check_inotify, held_by, watchers_needed
 from meshgen.deploy.local.plan import (
     check_runs_locally,
     local_limitations,
@@ -109,6 +110,7 @@ def up(
     _check_ports_free(mesh)
     config_dir = state_dir / CONFIG_DIR
     files = render_envoy(mesh, layout(state_dir))
+    check_inotify(watchers_needed(files))
     progress(f"validating {len(mesh.proxies)} Envoy configs with Envoy")
     validate_sidecars(split_sidecars(files), envoy)  # nothing is written unless Envoy accepts all of it
     _identities(mesh, state_dir, [])
@@ -146,6 +148,8 @@ def _apply(
         sidecars = split_sidecars(files)
         validate_sidecars({name: sidecars[name] for name in touched if name in sidecars}, envoy)
     envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p)}
+    # What the mesh's Envoys will hold once changed, against what they hold now.
+    check_inotify(watchers_needed(renders[-1]), releasing=held_by([p.pid for p in envoys.values()]))
     enabled = [step for step in steps if step.security.enabled]
     if enabled:
         # Envoys running without mutual TLS use no certificate yet: nothing to wait for.
