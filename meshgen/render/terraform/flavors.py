@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from meshgen.model.mesh import HeaderMatch, HealthCheck, Mesh, Route, Service, Version
-from meshgen.render.terraform.ecs import TASK_LOOPBACK, discovery_name
+from meshgen.render.terraform.ecs import TASK_LOOPBACK, discovery_name, task_paths
 
 
 def _app_environment(mesh: Mesh, service: Service, version: Version) -> dict[str, str]:
@@ -39,8 +39,21 @@ def ecs_envoy_services(mesh: Mesh) -> dict[str, Any]:
             }
             if version.image:
                 entry["image"] = version.image
+            if mesh.security.enabled:
+                # The files the version's Envoy config names; its tasks write them from the service's secret.
+                paths = task_paths(version)
+                entry["tls"] = {
+                    "cert_file": str(paths.cert),
+                    "key_file": str(paths.key),
+                    "ca_file": str(paths.trust_bundle),
+                }
             services[discovery_name(service.name, version.name)] = entry
     return services
+
+
+def identities(mesh: Mesh) -> list[str]:
+    """The services that get an identity secret: every one, with mutual TLS; none without."""
+    return sorted(s.name for s in mesh.services) if mesh.security.enabled else []
 
 
 def mesh_ports(services: dict[str, Any], flavor: str) -> list[int]:
