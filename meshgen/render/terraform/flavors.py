@@ -102,6 +102,14 @@ def service_connect_services(mesh: Mesh) -> dict[str, Any]:
     return services
 
 
+def service_connect_tls(mesh: Mesh) -> dict[str, Any] | None:
+    """TLS between the Service Connect proxies unless mtls is off: the mesh's Private CA lives as
+    long as the catalog's CA lifetime, in whole days."""
+    if not mesh.security.enabled:
+        return None
+    return {"ca_validity_days": math.ceil(mesh.security.ca_lifetime.ms / 86_400_000)}
+
+
 # App Mesh's retry events, by the Envoy retry conditions they stand for.
 _HTTP_EVENTS = {
     "5xx": "server-error",

@@ -21,6 +21,7 @@ from meshgen.render.terraform.flavors import (
     identities,
     mesh_ports,
     service_connect_services,
+    service_connect_tls,
 )
 
 FLAVORS = ("ecs-envoy", "service-connect", "app-mesh")
@@ -120,6 +121,7 @@ def render_aws(mesh: Mesh, out: Path, options: AwsOptions) -> AwsRoot:
     elif flavor == "service-connect":
         tfvars["services"] = service_connect_services(mesh)
         tfvars["mesh_ports"] = mesh_ports(tfvars["services"], flavor)
+        tfvars["tls"] = service_connect_tls(mesh)
         warnings = service_connect_limitations(mesh)
     else:
         tfvars.update(app_mesh_data(mesh, namespace))
