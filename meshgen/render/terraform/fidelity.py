@@ -8,7 +8,8 @@ its fate in that flavor:
 - `Lost(what)`: the flavor cannot; when a catalog uses the field, a line of LIMITATIONS.md
   (also printed on stderr) names the service, route or dependency and the value lost. "Uses"
   means a value other than the built-in default, except for the few defaults that are meshgen
-  behaviour a flavor drops (its access log, idempotent-only retries), which are listed as such;
+  behaviour a flavor drops (its access log, idempotent-only retries, strict mutual TLS and the
+  authorization derived from the catalog), which are listed as such;
 - `Moot(why)`: the field has no counterpart in this flavor: where a host is, the ports of
   meshgen's own sidecar in a flavor that runs none, hints for `meshgen lint`.
 

@@ -239,8 +239,8 @@ variable "tls" {
   }
 
   validation {
-    condition     = var.tls != null || !strcontains(var.envoy.config, "private_key")
-    error_message = "envoy.config names a private key file (mutual TLS) but tls is null: nothing would put the key into the task. Pass tls (the service's identity secret), or render the config with mtls off."
+    condition     = var.tls != null || !can(regex("\"name\"\\s*:\\s*\"identity\"", var.envoy.config))
+    error_message = "envoy.config holds meshgen's mutual TLS identity (secret \"identity\") but tls is null: nothing would put its certificate and key into the task. Pass tls (the service's identity secret), or render the config with mtls off."
   }
 }
 

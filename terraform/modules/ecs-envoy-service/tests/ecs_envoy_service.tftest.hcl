@@ -411,7 +411,7 @@ run "no_secrets_without_tls" {
   }
 }
 
-run "rejects_a_config_with_a_key_file_but_no_tls" {
+run "rejects_a_config_with_an_identity_but_no_tls" {
   command = plan
 
   variables {
@@ -421,6 +421,22 @@ run "rejects_a_config_with_a_key_file_but_no_tls" {
   }
 
   expect_failures = [var.tls]
+}
+
+run "a_client_certificate_baked_into_the_image_needs_no_tls" {
+  command = plan
+
+  variables {
+    envoy = {
+      image  = "registry.example/envoy-with-client-cert:1"
+      config = "{\"static_resources\":{\"clusters\":[{\"name\":\"external.bank\",\"transport_socket\":{\"typed_config\":{\"common_tls_context\":{\"tls_certificates\":[{\"private_key\":{\"filename\":\"/etc/bank/key.pem\"}}]}}}}]}}"
+    }
+  }
+
+  assert {
+    condition     = !contains(keys(jsondecode(aws_ecs_task_definition.this.container_definitions)[1]), "secrets")
+    error_message = "A config with no meshgen identity needs no tls."
+  }
 }
 
 run "rejects_tls_files_the_config_does_not_name" {
