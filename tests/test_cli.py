@@ -156,10 +156,12 @@ def test_graph_mermaid_and_dot() -> None:
     assert 'svc_users -->|"split: 90%"| ver_users_v1' in mermaid.output
     assert 'svc_orders -.->|"stable: mirror 20%"| ver_orders_v2' in mermaid.output
     assert "svc_checkout ==> ext_payments" in mermaid.output
+    assert 'gw_public ==>|"storefront: * prefix /"| svc_frontend' in mermaid.output  # the way in
     dot = run("graph", SHOP, "--format", "dot")
     assert dot.exit_code == 0
     assert dot.output.startswith('digraph "shop" {')
     assert 'svc_users -> ver_users_v2 [label="canary-testers [prefix / header x-canary=true]: 100%"];' in dot.output
+    assert 'gw_public -> svc_frontend [penwidth=2, label="storefront: * prefix /"];' in dot.output
 
 
 def test_version_flag() -> None:
