@@ -30,6 +30,7 @@ from bench.convergence import Load, analyze_shift
 from bench.generation import meshgen_argv, timed_command
 from bench.processes import require_loopback
 from bench.stats import rounded
+from meshgen.deploy.local.limits import inotify_in_use
 
 Log = Callable[[str], None]
 
@@ -120,27 +121,6 @@ def version_of(body: str) -> str | None:
         return None
     version = answer.get("version") if isinstance(answer, dict) else None
     return version if isinstance(version, str) else None
-
-
-def inotify_in_use(uid: int) -> int:
-    """inotify instances held by processes of `uid` (each is an fd on anon_inode:inotify)."""
-    count = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if entry.stat().st_uid != uid:
-                continue
-            fds = list((entry / "fd").iterdir())
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(fd) == "anon_inode:inotify":
-                    count += 1
-            except OSError:
-                continue
-    return count
 
 
 def inotify_shortage(instances: int, limit: int | None, in_use: int) -> str | None:

@@ -243,7 +243,7 @@ def test_up_refuses_a_mesh_the_inotify_limit_cannot_hold(tmp_path: Path, monkeyp
     from meshgen.deploy.local import limits
 
     limit = tmp_path / "max_user_instances"
-    limit.write_text(f"{limits._in_use(__import__('os').getuid()) + 5}\n")  # room for less than one sidecar pair
+    limit.write_text(f"{limits.inotify_in_use(__import__('os').getuid()) + 5}\n")  # room for less than one sidecar pair
     monkeypatch.setattr(limits, "MAX_INSTANCES", limit)
     path, state_dir = catalog(tmp_path), tmp_path / "state"
     with pytest.raises(UserError, match=r"the sidecars need 15 inotify instances .* fs\.inotify\.max_user_instances"):

@@ -30,7 +30,7 @@ def watchers_needed(files: dict[str, str]) -> int:
     return needed
 
 
-def _in_use(uid: int) -> int:
+def inotify_in_use(uid: int) -> int:
     """Inotify instances held by processes of `uid` now (those whose descriptors we may read)."""
     count = 0
     for proc in Path("/proc").iterdir():
@@ -65,7 +65,7 @@ def check_inotify(needed: int, *, releasing: int = 0) -> None:
         limit = int(MAX_INSTANCES.read_text())
     except (OSError, ValueError):
         return  # not Linux, or not readable: Envoy itself will say
-    in_use = max(0, _in_use(os.getuid()) - releasing)
+    in_use = max(0, inotify_in_use(os.getuid()) - releasing)
     if in_use + needed <= limit:
         return
     wanted = max(1024, 2 ** (in_use + needed).bit_length())
