@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from meshgen import __version__
-from meshgen.cli_aws_certs import aws_certs, ca_dir_option
+from meshgen.cli_aws_certs import aws_certs
 from meshgen.cli_certs import certs
 from meshgen.cli_support import (
     F,
@@ -200,7 +200,7 @@ _TARGET_OPTIONS = [
     click.option(
         "--ca-dir",
         type=click.Path(path_type=Path),
-        help="onprem: meshgen's CA of this mesh on this machine, created by generate when missing, outside OUT "
+        help="onprem, aws apply: meshgen's CA of this mesh on this machine, created when missing, outside OUT "
         "(default: $MESHGEN_CA_DIR or ~/.local/share/meshgen/ca/MESH); unused when the catalog names its own CA.",
     ),
     click.option(
@@ -645,13 +645,10 @@ IDENTITY_SECRETS = "module.mesh.aws_secretsmanager_secret.identity"
 @catalog_argument
 @out_option
 @target_options
-@ca_dir_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @timeout_option
 @user_errors
-def aws_apply(
-    catalog: Path, out: Path, options: TargetOptions, *, ca_dir: Path | None, auto_approve: bool, timeout: str
-) -> None:
+def aws_apply(catalog: Path, out: Path, options: TargetOptions, auto_approve: bool, timeout: str) -> None:
     """Generate the root into OUT, plan, and apply exactly that plan.
 
     Terraform's own output streams to stderr as it runs. ecs-envoy with mutual TLS: new identity
@@ -661,6 +658,7 @@ def aws_apply(
     terraform = _terraform_root(catalog, out, options, timeout)
     mesh = load_catalog(catalog)
     identities = options.flavor == "ecs-envoy" and mesh.security.enabled
+    ca_dir = options.ca_dir
     summary = terraform.plan()
     click.echo("\n".join([*(f"  {r}" for r in summary.resources), summary.describe()]))
     if summary.resources:
