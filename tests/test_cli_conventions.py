@@ -68,6 +68,7 @@ def test_validate_json() -> None:
         "mesh": "minimal",
         "services": 2,
         "sidecars": 2,
+        "gateways": 0,
         "envoy_validated": None,
     }
 
