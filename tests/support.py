@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
+import yaml
 
 from meshgen.render.envoy import Layout
 from meshgen.render.output import write_tree
@@ -48,3 +50,14 @@ def root_of(path: Path) -> PurePosixPath:
 def layout_of(path: Path) -> Layout:
     """Sidecar directories in `path`, identities and trust bundle in `path`/tls."""
     return Layout(root_of(path), root_of(path) / "tls")
+
+
+class _InventoryLoader(yaml.SafeLoader):
+    """YAML as Ansible reads an inventory: `!unsafe` marks text it must not template."""
+
+
+_InventoryLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+def load_inventory_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_InventoryLoader)  # a SafeLoader with one more string tag

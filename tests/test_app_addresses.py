@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from meshgen.model import load_mesh
-from meshgen.model.addresses import app_environment, hosts_file_entries, variable_prefix
+from meshgen.model.addresses import app_environment, hosts_file_entries, instance_environment, variable_prefix
 
 CATALOG = """
 mesh: {name: addresses}
@@ -62,6 +62,36 @@ def test_variables_name_every_dependency(tmp_path: Path) -> None:
         "NO_PROXY": "127.0.0.1,127.0.30.129,127.0.30.200,::1,localhost",
         "no_proxy": "127.0.0.1,127.0.30.129,127.0.30.200,::1,localhost",
     }
+
+
+def test_every_target_tells_an_app_who_it_is_then_its_dependencies_then_its_own_env(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        CATALOG.replace(
+            "versions: {v1: {instances: [web-1]}}",
+            "versions: {v1: {instances: [{host: web-1, command: [app], env: {API_URL: mine, MESHGEN_LISTEN: x, Z: z}}]}}",
+        )
+    )
+    found = load_mesh(path)
+    instance = found.service("web").instances[0]
+    env = instance_environment(found, instance)
+    assert list(env)[:8] == [
+        "MESHGEN_MESH",
+        "MESHGEN_SERVICE",
+        "MESHGEN_VERSION",
+        "MESHGEN_INSTANCE",
+        "MESHGEN_LISTEN",
+        "MESHGEN_PROTOCOL",
+        "MESHGEN_OUTBOUND",
+        "MESHGEN_FORWARD_HEADERS",
+    ]
+    assert env["MESHGEN_INSTANCE"] == "web.v1.web-1" and env["MESHGEN_OUTBOUND"] == "127.0.30.129:15001"
+    assert {k: v for k, v in env.items() if not k.startswith("MESHGEN_")} == {
+        **app_environment(found, instance),
+        "API_URL": "mine",  # the instance's own env wins
+        "Z": "z",
+    }
+    assert env["MESHGEN_LISTEN"] == "x"
 
 
 def test_an_app_that_calls_nothing_gets_no_proxy(tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from meshgen.cli import main
 from meshgen.errors import UserError
 from meshgen.model import load_mesh
+from meshgen.model.addresses import instance_environment
 from meshgen.pki.certificates import load_certs
 from meshgen.render.ansible import OnpremOptions, render_onprem
-from tests.support import REPO
+from tests.support import REPO, load_inventory_yaml
 
 SHOP = REPO / "examples/shop/catalog.yaml"
 MOLECULE = REPO / "molecule/default/catalog.yaml"
@@ -217,3 +218,119 @@ def test_cli_generate_onprem_writes_a_usable_tree(tmp_path: Path) -> None:
         "caller.v1.caller-1",
     ]
     assert (tmp_path / "host_vars" / "collector-1.yml").exists()
+
+
+# --- apps: real ones (a `command`) and the demo app, with what a local mesh tells them
+
+APPS = """\
+mesh: {name: apps}
+hosts:
+  web-1: {address: 127.0.32.1, hosts_file: true}
+  api-1: {address: 127.0.32.2}
+services:
+  web:
+    port: 8080
+    edge: true
+    versions:
+      v1:
+        instances:
+          - host: web-1
+            command: [/usr/sbin/nginx, -g, "daemon off; pid ${PIDFILE:-x};", "{{ not a template }}"]
+            workdir: /srv/web
+            env: {API_URL: mine, TOKEN: s3cret}
+    dependencies:
+      - {service: api, address: 127.0.32.200}
+  api:
+    port: 9090
+    versions:
+      v1: {instances: [api-1]}
+"""
+
+
+def _apps(tmp_path: Path, text: str = APPS) -> Path:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_instances_with_a_command_become_app_instances_with_the_full_environment(tmp_path: Path) -> None:
+    mesh = load_mesh(_apps(tmp_path))
+    files = render_onprem(mesh, OnpremOptions())
+    web = load_inventory_yaml(files["host_vars/web-1.yml"])
+    assert web["demo_app_instances"] == []
+    (app,) = web["app_instances"]
+    instance = mesh.service("web").instances[0]
+    assert app == {
+        "name": "web.v1.web-1",
+        "service": "web",
+        "version": "v1",
+        "command": ["/usr/sbin/nginx", "-g", "daemon off; pid ${PIDFILE:-x};", "{{ not a template }}"],
+        "workdir": "/srv/web",
+        "listen": "127.0.32.129:8080",
+        "environment": instance_environment(mesh, instance),
+    }
+    environment = app["environment"]
+    assert next(iter(environment)) == "MESHGEN_MESH" and environment["MESHGEN_LISTEN"] == "127.0.32.129:8080"
+    assert environment["API_SERVICE_HOST"] == "127.0.32.200" and environment["API_SERVICE_PORT"] == "9090"
+    assert environment["API_URL"] == "mine" and environment["TOKEN"] == "s3cret"  # the instance's env wins
+    api = load_inventory_yaml(files["host_vars/api-1.yml"])
+    assert api["app_instances"] == []
+    assert api["demo_app_instances"][0]["environment"] == instance_environment(mesh, mesh.service("api").instances[0])
+
+
+def test_text_with_a_brace_is_tagged_for_ansible_to_take_as_it_is(tmp_path: Path) -> None:
+    text = render_onprem(load_mesh(_apps(tmp_path)), OnpremOptions())["host_vars/web-1.yml"]
+    assert "- !unsafe '{{ not a template }}'" in text
+    assert "- !unsafe daemon off; pid ${PIDFILE:-x};\n" in text
+    assert "- /usr/sbin/nginx\n" in text and "TOKEN: s3cret\n" in text  # nothing else is tagged
+
+
+def test_hosts_with_hosts_file_get_the_names_of_their_dependency_listeners(tmp_path: Path) -> None:
+    files = render_onprem(load_mesh(_apps(tmp_path)), OnpremOptions())
+    assert load_inventory_yaml(files["host_vars/web-1.yml"])["envoy_hosts_file_entries"] == [
+        {"address": "127.0.32.200", "names": ["api", "api.mesh"]}
+    ]
+    assert yaml.safe_load(files["group_vars/all.yml"])["envoy_hosts_file_mesh"] == "apps"
+    # Without hosts_file, no entries: the envoy role then removes the block.
+    assert "envoy_hosts_file_entries" not in load_inventory_yaml(files["host_vars/api-1.yml"])
+    off = render_onprem(load_mesh(_apps(tmp_path, APPS.replace(", hosts_file: true", ""))), OnpremOptions())
+    assert "envoy_hosts_file_entries" not in load_inventory_yaml(off["host_vars/web-1.yml"])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "message"),
+    [
+        (
+            "workdir: /srv/web",
+            "workdir: srv/web",
+            "services.web.versions.v1.instances[0].workdir",
+            "on-prem, workdir is a directory on host web-1: an absolute path without quotes, backslashes or control "
+            "characters, got 'srv/web'",
+        ),
+        (
+            "command: [/usr/sbin/nginx,",
+            "command: [./nginx,",
+            "services.web.versions.v1.instances[0].command[0]",
+            "on-prem, systemd runs the command on host web-1: an absolute path or a program name on systemd's PATH "
+            "(not relative, not starting with @ - : + ! |), got './nginx'",
+        ),
+        (
+            "env: {API_URL: mine,",
+            "env: {API-URL: mine,",
+            "services.web.versions.v1.instances[0].env.API-URL",
+            "on-prem, systemd passes the environment: a variable's name is letters, digits and _, not starting with a "
+            "digit, got 'API-URL'",
+        ),
+    ],
+    ids=["relative-workdir", "relative-program", "env-name"],
+)
+def test_what_systemd_cannot_take_is_refused_at_its_line(
+    tmp_path: Path, old: str, new: str, path: str, message: str
+) -> None:
+    assert APPS.count(old) == 1
+    catalog = _apps(tmp_path, APPS.replace(old, new))
+    line = APPS.splitlines().index(next(line for line in APPS.splitlines() if old in line)) + 1
+    result = CliRunner().invoke(main, ["generate", str(catalog), "--target", "onprem", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"{catalog}:{line}: {path}: {message}" in result.output, result.output
+    assert not (tmp_path / "out").exists()

@@ -23,7 +23,7 @@ import yaml
 from meshgen.model import load_mesh
 from meshgen.render.ansible import OnpremOptions, render_onprem
 from meshgen.render.terraform import AwsOptions, render_aws
-from tests.support import REPO, TESTDATA
+from tests.support import REPO, TESTDATA, load_inventory_yaml
 
 UPDATE = os.environ.get("MESHGEN_UPDATE_GOLDENS") == "1"
 SHOP = REPO / "examples/shop/catalog.yaml"
@@ -66,7 +66,7 @@ def _check_onprem_molecule(files: dict[str, str]) -> None:
     assert all(h["ansible_connection"] == "community.docker.docker" for h in hosts.values())
     for name, text in files.items():
         if name.startswith("host_vars/") and name != "host_vars/collector-1.yml":
-            assert yaml.safe_load(text)["envoy_sidecars"], f"{name} runs no sidecar"
+            assert load_inventory_yaml(text)["envoy_sidecars"], f"{name} runs no sidecar"
 
 
 def _check_ecs_envoy_shop(files: dict[str, str]) -> None:

@@ -62,6 +62,38 @@ def app_environment(mesh: Mesh, instance: Instance) -> dict[str, str]:
     return env
 
 
+def routed_headers(mesh: Mesh) -> list[str]:
+    """Every request header a route or a fault matches on, anywhere in the mesh."""
+    found = set()
+    for service in mesh.services:
+        for route in service.routes:
+            found |= {h.name for h in route.match.headers}
+            if route.fault is not None:
+                found |= {h.name for h in route.fault.headers}
+    return sorted(found)
+
+
+def instance_environment(mesh: Mesh, instance: Instance) -> dict[str, str]:
+    """Everything an instance's app is told, the same wherever it runs (a local mesh, on-prem
+    hosts): who it is and where it listens (MESHGEN_*), then where its dependencies are
+    (app_environment), then the instance's own `env`, which wins."""
+    service = mesh.service(instance.service)
+    local = instance.host.local_address
+    return {
+        "MESHGEN_MESH": mesh.name,
+        "MESHGEN_SERVICE": instance.service,
+        "MESHGEN_VERSION": instance.version,
+        "MESHGEN_INSTANCE": instance.id,
+        "MESHGEN_LISTEN": f"{local}:{instance.app_port}",
+        "MESHGEN_PROTOCOL": "tcp" if service.protocol == "tcp" else "http",
+        "MESHGEN_OUTBOUND": f"{local}:{instance.outbound_port}",
+        # The demo app passes on what the mesh's routes match on, as a well-behaved app would.
+        "MESHGEN_FORWARD_HEADERS": ",".join(routed_headers(mesh)),
+        **app_environment(mesh, instance),
+        **dict(instance.env),
+    }
+
+
 def _host_in_url(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 

@@ -24,6 +24,20 @@ class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]
         return True
 
 
+class Unsafe(str):
+    """Text Ansible must take as it is, never as a template: written with Ansible's `!unsafe`
+    tag, so a `{{`, `{%` or `{#` in it (a shell's `${#var}`) reaches the host unchanged."""
+
+    __slots__ = ()
+
+
+def _represent_unsafe(dumper: yaml.SafeDumper, data: Unsafe) -> yaml.Node:
+    return dumper.represent_scalar("!unsafe", str(data))
+
+
+_Dumper.add_representer(Unsafe, _represent_unsafe)
+
+
 def to_yaml(document: Any, header: list[str] | None = None) -> str:
     body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=10_000)
     return _header(header) + body

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from meshgen.errors import CatalogError, InputError
 from meshgen.model import Mesh
-from meshgen.model.addresses import app_environment
+from meshgen.model.addresses import instance_environment
 from meshgen.model.mesh import Instance
 from meshgen.render.envoy.names import BOOTSTRAP_FILE
 
@@ -142,33 +142,9 @@ def check_runs_locally(mesh: Mesh) -> None:
         raise CatalogError(problems, heading="this catalog cannot run on this machine")
 
 
-def routed_headers(mesh: Mesh) -> list[str]:
-    """Every request header a route or a fault matches on, anywhere in the mesh."""
-    found = set()
-    for service in mesh.services:
-        for route in service.routes:
-            found |= {h.name for h in route.match.headers}
-            if route.fault is not None:
-                found |= {h.name for h in route.fault.headers}
-    return sorted(found)
-
-
 def _app_spec(mesh: Mesh, instance: Instance) -> Spec:
-    service = mesh.service(instance.service)
     host = instance.host
-    env = {
-        "MESHGEN_MESH": mesh.name,
-        "MESHGEN_SERVICE": instance.service,
-        "MESHGEN_VERSION": instance.version,
-        "MESHGEN_INSTANCE": instance.id,
-        "MESHGEN_LISTEN": f"{host.local_address}:{instance.app_port}",
-        "MESHGEN_PROTOCOL": "tcp" if service.protocol == "tcp" else "http",
-        "MESHGEN_OUTBOUND": f"{host.local_address}:{instance.outbound_port}",
-        # The demo app passes on what the mesh's routes match on, as a well-behaved app would.
-        "MESHGEN_FORWARD_HEADERS": ",".join(routed_headers(mesh)),
-        **app_environment(mesh, instance),
-        **dict(instance.env),
-    }
+    env = instance_environment(mesh, instance)
     argv = list(instance.command) if instance.command else [sys.executable, "-m", "meshgen.apps.demo"]
     workdir = None
     if instance.workdir is not None:

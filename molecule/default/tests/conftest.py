@@ -52,8 +52,29 @@ def sidecars(host: Any) -> list[dict[str, Any]]:
     return _entries(host, "envoy_sidecars")
 
 
+def _apps_of(host: Any, key: str) -> list[dict[str, Any]]:
+    """host_vars[key] of a host, demo apps or real ones; a host of the `mesh` group must run at
+    least one app of either kind, so checks that loop over both cannot pass by checking nothing."""
+    variables = host_vars(host)
+    runs_apps = variables.get("demo_app_instances") or variables.get("app_instances")
+    assert runs_apps or "mesh" not in variables["group_names"], (
+        f"{host.backend.get_hostname()} is in group mesh, but its host_vars list no demo_app_instances or app_instances"
+    )
+    found: list[dict[str, Any]] = variables.get(key) or []
+    return found
+
+
 def demo_apps(host: Any) -> list[dict[str, Any]]:
-    return _entries(host, "demo_app_instances")
+    return _apps_of(host, "demo_app_instances")
+
+
+def apps(host: Any) -> list[dict[str, Any]]:
+    """The real apps of the host (instances with a `command`), run by the app role."""
+    return _apps_of(host, "app_instances")
+
+
+def app_unit(instance: dict[str, Any]) -> str:
+    return f"meshgen-app-{instance['name']}.service"
 
 
 def journal(host: Any, unit: str, lines: int = 50) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import yaml
-from conftest import GENERATED, assert_listening, demo_apps, host_vars, listeners, sidecars
+from conftest import GENERATED, app_unit, apps, assert_listening, demo_apps, host_vars, listeners, sidecars
 
 testinfra_hosts = ["mesh", "trace_collector"]
 
@@ -27,8 +27,10 @@ def test_sidecar_listeners_are_bound_to_the_host_address(host):
         unit = f"envoy@{sidecar['name']}.service"
         rendered = _rendered_listeners(sidecar["name"])
         assert rendered["inbound"] == f"{address}:15006"
-        if sidecar["service"] == "caller":  # the only service with dependencies: it has an outbound listener
+        if sidecar["service"] in ("caller", "auditor"):  # the services with dependencies: an outbound listener
             assert rendered["outbound_http"] == f"{variables['meshgen_local_address']}:15001"
+        if sidecar["service"] == "auditor":  # and a listener of its own for the caller, on the caller's port
+            assert rendered["outbound_http.caller"] == "127.0.80.200:8080"
         for bound in rendered.values():
             assert_listening(host, bound, unit)
 
@@ -37,6 +39,11 @@ def test_demo_apps_listen_where_configured(host):
     for instance in demo_apps(host):
         assert instance["listen"].endswith(":8080")
         assert_listening(host, instance["listen"], f"meshgen-demo@{instance['name']}.service")
+
+
+def test_apps_listen_where_configured(host):
+    for instance in apps(host):
+        assert_listening(host, instance["listen"], app_unit(instance))
 
 
 def test_collector_listens_on_9411(host):

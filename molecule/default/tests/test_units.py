@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import assert_unit_running, demo_apps, host_vars, sidecars
+from conftest import app_unit, apps, assert_unit_running, demo_apps, host_vars, sidecars
 
 testinfra_hosts = ["mesh", "trace_collector"]
 
@@ -15,6 +15,11 @@ def test_sidecars_are_enabled_and_running(host):
 def test_demo_app_instances_are_enabled_and_running(host):
     for instance in demo_apps(host):
         assert_unit_running(host, f"meshgen-demo@{instance['name']}.service")
+
+
+def test_apps_are_enabled_and_running(host):
+    for instance in apps(host):
+        assert_unit_running(host, app_unit(instance))
 
 
 def test_collector_runs_only_on_collector_hosts(host):
