@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -358,3 +359,50 @@ def test_top_refuses_watch_with_json_and_needs_a_mesh(tmp_path: Path) -> None:
     assert invoke("top", "--watch", "--json", "--state-dir", tmp_path).exit_code == 2
     result = invoke("top", "--state-dir", tmp_path / "none")
     assert result.exit_code == 1 and "no local mesh is running" in result.stderr
+
+
+@pytest.mark.envoy
+def test_a_changed_mesh_is_scraped_without_restarting_prometheus(
+    state_dir: Path, catalog: Path, mesh: Mesh, traffic: Traffic, tmp_path: Path
+) -> None:
+    """Last: it changes the mesh. A new instance is scraped, and a sidecar whose stats port moved
+    (a bootstrap change: Envoy's hot restart) is scraped at the new port; Prometheus runs on."""
+    from meshgen.deploy.local.runner import status, up
+
+    def pid_of(name: str) -> int:
+        return next(p.process.pid for p in status(state_dir)[1] if p.process.name == name)
+
+    prometheus_pid = pid_of("prometheus")
+    text = (
+        CATALOG.replace(
+            "  store-1: {address: 127.0.71.4}\n", "  store-1: {address: 127.0.71.4}\n  store-2: {address: 127.0.71.5}\n"
+        )
+        .replace("v1: {instances: [store-1]}", "v1: {instances: [store-1, store-2]}")
+        .replace("v1: {instances: [web-1]}", "v1: {instances: [{host: web-1, stats_port: 15091}]}")
+    )
+    assert text.count("store-2") == 2 and "15091" in text
+    edited = tmp_path / "catalog.yaml"
+    edited.write_text(text)
+    report = up(edited, state_dir)
+    assert report.restarted == ["web.v1.web-1 envoy"]
+    assert sorted(report.started) == ["store.v1.store-2 app", "store.v1.store-2 envoy"]
+    assert pid_of("prometheus") == prometheus_pid
+    assert send("127.0.71.1", 15091, "/stats/prometheus").status == 200
+    assert send("127.0.71.1", 15090, "/stats/prometheus").status == 0  # the old port is closed
+    prometheus = PrometheusSource(load_mesh(edited))
+
+    def scraped() -> dict[str, str]:
+        url = f"{prometheus.url}/api/v1/targets?state=active"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            targets = json.loads(response.read())["data"]["activeTargets"]
+        return {t["labels"]["instance"]: t["scrapeUrl"] for t in targets if t["health"] == "up"}
+
+    wanted = {
+        "web.v1.web-1": "http://127.0.71.1:15091/stats/prometheus",
+        "api.v1.api-1": "http://127.0.71.2:15090/stats/prometheus",
+        "api.v2.api-2": "http://127.0.71.3:15090/stats/prometheus",
+        "store.v1.store-1": "http://127.0.71.4:15090/stats/prometheus",
+        "store.v1.store-2": "http://127.0.71.5:15090/stats/prometheus",
+    }
+    wait_for("Prometheus scrapes the changed mesh", lambda: scraped() == wanted)
+    up(catalog, state_dir)  # back to the mesh the module started with
