@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from meshgen.metrics.red import Samples, increase, quantile, red, report
 from meshgen.metrics.sources import PrometheusSource, SidecarSource
 from meshgen.model import Mesh, load_mesh
 from meshgen.verify.http import Reply, run_all, send
-from tests.support import need_tool
+from tests.support import REPO, REQUIRE_TOOLS, need_tool
 
 CATALOG = """\
 # The metrics test mesh, on 127.0.71.x; Prometheus on a port the Debian package's own service
@@ -155,6 +156,52 @@ def test_dashboard_structure(tmp_path: Path) -> None:
     # Panels of a row side by side, rows one below the other: nothing overlaps.
     cells = {(p["gridPos"]["x"] + dx, p["gridPos"]["y"] + dy) for p in panels for dx in range(6) for dy in range(8)}
     assert len(cells) == 6 * 8 * len(panels)
+
+
+GRAFANA_TYPES = REPO / "tests/grafana/node_modules"
+
+
+def _type_check(board: dict[str, Any], directory: Path) -> subprocess.CompletedProcess[str]:
+    """Grafana's own TypeScript type of a dashboard (@grafana/schema, pinned in tests/grafana)
+    checked against `board` by the TypeScript compiler: an object literal may carry only fields the
+    type knows, each of its type."""
+    node = need_tool("node")
+    tsc = GRAFANA_TYPES / "typescript/bin/tsc"
+    if not tsc.exists():
+        message = "tests/grafana has no node_modules: run scripts/node-tools"
+        if REQUIRE_TOOLS:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    source = directory / "dashboard.ts"
+    source.write_text(
+        'import type { Dashboard } from "@grafana/schema";\n'
+        f"export const dashboard: Dashboard = {json.dumps(board, indent=2)};\n"
+    )
+    types = GRAFANA_TYPES / "@grafana/schema/dist/types/index.d.ts"
+    options = {"strict": True, "noEmit": True, "module": "esnext", "moduleResolution": "bundler", "target": "es2022"}
+    config = {"compilerOptions": {**options, "paths": {"@grafana/schema": [str(types)]}}, "files": [str(source)]}
+    (directory / "tsconfig.json").write_text(json.dumps(config))
+    return subprocess.run(
+        [node, str(tsc), "-p", str(directory / "tsconfig.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_dashboard_is_a_grafana_dashboard_by_grafana_s_own_types(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(CATALOG)
+    board = dashboard(load_mesh(path))
+    checked = _type_check(board, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # The check can fail: a misspelt field, and a value of the wrong type.
+    board["panels"][1]["gridpos"] = board["panels"][1].pop("gridPos")
+    board["schemaVersion"] = "39"
+    wrong = _type_check(board, tmp_path)
+    assert wrong.returncode != 0
+    assert "'\"gridpos\"' does not exist" in wrong.stdout and "not assignable to type 'number'" in wrong.stdout
 
 
 # -- a live mesh ----------------------------------------------------------------------------------
