@@ -445,7 +445,7 @@ def _parse_externals(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
 @json_option
 @user_errors
 def up(catalog: Path, state_dir: Path | None, externals: tuple[str, ...], as_json: bool) -> None:
-    """Run the mesh on this machine: every app with a real Envoy sidecar, plus a trace collector.
+    """Run the mesh on this machine: every app with a real Envoy sidecar, a trace collector, Prometheus.
 
     Run again on a changed catalog to apply the change live: sidecar files are swapped and the
     running Envoys reload them; only processes whose start-up inputs changed restart.
