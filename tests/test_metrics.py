@@ -122,6 +122,25 @@ def test_a_counter_that_fell_was_reset() -> None:
     assert increase({}, {series: 14}, set()) == {}  # an instance not reached both times counts nothing
 
 
+def test_top_table_says_whom_it_had_no_data_from_and_why() -> None:
+    from meshgen.metrics.top import to_table
+
+    row = {"requests": 0, "rps": 0.0, "errors": 0, "error_percent": None, "p50_ms": None, "p99_ms": None}
+    document = {
+        "mesh": "m",
+        "source": "prometheus",
+        "prometheus": "http://127.0.0.1:9091",
+        "window_seconds": 10.0,
+        "services": [{"service": "a", **row}],
+        "edges": [{"caller": "a", "callee": "b", **row}],
+        "missing": ["a.v1.a-1"],
+    }
+    text = to_table(document)
+    assert "a -> b" in text and "     -" in text
+    assert "no data from: a.v1.a-1: Prometheus has no sample of them both now and 10s ago" in text
+    assert "their stats listeners did not answer" in to_table({**document, "source": "sidecars", "prometheus": None})
+
+
 def test_without_the_binary_up_says_how_to_install_prometheus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "catalog.yaml"
     path.write_text(CATALOG)

@@ -84,5 +84,11 @@ def to_table(document: dict[str, Any]) -> str:
         _table(_rows(document["edges"], "CALLER -> CALLEE", lambda e: f"{e['caller']} -> {e['callee']}")),
     ]
     if document["missing"]:
-        lines += ["", "no data from: " + ", ".join(document["missing"])]
+        why = (
+            f"Prometheus has no sample of them both now and {document['window_seconds']:g}s ago (started or scraped "
+            "since less long: a shorter --window, or wait)"
+            if document["prometheus"]
+            else "their stats listeners did not answer"
+        )
+        lines += ["", f"no data from: {', '.join(document['missing'])}: {why}"]
     return "\n".join(lines)
