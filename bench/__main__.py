@@ -12,10 +12,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import convergence, dataplane, generation, instructions, provisioning, report
+from bench import convergence, dataplane, generation, instructions, localmesh, provisioning, report
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("generation", "dataplane", "instructions", "convergence", "provisioning")
+SECTIONS = ("generation", "dataplane", "instructions", "convergence", "localmesh", "provisioning")
 
 
 def log(message: str) -> None:
@@ -26,7 +26,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="meshgen's benchmarks: generator scaling, data-plane overhead (wall clock and instructions), "
-        "route convergence, provisioning.",
+        "route convergence, a local mesh (meshgen up), provisioning.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run in about a minute: 10 and 100 services, short measurements"
@@ -47,7 +47,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--sizes",
         type=_sizes,
-        help="generator catalog sizes, comma-separated (default: 10,100,1000,5000; quick 10,100)",
+        help="generator catalog sizes, comma-separated (default: 100,1000,5000,10000; quick 10,100)",
     )
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/PERFORMANCE.md")
     return parser.parse_args(argv)
@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             "convergence": lambda: convergence.run(
                 convergence.ConvergenceConfig.for_run(args.quick), workdir / "convergence", log
             ),
+            "localmesh": lambda: localmesh.run(
+                localmesh.LocalMeshConfig.for_run(args.quick), workdir / "localmesh", log
+            ),
             "provisioning": lambda: provisioning.run(args.provisioning, REPO, log),
         }
         for section in SECTIONS:
@@ -115,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"  {section} FAILED: {exc}")
             seconds[section] = round(time.monotonic() - start, 1)
             log(f"  ({seconds[section]:.1f} s)")
+    if results.get("localmesh", {}).get("status") == "not run":
+        sections["localmesh"] = f"not run: {results['localmesh']['reason']}"
     if "provisioning" in results:
         status = results["provisioning"]["status"]
         sections["provisioning"] = "ran" if status == "ran" else f"{status}: {results['provisioning']['reason']}"
@@ -127,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         overhead=results.get("dataplane") or dataplane.empty(),
         instructions=results.get("instructions") or instructions.empty(),
         convergence=results.get("convergence") or convergence.empty(),
+        localmesh=results.get("localmesh") or localmesh.empty(),
         provisioning=prov,
         machine=machine,
         conditions={

@@ -135,10 +135,22 @@ def _render(catalog: dict[str, Any], directory: Path, name: str) -> dict[str, st
 class Load:
     """Client threads on keep-alive connections through the caller's outbound listener."""
 
-    def __init__(self, address: str, port: int, workers: int, deadline: float) -> None:
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        workers: int,
+        deadline: float,
+        *,
+        host: str = "callee",
+        answer: Callable[[str], str | None] = str,
+    ) -> None:
+        """`answer` turns a 200 answer's body into the version that answered."""
         self.address = require_loopback(address)
         self.port = port
         self.deadline = deadline
+        self.host = host
+        self.answer = answer
         self.samples: list[list[Sample]] = [[] for _ in range(workers)]
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._worker, args=(i,), daemon=True) for i in range(workers)]
@@ -155,11 +167,11 @@ class Load:
             sent = time.monotonic()
             version: str | None = None
             try:
-                current.request("GET", "/", headers={"Host": "callee"})
+                current.request("GET", "/", headers={"Host": self.host})
                 response = current.getresponse()
                 body = response.read().decode("utf-8", errors="replace").strip()
                 if response.status == 200:
-                    version = body
+                    version = self.answer(body)
                 if response.will_close:
                     current.close()
                     conn = None

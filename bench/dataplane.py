@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import http.client
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -58,6 +60,10 @@ class Variant:
     tracing_percent: float | None = None
     access_log: bool = False
     retries: bool = False
+    mtls: bool = False  # mutual TLS between the caller's and the callee's Envoy
+    # The floor this configuration is measured between (see `schedule`): the plaintext floor, or
+    # the mTLS floor for meshgen's mTLS pairs.
+    reference: str = "floor"
 
 
 DIRECT = Variant("direct", "direct", "direct to the app (no proxy)")
@@ -79,7 +85,32 @@ ALL_ON = Variant(
     access_log=True,
     retries=True,
 )
-VARIANTS = (DIRECT, FLOOR, FLOOR_AGAIN, MESHGEN, *FEATURES, ALL_ON)
+# The second floor: the same minimal pair with mutual TLS between the Envoys (static TLS contexts
+# naming the same certificate files meshgen's pair uses, TLS 1.3), measured between plaintext
+# floors (the cost of TLS itself) and the reference of meshgen's mTLS pairs.
+MTLS_FLOOR = Variant("mtls_floor", "floor", "minimal Envoy pair with mutual TLS (static TLS contexts)", mtls=True)
+MESHGEN_MTLS = Variant(
+    "meshgen_mtls", "meshgen", "meshgen pair, mTLS strict, optional features off", mtls=True, reference="mtls_floor"
+)
+# What a user runs: the defaults a production catalog carries.
+PRODUCTION = Variant(
+    "meshgen_production",
+    "meshgen",
+    "meshgen, production defaults: mTLS strict + tracing 1% + access log + retries",
+    tracing_percent=1,
+    access_log=True,
+    retries=True,
+    mtls=True,
+    reference="mtls_floor",
+)
+MTLS_VARIANTS = (MTLS_FLOOR, MESHGEN_MTLS, PRODUCTION)
+VARIANTS = (DIRECT, FLOOR, FLOOR_AGAIN, MESHGEN, *FEATURES, ALL_ON, *MTLS_VARIANTS)
+REFERENCES = {v.name: v.reference for v in VARIANTS}
+# Every SPIFFE ID of the bench's mTLS pairs is in this trust domain, whatever the mesh's name, so
+# one set of certificates (one TLS root) serves every mTLS pair, meshgen's and the floor's.
+TRUST_DOMAIN = "bench.meshgen"
+CALLER_INSTANCE = "caller.v1.caller-1"
+CALLEE_INSTANCE = "callee.v1.callee-1"
 
 
 @dataclass(frozen=True)
@@ -90,10 +121,16 @@ class DataplaneConfig:
     connections: int = 16
     wrk_threads: int = 1
     envoy_concurrency: int = 1
+    # New connections per second (see bench/handshakes.py): rounds of measurements this long.
+    handshake_s: float = 2.0
+    handshake_rounds: int = 5
+    handshake_workers: int = 2
 
     @classmethod
     def for_run(cls, quick: bool) -> DataplaneConfig:
-        return cls(duration_s=1, warmup_s=0, rounds=2) if quick else cls(duration_s=1, warmup_s=0, rounds=20)
+        if quick:
+            return cls(duration_s=1, warmup_s=0, rounds=2, handshake_s=1.0, handshake_rounds=1)
+        return cls(duration_s=1, warmup_s=0, rounds=20)
 
 
 # -- tools ----------------------------------------------------------------------------------------
@@ -205,14 +242,57 @@ def envoy_argv(envoy: str, config: Path, concurrency: int) -> list[str]:
     ]
 
 
-def floor_envoy_config(listen: tuple[str, int], upstream: tuple[str, int]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TlsFiles:
+    """One identity's certificate chain and key, and the CA bundle it trusts (PEM files)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+    @classmethod
+    def of(cls, tls_root: Path, instance: str) -> TlsFiles:
+        from meshgen.render.envoy.layout import Layout
+
+        paths = Layout(PurePosixPath("/unused"), PurePosixPath(tls_root.as_posix())).sidecar(instance)
+        return cls(Path(str(paths.cert)), Path(str(paths.key)), Path(str(paths.trust_bundle)))
+
+
+_TLS_TYPES = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+
+
+def static_tls_context(files: TlsFiles, *, downstream: bool) -> dict[str, Any]:
+    """The least a mutual-TLS hop needs: its certificate and key, the CA it trusts, TLS 1.3 (as
+    meshgen renders it). No SDS, no SAN match, no ALPN, no SNI: a static context, read once."""
+    common = {
+        "tls_params": {"tls_minimum_protocol_version": "TLSv1_3", "tls_maximum_protocol_version": "TLSv1_3"},
+        "tls_certificates": [
+            {"certificate_chain": {"filename": str(files.cert)}, "private_key": {"filename": str(files.key)}}
+        ],
+        "validation_context": {"trusted_ca": {"filename": str(files.ca)}},
+    }
+    if downstream:
+        typed = {"@type": _TLS_TYPES + "DownstreamTlsContext", "require_client_certificate": True}
+    else:
+        typed = {"@type": _TLS_TYPES + "UpstreamTlsContext"}
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {**typed, "common_tls_context": common}}
+
+
+def floor_envoy_config(
+    listen: tuple[str, int],
+    upstream: tuple[str, int],
+    *,
+    downstream_tls: TlsFiles | None = None,
+    upstream_tls: TlsFiles | None = None,
+) -> dict[str, Any]:
     """The floor for any Envoy mesh hop: one listener, HCM with the router only, one static
-    cluster. No admin, tracing, access log, retries, request ids or stats tags."""
+    cluster. No admin, tracing, access log, retries, request ids or stats tags. With
+    `downstream_tls` the listener requires mutual TLS; with `upstream_tls` the cluster speaks it."""
 
     def address(host: str, port: int) -> dict[str, Any]:
         return {"socket_address": {"address": require_loopback(host), "port_value": port}}
 
-    return {
+    config = {
         "static_resources": {
             "listeners": [
                 {
@@ -268,6 +348,14 @@ def floor_envoy_config(listen: tuple[str, int], upstream: tuple[str, int]) -> di
             ],
         }
     }
+    resources: dict[str, Any] = config["static_resources"]
+    if downstream_tls is not None:
+        resources["listeners"][0]["filter_chains"][0]["transport_socket"] = static_tls_context(
+            downstream_tls, downstream=True
+        )
+    if upstream_tls is not None:
+        resources["clusters"][0]["transport_socket"] = static_tls_context(upstream_tls, downstream=False)
+    return config
 
 
 def pair_catalog(
@@ -283,8 +371,9 @@ def pair_catalog(
         "defaults": {"retries": {"attempts": 3 if variant.retries else 1}},
         # An access log is always rendered; a variant without one has it removed afterwards.
         "access_log": {"format": "json", "path": "/dev/null"},
-        # Compared with plaintext floors; mutual TLS is measured by variants of its own.
-        "security": {"mtls": "off"},
+        # Compared with plaintext floors; the mTLS variants with the mTLS floor (the default, strict,
+        # in one trust domain for all, so one set of certificates serves every pair).
+        "security": {"mtls": "strict", "trust_domain": TRUST_DOMAIN} if variant.mtls else {"mtls": "off"},
         "sidecar": {
             "inbound_port": ports["inbound"],
             "outbound_port": ports["outbound"],
@@ -326,8 +415,26 @@ def strip_access_logs(node: Any) -> Any:
     return node
 
 
-def render_pair(catalog: dict[str, Any], directory: Path, *, access_log: bool) -> dict[str, str]:
-    """Render the catalog with meshgen into `directory` (the config root); returns the files."""
+def provision_identities(catalog: dict[str, Any], tls_root: Path) -> None:
+    """Certificates for every instance of `catalog` under `tls_root` (and its CA beside it), made
+    by meshgen's own code, as `meshgen up` makes them: `<tls_root>/<instance>/current/{cert,key}.pem`
+    and `<tls_root>/trust/current/ca.pem`."""
+    from meshgen.deploy.local.certs import TLS_DIR, IdentityPlan, ensure_identities
+    from meshgen.model import load_mesh
+
+    if tls_root.name != TLS_DIR:
+        raise ValueError(f"the TLS root of a state directory is named {TLS_DIR!r}, got {tls_root}")
+    source = tls_root.parent / "identities.catalog.yaml"
+    tls_root.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text(yaml.safe_dump(catalog, sort_keys=False), encoding="utf-8")
+    ensure_identities(tls_root.parent, IdentityPlan.of(load_mesh(source)))
+
+
+def render_pair(
+    catalog: dict[str, Any], directory: Path, *, access_log: bool, tls_root: Path | None = None
+) -> dict[str, str]:
+    """Render the catalog with meshgen into `directory` (the config root), its sidecars' identities
+    under `tls_root`; returns the files."""
     from meshgen.model import load_mesh
     from meshgen.render.document import to_yaml
     from meshgen.render.envoy import Layout, render_envoy
@@ -336,7 +443,10 @@ def render_pair(catalog: dict[str, Any], directory: Path, *, access_log: bool) -
     directory.mkdir(parents=True, exist_ok=True)
     source = directory.parent / f"{directory.name}.catalog.yaml"
     source.write_text(yaml.safe_dump(catalog, sort_keys=False), encoding="utf-8")
-    files = render_envoy(load_mesh(source), Layout(PurePosixPath(directory)))
+    layout = Layout(PurePosixPath(directory))
+    if tls_root is not None:
+        layout = Layout(PurePosixPath(directory), PurePosixPath(tls_root.as_posix()))
+    files = render_envoy(load_mesh(source), layout)
     if not access_log:
         for relative in [r for r in files if r.endswith("/lds.yaml")]:
             document = strip_access_logs(yaml.safe_load(files[relative]))
@@ -357,9 +467,16 @@ class Target:
     port: int
     host_header: str | None
     envoys: list[Proc] = field(default_factory=list)
+    # The callee Envoy's listener (where new connections are opened to measure handshakes), that
+    # Envoy, and the client identity it admits (None: plaintext).
+    callee: tuple[str, int] | None = None
+    callee_envoy: Proc | None = None
+    client_tls: TlsFiles | None = None
 
 
-def run_wrk(wrk: str, script: Path, target: Target, config: DataplaneConfig, seconds: int) -> dict[str, Any]:
+def run_wrk(
+    wrk: str, script: Path, target: Target, config: DataplaneConfig, seconds: int, *, script_args: tuple[str, ...] = ()
+) -> dict[str, Any]:
     argv = [
         wrk,
         "-t",
@@ -376,6 +493,8 @@ def run_wrk(wrk: str, script: Path, target: Target, config: DataplaneConfig, sec
     if target.host_header:
         argv += ["-H", f"Host: {target.host_header}"]
     argv.append(f"http://{require_loopback(target.address)}:{target.port}/")
+    if script_args:
+        argv += ["--", *script_args]
     done = run_bounded(argv, seconds + 30)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith(WRK_MARK)), None)
     if done.returncode != 0 or line is None:
@@ -384,9 +503,55 @@ def run_wrk(wrk: str, script: Path, target: Target, config: DataplaneConfig, sec
     return result
 
 
+PREWARM_TIMEOUT_SECONDS = 10.0
+
+
+def prewarm(target: Target, connections: int) -> int:
+    """Open the caller's upstream connections again, outside the measurement: `connections`
+    keep-alive clients send two requests each at once (so the caller needs that many upstream
+    connections at the same time), read the answers and close with nothing in flight. Returns
+    the requests that failed.
+
+    wrk stopped by the clock leaves requests in flight; the caller's Envoy resets them upstream
+    and closes those HTTP/1.1 connections. Reopening them costs a TCP connect, and for an mTLS
+    pair a TLS handshake on each side, all at once at the start of the next measurement: a burst
+    that lands in its p99 (tens of milliseconds for the mTLS pairs on this machine). Every Envoy
+    pair is prewarmed alike before each measurement, so each measures requests on open
+    connections; the handshake cost is measured on its own (bench/handshakes.py)."""
+    barrier = threading.Barrier(connections)
+    failed = [0] * connections
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection(
+            require_loopback(target.address), target.port, timeout=PREWARM_TIMEOUT_SECONDS
+        )
+        try:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(PREWARM_TIMEOUT_SECONDS)
+            for _ in range(2):
+                conn.request("GET", "/", headers={"Host": target.host_header} if target.host_header else {})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    failed[index] += 1
+        except (OSError, http.client.HTTPException):
+            failed[index] += 1
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(2 * PREWARM_TIMEOUT_SECONDS + 5)
+    return sum(failed)
+
+
 def measure(wrk: str, script: Path, target: Target, config: DataplaneConfig, collector: Proc | None) -> dict[str, Any]:
     if config.warmup_s:
         run_wrk(wrk, script, target, config, config.warmup_s)
+    if target.variant.kind != "direct":
+        prewarm(target, config.connections)
     cpu_before = [p.cpu_seconds() for p in target.envoys]
     collector_before = collector.cpu_seconds() if collector else None
     raw = run_wrk(wrk, script, target, config, config.duration_s)
@@ -460,6 +625,14 @@ def running(
         def start_envoy(name: str, config_path: Path, log_path: Path) -> Proc:
             return procs.start(name, [*wrap, *envoy_argv(envoy, config_path, concurrency)], log_path)
 
+        tls_root = workdir / "identities" / "tls"
+        mtls = [v for v in variants if v.mtls]
+        if mtls:
+            # One CA and one certificate per instance, by meshgen's own code, for every mTLS pair.
+            dummy = {"inbound": 1, "outbound": 2, "admin": 3, "caller_app": 4, "app": 5}
+            provision_identities(pair_catalog(MESHGEN_MTLS, *pair_addresses(0), dummy, None), tls_root)
+        caller_tls, callee_tls = TlsFiles.of(tls_root, CALLER_INSTANCE), TlsFiles.of(tls_root, CALLEE_INSTANCE)
+
         targets = []
         for variant in variants:
             if variant.kind == "direct":
@@ -470,15 +643,21 @@ def running(
             if variant.kind == "floor":
                 # wrk -> caller Envoy -> callee Envoy -> app.
                 port = pick_common_port([caller, callee], 15001)
-                target = Target(variant, caller, port, None)
-                for name, listen, upstream in (
-                    ("callee", (callee, port), (APP_ADDRESS, app_port)),
-                    ("caller", (caller, port), (callee, port)),
+                target = Target(
+                    variant, caller, port, None, callee=(callee, port), client_tls=caller_tls if variant.mtls else None
+                )
+                for name, listen, upstream, tls in (
+                    ("callee", (callee, port), (APP_ADDRESS, app_port), {"downstream_tls": callee_tls}),
+                    ("caller", (caller, port), (callee, port), {"upstream_tls": caller_tls}),
                 ):
                     path = directory / f"{name}.yaml"
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(json.dumps(floor_envoy_config(listen, upstream), indent=1), encoding="utf-8")
-                    target.envoys.append(start_envoy(f"{variant.name} {name} envoy", path, directory / f"{name}.log"))
+                    config = floor_envoy_config(listen, upstream, **(tls if variant.mtls else {}))
+                    path.write_text(json.dumps(config, indent=1), encoding="utf-8")
+                    proc = start_envoy(f"{variant.name} {name} envoy", path, directory / f"{name}.log")
+                    target.envoys.append(proc)
+                    if name == "callee":
+                        target.callee_envoy = proc
                 targets.append(target)
                 continue
             ports = {
@@ -492,16 +671,25 @@ def running(
                 pair_catalog(variant, caller, callee, ports, (COLLECTOR_ADDRESS, collector_port)),
                 directory / "config",
                 access_log=variant.access_log,
+                tls_root=tls_root if variant.mtls else None,
             )
-            target = Target(variant, caller, ports["outbound"], CALLEE_HOST)
+            target = Target(
+                variant,
+                caller,
+                ports["outbound"],
+                CALLEE_HOST,
+                callee=(callee, ports["inbound"]),
+                client_tls=caller_tls if variant.mtls else None,
+            )
             for instance in sorted({r.split("/", 1)[0] for r in files}):
-                target.envoys.append(
-                    start_envoy(
-                        f"{variant.name} {instance} envoy",
-                        directory / "config" / instance / "envoy.yaml",
-                        directory / f"{instance}.log",
-                    )
+                proc = start_envoy(
+                    f"{variant.name} {instance} envoy",
+                    directory / "config" / instance / "envoy.yaml",
+                    directory / f"{instance}.log",
                 )
+                target.envoys.append(proc)
+                if instance == CALLEE_INSTANCE:
+                    target.callee_envoy = proc
             targets.append(target)
 
         for target in targets:
@@ -515,29 +703,58 @@ def running(
         yield targets, collector
 
 
-def schedule(names: list[str], round_index: int) -> list[str]:
-    """One round of measurements: every configuration other than the floor, in an order rotated
-    from round to round, each one between two floor measurements (floor, a, floor, b, ..., floor).
-    A shared machine drifts over minutes; comparing each configuration with the floor measured
-    just before and just after it cancels that drift out of the ratios."""
-    others = [name for name in names if name != FLOOR.name]
-    shift = round_index % len(others) if others else 0
-    sequence: list[str] = []
-    for name in others[shift:] + others[:shift]:
-        sequence += [FLOOR.name, name]
-    return [*sequence, FLOOR.name]
+def schedule(names: list[str], round_index: int, references: dict[str, str] | None = None) -> list[str]:
+    """One round of measurements: every configuration other than a floor, in an order rotated
+    from round to round, each one between two measurements of its reference floor (floor, a,
+    floor, b, ..., floor). A shared machine drifts over minutes; comparing each configuration
+    with its floor measured just before and just after it cancels that drift out of the ratios.
+
+    With several references (the plaintext floor, the mTLS floor) a round is one such block per
+    reference, the blocks' order rotated too; a reference can be a member of another's block
+    (the mTLS floor is measured between plaintext floors)."""
+    refs = REFERENCES if references is None else references
+
+    def reference_of(name: str) -> str:
+        return refs.get(name, FLOOR.name)
+
+    blocks = []
+    for reference in dict.fromkeys(reference_of(name) for name in names):
+        if reference not in names:
+            raise ValueError(f"{reference} is the reference of a configuration but is not measured")
+        members = [name for name in names if name != reference and reference_of(name) == reference]
+        if not members:
+            continue
+        shift = round_index % len(members)
+        block: list[str] = []
+        for name in members[shift:] + members[:shift]:
+            block += [reference, name]
+        blocks.append([*block, reference])
+    if not blocks:
+        return list(dict.fromkeys(reference_of(name) for name in names))[:1]
+    shift = round_index % len(blocks)
+    return [name for block in blocks[shift:] + blocks[:shift] for name in block]
 
 
 BRACKET_KEYS = ("p50_ms", "p99_ms", "rps")
 
 
-def attach_brackets(sequence: list[str], samples: list[dict[str, Any]]) -> None:
-    """Give each non-floor sample of a round the mean of the floor samples around it."""
+def attach_brackets(
+    sequence: list[str],
+    samples: list[dict[str, Any]],
+    references: dict[str, str] | None = None,
+    keys: tuple[str, ...] = BRACKET_KEYS,
+) -> None:
+    """Give each sample measured between two measurements of its reference floor the mean of
+    those two, under the reference's name (`sample["floor"]`, `sample["mtls_floor"]`)."""
+    refs = REFERENCES if references is None else references
     for i, name in enumerate(sequence):
-        if name == FLOOR.name:
+        reference = refs.get(name, FLOOR.name)
+        if name == reference or not 0 < i < len(sequence) - 1:
+            continue
+        if sequence[i - 1] != reference or sequence[i + 1] != reference:
             continue
         before, after = samples[i - 1], samples[i + 1]
-        samples[i]["floor"] = {key: (before[key] + after[key]) / 2 for key in BRACKET_KEYS}
+        samples[i][reference] = {key: (before[key] + after[key]) / 2 for key in keys if key in before and key in after}
 
 
 def run(config: DataplaneConfig, workdir: Path, log: Log = print) -> dict[str, Any]:
@@ -557,6 +774,7 @@ def run(config: DataplaneConfig, workdir: Path, log: Log = print) -> dict[str, A
             round_samples = []
             for name in sequence:
                 sample = measure(tools["wrk"], script, by_name[name], config, collector)
+                sample["round"] = round_index
                 round_samples.append(sample)
                 log(
                     f"  {name:15} p50 {sample['p50_ms']:.3f} ms  p99 {sample['p99_ms']:.3f} ms  "
@@ -565,21 +783,73 @@ def run(config: DataplaneConfig, workdir: Path, log: Log = print) -> dict[str, A
             attach_brackets(sequence, round_samples)
             for name, sample in zip(sequence, round_samples, strict=True):
                 samples[name].append(sample)
+        handshakes = measure_handshakes(by_name, config, log)
     result = summarize(samples)
+    result["mtls"]["handshakes"] = handshakes
     result["conditions"] = {
         "app": "nginx (Debian), 1 worker, `return 200`, no access log, keep-alive",
         "load_generator": f"wrk, {config.wrk_threads} thread, {config.connections} connections, keep-alive",
         "duration_s": config.duration_s,
         "warmup_s": config.warmup_s,
         "rounds": config.rounds,
-        "schedule": "each configuration measured between two floor measurements; ratios to the floor are "
-        "the median over rounds of the ratio to the mean of those two",
+        "prewarm": "before each measurement of an Envoy pair, 16 concurrent keep-alive clients send 2 requests "
+        "each, so that the caller's upstream connections closed by the previous measurement's end are open again",
+        "schedule": "each configuration measured between two measurements of its floor (the mTLS pairs: the "
+        "mTLS floor; the mTLS floor and the others: the plaintext floor); ratios to a floor are the median over "
+        "rounds of the ratio to the mean of those two",
         "envoy_concurrency": config.envoy_concurrency,
         "envoy": envoy,
         "tracing_collector": "python -m meshgen.apps.collector (aiohttp), on the same machine",
     }
     result["versions"] = tool_versions(envoy, tools["wrk"], tools["nginx"])
     return result
+
+
+# New connections against the callee Envoy's listener: meshgen's mTLS callee and the plaintext
+# floor's, each between two measurements of the mTLS floor's callee.
+HANDSHAKE_REFERENCES = dict.fromkeys((MTLS_FLOOR.name, MESHGEN_MTLS.name, FLOOR.name), MTLS_FLOOR.name)
+
+
+def measure_handshakes(by_name: dict[str, Target], config: DataplaneConfig, log: Log) -> dict[str, Any]:
+    from bench import handshakes
+
+    names = [name for name in HANDSHAKE_REFERENCES if name in by_name]
+    endpoints = {}
+    for name in names:
+        target = by_name[name]
+        assert target.callee is not None
+        tls = target.client_tls
+        context = handshakes.client_context(str(tls.cert), str(tls.key), str(tls.ca)) if tls else None
+        endpoints[name] = handshakes.Endpoint(name, *target.callee, context)
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for round_index in range(config.handshake_rounds if MTLS_FLOOR.name in names else 0):
+        sequence = schedule(names, round_index, HANDSHAKE_REFERENCES)
+        measured = []
+        for name in sequence:
+            sample = handshakes.measure(
+                endpoints[name], by_name[name].callee_envoy, config.handshake_s, config.handshake_workers
+            )
+            measured.append(sample)
+            log(
+                f"  {name:15} {sample['connections_per_s']:.0f} new connections/s, "
+                f"callee Envoy {sample.get('envoy_cpu_us_per_connection', 0):.0f} µs CPU each, "
+                f"{sample['errors']} errors (round {round_index + 1})"
+            )
+        attach_brackets(sequence, measured, HANDSHAKE_REFERENCES, handshakes.KEYS)
+        for name, sample in zip(sequence, measured, strict=True):
+            samples[name].append(sample)
+    labels = {
+        MTLS_FLOOR.name: "mTLS floor's callee Envoy (static TLS context)",
+        MESHGEN_MTLS.name: "meshgen's callee sidecar, inbound listener (mTLS strict)",
+        FLOOR.name: "plaintext floor's callee Envoy (no TLS)",
+    }
+    conditions = {
+        "client": f"Python ssl (OpenSSL), {config.handshake_workers} threads, a fresh connection per request "
+        "(TLS 1.3 with the caller's certificate, GET / with Connection: close, answer read to the end)",
+        "seconds": config.handshake_s,
+        "rounds": config.handshake_rounds,
+    }
+    return handshakes.summarize(samples, labels, MTLS_FLOOR.name, conditions)
 
 
 def _medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -602,27 +872,65 @@ def _rounded_sample(sample: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def vs_floor(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Ratios to the floor measured around each round's sample: the median over rounds, its 95%
-    bootstrap interval, and every round's ratio. None when no sample has a bracket."""
-    bracketed = [r for r in rounds if "floor" in r]
+RATIO_KEYS = (("p50_ms", "p50"), ("p99_ms", "p99"), ("rps", "rps"))
+
+
+def _ratio_summary(values: dict[str, list[float]]) -> dict[str, Any]:
+    """short key -> per-round ratios, into: the median, its 95% bootstrap interval, every round's."""
+    result: dict[str, Any] = {}
+    for short, ratios in values.items():
+        result[short] = rounded(median(ratios), 3) if ratios else None
+        interval = median_interval(ratios)
+        result[f"{short}_ci95"] = [rounded(v, 3) for v in interval] if interval else None
+        result[f"{short}_rounds"] = [rounded(v, 3) for v in ratios]
+    return result
+
+
+def vs_floor(rounds: list[dict[str, Any]], reference: str = FLOOR.name) -> dict[str, Any] | None:
+    """Ratios to the reference floor measured around each round's sample: the median over
+    rounds, its 95% bootstrap interval, and every round's ratio. None when no sample has a
+    bracket."""
+    bracketed = [r for r in rounds if reference in r]
     if not bracketed:
         return None
-    result: dict[str, Any] = {}
-    for key, short in (("p50_ms", "p50"), ("p99_ms", "p99"), ("rps", "rps")):
-        values = [r[key] / r["floor"][key] for r in bracketed if r["floor"][key]]
-        result[short] = rounded(median(values), 3) if values else None
-        interval = median_interval(values)
-        result[f"{short}_ci95"] = [rounded(v, 3) for v in interval] if interval else None
-        result[f"{short}_rounds"] = [rounded(v, 3) for v in values]
-    return result
+    return _ratio_summary(
+        {short: [r[key] / r[reference][key] for r in bracketed if r[reference][key]] for key, short in RATIO_KEYS}
+    )
+
+
+def chained_vs_floor(
+    rounds: list[dict[str, Any]], reference_rounds: list[dict[str, Any]], reference: str
+) -> dict[str, Any] | None:
+    """A configuration measured against another floor (`reference`, itself measured against the
+    plaintext floor), against the plaintext floor: per round, its ratio to the reference times
+    the reference's ratio to the floor in the same round. None without both in some round."""
+    values: dict[str, list[float]] = {short: [] for _, short in RATIO_KEYS}
+    for round_index in sorted({r["round"] for r in rounds if "round" in r}):
+        own = [r for r in rounds if r.get("round") == round_index and reference in r]
+        link = [r for r in reference_rounds if r.get("round") == round_index and FLOOR.name in r]
+        for key, short in RATIO_KEYS:
+            first = [r[key] / r[reference][key] for r in own if r[reference][key]]
+            second = [r[key] / r[FLOOR.name][key] for r in link if r[FLOOR.name][key]]
+            if first and second:
+                values[short].append(median(first) * median(second))
+    if not any(values.values()):
+        return None
+    return _ratio_summary(values)
+
+
+def _brief(ratios: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The medians and intervals of a ratio summary, without every round's."""
+    if ratios is None:
+        return None
+    return {k: v for k, v in ratios.items() if not k.endswith("_rounds")}
 
 
 def summarize(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """The `overhead` object: medians per configuration, ratios, and each feature's cost.
 
     Ratios to the floor come from the bracketed samples (see `schedule`) when there are any,
-    otherwise from the medians."""
+    otherwise from the medians. A configuration measured against the mTLS floor also gets its
+    ratios to it (`vs_mtls_floor`), and to the plaintext floor through the mTLS floor's."""
     configs = {name: _medians(rounds) for name, rounds in samples.items() if rounds}
     labels = {v.name: v.label for v in VARIANTS}
     for name, summary in configs.items():
@@ -630,6 +938,14 @@ def summarize(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         bracketed = vs_floor(samples[name])
         if bracketed is not None:
             summary["vs_floor"] = bracketed
+        reference = REFERENCES.get(name, FLOOR.name)
+        if reference not in (FLOOR.name, name):
+            own = vs_floor(samples[name], reference)
+            if own is not None:
+                summary[f"vs_{reference}"] = own
+            chained = chained_vs_floor(samples[name], samples.get(reference, []), reference)
+            if chained is not None:
+                summary["vs_floor"] = chained
 
     def get(name: str, key: str) -> float | None:
         value = configs.get(name, {}).get(key)
@@ -664,12 +980,13 @@ def summarize(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "configs": configs,
     }
     features: dict[str, Any] = {}
-    for variant in (*FEATURES, ALL_ON):
+    named = [(v.name, v) for v in (*FEATURES, ALL_ON)] + [("mtls", MESHGEN_MTLS), (PRODUCTION.name, PRODUCTION)]
+    for key, variant in named:
         if variant.name not in configs:
             continue
         p50, base_p50 = get(variant.name, "p50_ms"), get("meshgen", "p50_ms")
         p99, base_p99 = get(variant.name, "p99_ms"), get("meshgen", "p99_ms")
-        features[variant.name] = {
+        features[key] = {
             "label": variant.label,
             "p50_vs_meshgen": r3(ratio(floor_ratio(variant.name, "p50_ms"), floor_ratio("meshgen", "p50_ms"))),
             "p99_vs_meshgen": r3(ratio(floor_ratio(variant.name, "p99_ms"), floor_ratio("meshgen", "p99_ms"))),
@@ -677,9 +994,28 @@ def summarize(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "p50_delta_ms": rounded(p50 - base_p50, 4) if p50 is not None and base_p50 is not None else None,
             "p99_delta_ms": rounded(p99 - base_p99, 4) if p99 is not None and base_p99 is not None else None,
         }
-    features["mtls"] = "n/a: meshgen renders no mTLS yet"
+    if "mtls" not in features:
+        features["mtls"] = "not measured in this run"
     overhead["features"] = features
+    overhead["mtls"] = mtls_summary(configs)
     return overhead
+
+
+def mtls_summary(configs: dict[str, Any]) -> dict[str, Any]:
+    """What mutual TLS costs: meshgen's mTLS pair against the mTLS floor and the plaintext floor,
+    the mTLS floor against the plaintext floor (TLS itself), the production defaults against both.
+    Each entry: p50, p99, rps ratios with their 95% intervals; None when not measured."""
+
+    def of(name: str, key: str) -> dict[str, Any] | None:
+        return _brief(configs.get(name, {}).get(key))
+
+    return {
+        "meshgen_vs_mtls_floor": of(MESHGEN_MTLS.name, f"vs_{MTLS_FLOOR.name}"),
+        "mtls_floor_vs_floor": of(MTLS_FLOOR.name, "vs_floor"),
+        "meshgen_vs_floor": of(MESHGEN_MTLS.name, "vs_floor"),
+        "production_vs_mtls_floor": of(PRODUCTION.name, f"vs_{MTLS_FLOOR.name}"),
+        "production_vs_floor": of(PRODUCTION.name, "vs_floor"),
+    }
 
 
 def empty() -> dict[str, Any]:
@@ -695,4 +1031,4 @@ def empty() -> dict[str, Any]:
         "noise_p99_vs_floor",
         "noise_rps_vs_floor",
     )
-    return {**dict.fromkeys(keys), "configs": {}, "features": {"mtls": "n/a: meshgen renders no mTLS yet"}}
+    return {**dict.fromkeys(keys), "configs": {}, "features": {"mtls": "not measured in this run"}, "mtls": {}}

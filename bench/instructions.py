@@ -15,8 +15,10 @@ catalogs).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +31,15 @@ from bench.stats import median, ratio, rounded
 Log = Callable[[str], None]
 
 CONTROL_TIMEOUT_SECONDS = 60.0
-FULL_VARIANTS = (dataplane.FLOOR, dataplane.MESHGEN, *dataplane.FEATURES)
-QUICK_VARIANTS = (dataplane.FLOOR, dataplane.MESHGEN)
+FULL_VARIANTS = (
+    dataplane.FLOOR,
+    dataplane.MESHGEN,
+    *dataplane.FEATURES,
+    dataplane.MTLS_FLOOR,
+    dataplane.MESHGEN_MTLS,
+    dataplane.PRODUCTION,
+)
+QUICK_VARIANTS = (dataplane.FLOOR, dataplane.MESHGEN, dataplane.MTLS_FLOOR, dataplane.MESHGEN_MTLS)
 
 
 @dataclass(frozen=True)
@@ -102,23 +111,105 @@ class Callgrind:
         return dump_totals(latest_dump(self.dumps, proc.pid).read_text(encoding="utf-8", errors="replace"))
 
 
-def measure(
-    callgrind: Callgrind, wrk: str, script: Path, target: dataplane.Target, config: InstructionsConfig
-) -> dict[str, Any]:
-    for proc in target.envoys:
-        callgrind.command("--zero", proc)
-    raw = dataplane.run_wrk(wrk, script, target, config.load(config.seconds), config.seconds)
-    instructions = sum(callgrind.instructions_since_zero(proc) for proc in target.envoys)
-    errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+# Each wrk thread (one connection each) stops after its budget of answers: it stops with no
+# request in flight, so no upstream connection is reset and the next run starts on the same
+# pooled connections (wrk stopped by the clock leaves requests in flight; the caller's Envoy
+# resets them upstream and closes those HTTP/1.1 connections, and the next run would pay new
+# connections, for an mTLS pair TLS handshakes, in its count).
+BUDGET_SCRIPT = """
+local answered = 0
+local budget = 0
+init = function(args) budget = tonumber(args[1]) or math.huge end
+response = function(status, headers, body)
+  answered = answered + 1
+  if answered >= budget then wrk.thread:stop() end
+end
+"""
+# A budget fills this share of a measurement's time at the rate seen just before.
+BUDGET_SHARE = 0.5
+ATTEMPTS = 4
+
+
+def budget_for(rate: float, seconds: int, connections: int) -> int:
+    """Answers per connection that take about BUDGET_SHARE of `seconds` at `rate` requests/s."""
+    return max(2, int(rate * seconds * BUDGET_SHARE / connections))
+
+
+def run_budget(
+    wrk: str, script: Path, target: dataplane.Target, config: InstructionsConfig, budget: int
+) -> tuple[int, bool, float]:
+    """One wrk run of `budget` answers per connection, one thread per connection: the requests
+    served, whether every thread ended on its budget (clean) rather than on the clock, and the
+    rate the latency implies (connections / mean latency; wrk itself always runs its full time)."""
+    load = dataclasses.replace(config.load(config.seconds), wrk_threads=config.connections)
+    raw = dataplane.run_wrk(wrk, script, target, load, config.seconds, script_args=(str(budget),))
     requests = int(raw["requests"])
-    if not requests:
-        raise RuntimeError(f"{target.variant.name}: no request completed under valgrind")
-    return {
-        "requests": requests,
-        "errors": errors,
-        "instructions": instructions,
-        "per_request": instructions / requests,
-    }
+    rate = config.connections * 1e6 / raw["mean_us"] if raw.get("mean_us") else 1.0
+    return requests, requests >= budget * config.connections, rate
+
+
+def measure(
+    callgrind: Callgrind, wrk: str, script: Path, target: dataplane.Target, config: InstructionsConfig, *, rate: float
+) -> dict[str, Any]:
+    """Instructions of both Envoys over one run of a fixed number of requests, per request.
+
+    The run starts and ends with the caller's upstream connections open and idle (see
+    BUDGET_SCRIPT), so it counts requests only, no connection set-up; a run that ran out of time
+    is not counted: the connections are settled again and a smaller budget is tried."""
+    for _ in range(ATTEMPTS):
+        budget = budget_for(rate, config.seconds, config.connections)
+        for proc in target.envoys:
+            callgrind.command("--zero", proc)
+        requests, clean, _ = run_budget(wrk, script, target, config, budget)
+        instructions = sum(callgrind.instructions_since_zero(proc) for proc in target.envoys)
+        if clean:
+            return {
+                "requests": requests,
+                "errors": 0,
+                "instructions": instructions,
+                "per_request": instructions / requests,
+            }
+        rate = max(1.0, requests / config.seconds / 2)
+        settle(wrk, script, target, config)
+    raise RuntimeError(f"{target.variant.name}: no run under valgrind ended on its request budget")
+
+
+WARM_UP_SECONDS = 120.0
+
+
+def warm_up(wrk: str, script: Path, target: dataplane.Target, config: InstructionsConfig) -> float:
+    """Warm up the instrumented code paths (valgrind translates code on first use) until requests
+    flow; an mTLS pair first does its TLS handshakes, each slow under valgrind. Then settle the
+    connections (see `settle`) and return the rate of requests on settled connections."""
+    deadline = time.monotonic() + WARM_UP_SECONDS
+    previous: int | None = None
+    while time.monotonic() < deadline:
+        requests = int(dataplane.run_wrk(wrk, script, target, config.load(1), 1)["requests"])
+        if steady(previous, requests):
+            break
+        previous = requests
+    settle(wrk, script, target, config)
+    requests, clean, rate = run_budget(wrk, script, target, config, 5)
+    if not clean:
+        settle(wrk, script, target, config)
+        return max(1.0, requests / config.seconds)
+    return rate
+
+
+def settle(wrk: str, script: Path, target: dataplane.Target, config: InstructionsConfig) -> None:
+    """Runs of a few answers per connection until one ends on its budget: every upstream
+    connection is then open and idle, none reset."""
+    deadline = time.monotonic() + WARM_UP_SECONDS
+    while time.monotonic() < deadline:
+        if run_budget(wrk, script, target, config, 2)[1]:
+            return
+    raise RuntimeError(f"{target.variant.name}: its connections did not settle under valgrind")
+
+
+def steady(previous: int | None, requests: int) -> bool:
+    """Requests flowed in two seconds of warm-up in a row: the connections are up (an mTLS pair's
+    handshakes under valgrind can take the whole first seconds)."""
+    return previous is not None and previous > 0 and requests > 0
 
 
 def run(config: InstructionsConfig, workdir: Path, log: Log = print) -> dict[str, Any]:
@@ -127,7 +218,7 @@ def run(config: InstructionsConfig, workdir: Path, log: Log = print) -> dict[str
     envoy = dataplane.find_envoy()
     workdir.mkdir(parents=True, exist_ok=True)
     script = workdir / "report.lua"
-    script.write_text(dataplane.WRK_SCRIPT, encoding="utf-8")
+    script.write_text(dataplane.WRK_SCRIPT + BUDGET_SCRIPT, encoding="utf-8")
     dumps = workdir / "callgrind"
     dumps.mkdir()
     # Start uninstrumented (valgrind's start-up of Envoy is slow enough as it is); counting is
@@ -138,14 +229,14 @@ def run(config: InstructionsConfig, workdir: Path, log: Log = print) -> dict[str
     with dataplane.running(
         workdir, config.variants, tools, envoy, concurrency=1, log=log, wrap=wrap, ready_timeout=600
     ) as (targets, _collector):
+        rates = {}
         for target in targets:
             for proc in target.envoys:
                 callgrind.command("--instr=on", proc)
-            # Warm up the instrumented code paths (valgrind translates code on first use).
-            dataplane.run_wrk(tools["wrk"], script, target, config.load(1), 1)
+            rates[target.variant.name] = warm_up(tools["wrk"], script, target, config)
         for repeat in range(config.repeats):
             for target in targets:
-                sample = measure(callgrind, tools["wrk"], script, target, config)
+                sample = measure(callgrind, tools["wrk"], script, target, config, rate=rates[target.variant.name])
                 samples[target.variant.name].append(sample)
                 log(
                     f"  {target.variant.name:15} {sample['per_request']:,.0f} instructions/request "
@@ -154,7 +245,9 @@ def run(config: InstructionsConfig, workdir: Path, log: Log = print) -> dict[str
     result = summarize(samples, {v.name: v.label for v in config.variants})
     result["conditions"] = {
         "tool": "valgrind --tool=callgrind (instructions executed by both Envoys of a pair)",
-        "load": f"wrk, 1 thread, {config.connections} connections, {config.seconds} s per measurement",
+        "load": f"wrk, {config.connections} connections (a thread each), a fixed number of requests per "
+        f"measurement (about half of {config.seconds} s at the rate of the warm-up), ended on that number so that "
+        "no upstream connection is reset between measurements",
         "repeats": config.repeats,
         "envoy_concurrency": 1,
     }
@@ -162,8 +255,8 @@ def run(config: InstructionsConfig, workdir: Path, log: Log = print) -> dict[str
 
 
 def summarize(samples: dict[str, list[dict[str, Any]]], labels: dict[str, str]) -> dict[str, Any]:
-    """Median instructions per request per configuration, and ratios to the floor and to
-    meshgen's pair with optional features off."""
+    """Median instructions per request per configuration, and ratios to the floor, to meshgen's
+    pair with optional features off, and (mTLS pairs) to the mTLS floor."""
     per_request = {name: median([s["per_request"] for s in runs]) for name, runs in samples.items() if runs}
     configs = {
         name: {
@@ -177,12 +270,17 @@ def summarize(samples: dict[str, list[dict[str, Any]]], labels: dict[str, str]) 
         }
         for name, value in per_request.items()
     }
+    for name, summary in configs.items():
+        if dataplane.REFERENCES.get(name) == dataplane.MTLS_FLOOR.name:
+            reference = per_request.get(dataplane.MTLS_FLOOR.name)
+            summary["vs_mtls_floor"] = rounded(ratio(per_request[name], reference), 3)
     return {
         "meshgen_vs_floor": configs.get(dataplane.MESHGEN.name, {}).get("vs_floor"),
+        "meshgen_mtls_vs_mtls_floor": configs.get(dataplane.MESHGEN_MTLS.name, {}).get("vs_mtls_floor"),
         "configs": configs,
     }
 
 
 def empty() -> dict[str, Any]:
     """The `instructions` object of a run that did not count instructions."""
-    return {"meshgen_vs_floor": None, "configs": {}}
+    return {"meshgen_vs_floor": None, "meshgen_mtls_vs_mtls_floor": None, "configs": {}}

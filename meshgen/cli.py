@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from meshgen import __version__
+from meshgen.cli_aws_certs import aws_certs, ca_dir_option
 from meshgen.cli_certs import certs
 from meshgen.cli_support import (
     F,
@@ -84,12 +85,16 @@ def validate(catalog: Path, check_envoy: bool, as_json: bool) -> None:
                 "mesh": mesh.name,
                 "services": len(mesh.services),
                 "sidecars": instances,
+                "gateways": _gateway_count(mesh),
                 "envoy_validated": checked,
             }
         )
         return
     by_envoy = f"; Envoy accepted all {checked}" if checked is not None else ""
-    click.echo(f"{catalog}: valid: mesh {mesh.name}, {len(mesh.services)} services, {instances} sidecars{by_envoy}")
+    gateways = f", {_gateway_count(mesh)} gateway Envoys" if mesh.gateways else ""
+    click.echo(
+        f"{catalog}: valid: mesh {mesh.name}, {len(mesh.services)} services, {instances} sidecars{gateways}{by_envoy}"
+    )
 
 
 @dataclass(frozen=True)
@@ -271,7 +276,8 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
             click.echo(note)
     changes = write_tree(out, files)
     what = {
-        "envoy": f"{len(mesh.instances)} sidecars",
+        "envoy": f"{len(mesh.instances)} sidecars"
+        + (f", {_gateway_count(mesh)} gateway Envoys" if mesh.gateways else ""),
         "onprem": f"Ansible inventory, {len(mesh.instances)} sidecars",
         "aws": f"Terraform root, {options.flavor}",
     }[options.target]
@@ -710,27 +716,61 @@ def aws_plan(catalog: Path, out: Path, options: TargetOptions, timeout: str, as_
     click.echo("\n".join([*(f"  {r}" for r in summary.resources), summary.describe()]))
 
 
+# Where an ecs-envoy root keeps its identity secrets: they must hold certificates before tasks start.
+IDENTITY_SECRETS = "module.mesh.aws_secretsmanager_secret.identity"
+
+
 @aws.command("apply")
 @catalog_argument
 @out_option
 @target_options
+@ca_dir_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @timeout_option
 @user_errors
-def aws_apply(catalog: Path, out: Path, options: TargetOptions, auto_approve: bool, timeout: str) -> None:
+def aws_apply(
+    catalog: Path, out: Path, options: TargetOptions, *, ca_dir: Path | None, auto_approve: bool, timeout: str
+) -> None:
     """Generate the root into OUT, plan, and apply exactly that plan.
 
-    Terraform's own output streams to stderr as it runs.
+    Terraform's own output streams to stderr as it runs. ecs-envoy with mutual TLS: new identity
+    secrets are created first and given their certificates (as `meshgen aws certs push` does)
+    before any task that reads them starts.
     """
     terraform = _terraform_root(catalog, out, options, timeout)
+    mesh = load_catalog(catalog)
+    identities = options.flavor == "ecs-envoy" and mesh.security.enabled
     summary = terraform.plan()
     click.echo("\n".join([*(f"  {r}" for r in summary.resources), summary.describe()]))
-    if not summary.resources:
+    if summary.resources:
+        if not auto_approve and not click.confirm("Apply this plan?"):
+            raise UserError("not applied")
+        if identities and any(r.startswith("create ") and IDENTITY_SECRETS in r for r in summary.resources):
+            terraform.apply_targets(IDENTITY_SECRETS)
+            _push_identities(mesh, terraform, ca_dir)
+            terraform.plan()  # the same changes, less the secrets now in place
+        terraform.apply_plan()
+    if identities:
+        _push_identities(mesh, terraform, ca_dir)  # secrets an earlier plain `terraform apply` left empty
+    if summary.resources:
+        click.echo("applied")
+
+
+def _push_identities(mesh: Mesh, terraform: Any, ca_dir: Path | None) -> None:
+    """Certificates into the root's identity secrets that hold none, in the region they are in."""
+    import boto3
+
+    from meshgen.cli_aws_certs import authority_for, push_identities
+    from meshgen.deploy.aws.identities import Identities
+
+    arns = {
+        service: values["arn"] for service, values in terraform.resources(*IDENTITY_SECRETS.split(".")[-2:]).items()
+    }
+    if not arns:
         return
-    if not auto_approve and not click.confirm("Apply this plan?"):
-        raise UserError("not applied")
-    terraform.apply_plan()
-    click.echo("applied")
+    region = next(iter(arns.values())).split(":")[3]
+    identities = Identities(mesh, boto3.session.Session(region_name=region), secret_ids=arns)
+    push_identities(identities, authority_for(mesh, ca_dir))
 
 
 @aws.command("destroy")
@@ -792,4 +832,9 @@ def aws_drift(
         sys.exit(1)
 
 
+aws.add_command(aws_certs)
 main.add_command(certs)
+
+
+def _gateway_count(mesh: Mesh) -> int:
+    return sum(len(g.instances) for g in mesh.gateways)

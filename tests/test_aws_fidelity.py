@@ -90,6 +90,7 @@ BASE: dict[str, Any] = {
     "services": {
         "web": {
             "port": 8080,
+            "edge": True,  # so that an authorization rule for outside callers changes something
             "versions": {"v1": {"instances": [{"host": "h1"}]}},
             "dependencies": [
                 {"service": "api", "rate_limit": {"requests": 10, "per": "1s"}},
@@ -119,7 +120,8 @@ BASE: dict[str, Any] = {
             "versions": {"v1": {"instances": [{"host": "h5"}]}},
             "health_check": {},
         },
-        "spare": {"port": 8080, "versions": {"v1": {"instances": [{"host": "h6"}]}}},
+        # A second caller of api, so that an authorization rule can leave it out.
+        "spare": {"port": 8080, "versions": {"v1": {"instances": [{"host": "h6"}]}}, "dependencies": ["api"]},
     },
     "external": {"ext": {"address": "api.example.com", "port": 443, "tls": True}},
 }
@@ -183,6 +185,7 @@ def _rate(field: str, at: str) -> dict[str, Probe]:
 
 
 API = "services.api"
+CLIENT_CERTIFICATE = {"cert": "/probe/c.pem", "key": "/probe/k.pem"}
 ROUTE = "services.api.routes.0"
 INSTANCE = "services.api.versions.v1.instances.0"
 
@@ -251,6 +254,30 @@ PROBES: dict[str, Probe] = {
     "external.*.connect_timeout": _probe("external.ext.connect_timeout", "2s", "connect_timeout 2s"),
     **_retries("external.*.retries", "external.ext.retries"),
     **_breaker("external.*.circuit_breaker", "external.ext.circuit_breaker", "external.ext.circuit_breaker"),
+    "external.*.client_certificate.cert": _probe("external.ext.client_certificate", CLIENT_CERTIFICATE, "/probe/c.pem"),
+    "external.*.client_certificate.key": _probe("external.ext.client_certificate", CLIENT_CERTIFICATE, "/probe/k.pem"),
+    "mesh.security.mtls": _probe("mesh.security.mtls", "permissive"),
+    "mesh.security.trust_domain": _probe("mesh.security.trust_domain", "probe.example"),
+    "mesh.security.ca.cert": _probe(
+        "mesh.security.ca", {"cert": "probe-ca.pem", "key": "probe-key.pem"}, "probe-ca.pem"
+    ),
+    "mesh.security.ca.key": _probe(
+        "mesh.security.ca", {"cert": "probe-ca.pem", "key": "probe-key.pem"}, "probe-ca.pem"
+    ),
+    "mesh.security.leaf_lifetime": _probe("mesh.security.leaf_lifetime", "48h"),
+    "mesh.security.ca_lifetime": _probe("mesh.security.ca_lifetime", "1000h"),
+    # Rules only narrow what the catalog derives (web may call api): each probe narrows it.
+    "services.*.authorization[].callers": _probe(f"{API}.authorization", [{"from": ["web"]}], "admits only web"),
+    "services.*.authorization[].clients": _probe(
+        f"{API}.authorization", [{"from": ["web"]}, {"clients": ["probe-client"]}], "client probe-client"
+    ),
+    "services.*.authorization[].outside": _probe(
+        "services.web.authorization", [{"outside": True, "methods": ["GET"]}], "callers from outside the mesh (GET"
+    ),
+    "services.*.authorization[].methods": _probe(
+        f"{API}.authorization", [{"from": ["web"], "methods": ["GET"]}], "GET"
+    ),
+    "services.*.authorization[].paths": _probe(f"{API}.authorization", [{"from": ["web"], "paths": ["/v1/"]}], "/v1/"),
 }
 
 
@@ -341,21 +368,44 @@ def test_app_mesh_lists_backoff_connect_timeout_max_retries_and_max_requests(tmp
 
 
 def test_lines_only_for_what_a_catalog_changes(tmp_path: Path) -> None:
+    """Besides what the catalog sets, the defaults that are meshgen behaviour a flavor drops are
+    listed: its access log, and strict mutual TLS with derived authorization (the default mode)."""
     minimal = (REPO / "examples/minimal/catalog.yaml").read_text()
-    assert _warnings(tmp_path, minimal, "ecs-envoy") == []
+    assert _warnings(tmp_path, minimal, "ecs-envoy") == [
+        "certificates: valid 24h (leaf_lifetime) and read by a task once, at start; nothing renews a running "
+        "task's: run `meshgen aws certs rotate` at least every 12h (e.g. from a scheduler), which issues new ones "
+        "and replaces every task, or tasks are refused by the mesh once theirs expired",
+    ]
     assert _warnings(tmp_path, minimal, "service-connect") == [
         "client: calls are not limited to its dependencies (echo); every task may call every service of the namespace",
         "access logs: Service Connect's own format, not meshgen's json log to /dev/stdout",
+        "mutual TLS strict: one-way TLS between Service Connect proxies instead, with certificates AWS Private CA "
+        "issues and ECS rotates (valid at most 7 days in short-lived mode), not X.509-SVIDs for "
+        "spiffe://minimal/service/<name> valid 24h: callers present no certificate",
+        "client: authorization not enforced: one-way TLS carries no caller identity, so every task of the namespace "
+        "may call it; the catalog admits only callers from outside the mesh",
+        "echo: authorization not enforced: one-way TLS carries no caller identity, so every task of the namespace "
+        "may call it; the catalog admits only client",
     ]
     assert _warnings(tmp_path, minimal, "app-mesh")[1:] == [
         "access logs: none configured on the virtual nodes; not meshgen's json log to /dev/stdout",
+        "mutual TLS strict: not carried: App Mesh's Envoys read certificates from files or an SDS agent in each "
+        "task, and this flavor builds no tasks; virtual nodes talk plaintext, without identities",
+        "client: authorization not enforced: without mutual TLS callers have no identity, so whatever reaches its "
+        "tasks may call it; the catalog admits only callers from outside the mesh",
+        "echo: authorization not enforced: without mutual TLS callers have no identity, so whatever reaches its "
+        "tasks may call it; the catalog admits only client",
         "tasks: this flavor builds the mesh, not the tasks: run each version's tasks (image, instances, environment) "
         "with the Envoy environment of output envoy_environment",
     ]
+    plaintext = minimal.replace("  name: minimal\n", '  name: minimal\n  security: {mtls: "off"}\n')
+    assert _warnings(tmp_path, plaintext, "ecs-envoy") == []
+    assert len(_warnings(tmp_path, plaintext, "service-connect")) == 2
+    assert len(_warnings(tmp_path, plaintext, "app-mesh")) == 3
 
 
 TWO_INSTANCES = """
-mesh: {name: m, tracing: {collector: "collector.example:9411"}}
+mesh: {name: m, tracing: {collector: "collector.example:9411"}, security: {mtls: "off"}}
 services:
   a:
     port: 8080

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -28,8 +29,9 @@ def shop_root(tmp_path: Path, flavor: str, **options: str) -> tuple[dict[str, st
 
 def test_ecs_envoy_root_has_fixed_files_data_and_one_config_per_version(tmp_path: Path) -> None:
     files, warnings = shop_root(tmp_path, "ecs-envoy")
-    assert warnings == []
+    assert [w.split(":")[0] for w in warnings] == ["certificates"]  # renewal by `meshgen aws certs rotate`
     assert sorted(f for f in files if not f.startswith("envoy/")) == [
+        "LIMITATIONS.md",
         "main.tf",
         "network.tf",
         "outputs.tf",
@@ -252,3 +254,93 @@ def test_every_ecs_task_config_passes_envoy_validation(tmp_path: Path, catalog: 
                 check=False,
             )
             assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
+
+
+# -- mutual TLS on ECS ------------------------------------------------------------------------------
+
+
+def _secret_files(config: dict[str, Any]) -> dict[str, str]:
+    """The certificate files a static task config names, by what they hold."""
+    secrets = {s["name"]: s for s in config["static_resources"]["secrets"]}
+    identity, trust = secrets["identity"]["tls_certificate"], secrets["trust"]["validation_context"]
+    return {
+        "cert_file": identity["certificate_chain"]["filename"],
+        "key_file": identity["private_key"]["filename"],
+        "ca_file": trust["trusted_ca"]["filename"],
+    }
+
+
+CATALOGS = [*EXAMPLES, REPO / "tests/testdata/catalogs/features.yaml"]
+
+
+@pytest.mark.parametrize(
+    "catalog", CATALOGS, ids=[p.parent.name if p.name == "catalog.yaml" else p.stem for p in CATALOGS]
+)
+def test_each_task_writes_exactly_the_files_its_config_names(tmp_path: Path, catalog: Path) -> None:
+    """The files each version's tasks write (tfvars tls, which the module's command writes) are read
+    back out of that version's config, not spelled here."""
+    root = render_aws(load_mesh(catalog), tmp_path, AwsOptions(default_image="x"))
+    data = json.loads(root.files["terraform.tfvars.json"])
+    mesh = load_mesh(catalog)
+    assert data["identities"] == sorted(s.name for s in mesh.services)
+    for name, entry in data["services"].items():
+        files = _secret_files(parse_config(root.files[f"envoy/{name}.yaml"]))
+        assert entry["tls"] == files, name
+        assert all(f.startswith("/dev/shm/") for f in files.values())  # memory, never the task's disk
+    # Every version of a service presents the service's one identity: one secret per service.
+    assert "execution_role_arn = each.value.tls == null ? module.mesh.execution_role_arn" in root.files["main.tf"]
+    assert "module.mesh.identities[each.value.service]" in root.files["main.tf"]
+
+
+def test_mtls_off_gives_tasks_no_identity(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        SHOP.read_text().replace("mesh:\n  name: shop\n", "mesh:\n  name: shop\n  security: {mtls: 'off'}\n")
+    )
+    mesh = load_mesh(path)
+    assert not mesh.security.enabled
+    root = render_aws(mesh, tmp_path / "out", AwsOptions(default_image="x"))
+    data = json.loads(root.files["terraform.tfvars.json"])
+    assert data["identities"] == [] and not any("tls" in entry for entry in data["services"].values())
+    assert not any("private_key" in text for name, text in root.files.items() if name.startswith("envoy/"))
+    sc = render_aws(mesh, tmp_path / "sc", AwsOptions(flavor="service-connect", default_image="x"))
+    assert json.loads(sc.files["terraform.tfvars.json"])["tls"] is None
+
+
+@pytest.mark.parametrize("flavor", ["ecs-envoy", "service-connect", "app-mesh"])
+def test_no_key_material_in_any_generated_root(tmp_path: Path, flavor: str) -> None:
+    """Not even with the catalog's own CA: a root names secrets and files, never their content."""
+    from meshgen.durations import Duration
+    from meshgen.pki.certificates import cert_pem, create_ca, key_pem
+
+    ca, key = create_ca("shop", Duration(3_600_000 * 24 * 30))
+    (tmp_path / "ca.pem").write_bytes(cert_pem(ca))
+    (tmp_path / "ca-key.pem").write_bytes(key_pem(key))
+    text = SHOP.read_text().replace(
+        "mesh:\n  name: shop\n", "mesh:\n  name: shop\n  security: {ca: {cert: ca.pem, key: ca-key.pem}}\n"
+    )
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text)
+    root = render_aws(load_mesh(path), tmp_path / "out", AwsOptions(flavor=flavor, default_image="x"))
+    secret_bytes = [key_pem(key).decode().splitlines()[1], cert_pem(ca).decode().splitlines()[1]]
+    for name, content in root.files.items():
+        assert "-----BEGIN" not in content, name
+        assert not any(line in content for line in secret_bytes), name
+
+
+def test_ecs_refuses_a_leaf_lifetime_its_tasks_cannot_be_renewed_within(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        SHOP.read_text().replace("mesh:\n  name: shop\n", "mesh:\n  name: shop\n  security: {leaf_lifetime: 30m}\n")
+    )
+    with pytest.raises(CatalogError) as caught:
+        render_aws(load_mesh(path), tmp_path / "out", AwsOptions(default_image="x"))
+    [problem] = caught.value.problems
+    assert problem.path == "mesh.security.leaf_lifetime" and problem.line is not None
+    assert "30m is too short for ECS" in problem.message and "at least 1h" in problem.message
+    result = CliRunner().invoke(
+        main, ["generate", str(path), "--target", "aws", "--default-image", "x", "-o", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2
+    # service-connect and app-mesh have no such renewal: ECS renews Service Connect's certificates.
+    render_aws(load_mesh(path), tmp_path / "sc", AwsOptions(flavor="service-connect", default_image="x"))

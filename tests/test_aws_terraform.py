@@ -43,6 +43,14 @@ services:
 """
 
 
+@pytest.fixture(autouse=True)
+def ca_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """meshgen's own CA for the meshes applied here: in the test's directory, never the home one."""
+    directory = tmp_path / "ca"
+    monkeypatch.setenv("MESHGEN_CA_DIR", str(directory))
+    return directory
+
+
 def catalog(tmp_path: Path, text: str = SMALL) -> Path:
     path = tmp_path / "catalog.yaml"
     path.write_text(text)

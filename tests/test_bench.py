@@ -1,6 +1,7 @@
 """The benchmark suite's pure parts: catalog builders, statistics, analysis and the result writers.
 
-Nothing here starts a process or measures time: the benchmarks themselves run with `python -m bench`.
+Nothing here starts a server or measures performance (only `timed_command`'s bounds are checked, on
+`true`, `false` and `sleep`): the benchmarks themselves run with `python -m bench`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench import convergence, dataplane, generation, instructions, provisioning, report
+from bench import convergence, dataplane, generation, handshakes, instructions, localmesh, provisioning, report
 from bench.__main__ import parse_args
 from bench.convergence import Sample, analyze_shift
 from bench.processes import require_loopback
@@ -65,35 +66,89 @@ def test_sidecar_sizes_group_files_by_sidecar_directory() -> None:
     assert generation.sidecar_sizes(files) == {"a.v1.h1": 5, "b.v1.h2": 2}
 
 
+def _cli_sample(seconds: float, copy: float = 0.5, rss: float = 60.0) -> dict[str, Any]:
+    return {
+        "new": {"seconds": seconds, "peak_rss_mib": rss},
+        "copy": {"seconds": copy, "peak_rss_mib": 2.0},
+        "unchanged": {"seconds": seconds / 2, "peak_rss_mib": rss},
+        "one_route_change": {"seconds": seconds / 2 + 0.1, "peak_rss_mib": rss + 1},
+        "files": 10,
+        "bytes": 1000,
+    }
+
+
+def _in_memory(seconds: float, sidecar_bytes: float = 20_000.0) -> dict[str, Any]:
+    return {
+        "seconds": seconds,
+        "load_seconds": 0.1,
+        "render_seconds": seconds - 0.1,
+        "peak_rss_mib": 50.0,
+        "rss_growth_mib": 10.0,
+        "files": 10,
+        "bytes": 1000,
+        "sidecar_bytes_mean": sidecar_bytes,
+    }
+
+
 def test_generation_summary_layout_and_targets() -> None:
     config = generation.GenerationConfig(sizes=(100, 1_000, 5_000), rounds=3)
-    samples: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    breakdown: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for target in generation.TARGETS:
         for size in config.sizes:
             seconds = 0.001 * size if target != "aws" else 0.004 * size
-            sample = {
-                "seconds": seconds,
-                "load_seconds": 0.1,
-                "render_seconds": seconds - 0.1,
-                "peak_rss_mib": 50.0,
-                "rss_growth_mib": 10.0,
-                "files": 10,
-                "bytes": 1000,
-                "sidecar_bytes_mean": 20_000.0 if size < 5_000 else 21_000.0,
-            }
-            samples[(target, size)] = [sample, {**sample, "seconds": seconds * 3}]
-    result = generation.summarize(config, samples, {}, {100: 300_000.0, 5_000: 15_000_000.0})
+            runs[(target, size)] = [_cli_sample(seconds), _cli_sample(seconds * 3, copy=1.5)]
+            breakdown[(target, size)] = [_in_memory(seconds / 2, 20_000.0 if size < 5_000 else 21_000.0)]
+    validates = {1_000: [{"seconds": 0.8, "peak_rss_mib": 70.0}, {"seconds": 1.0, "peak_rss_mib": 72.0}]}
+    result = generation.summarize(config, runs, breakdown, validates, {100: 300_000.0, 5_000: 15_000_000.0})
     assert set(result["generate_seconds"]["1000"]) == {"envoy", "onprem", "aws"}
+    # generate_seconds is the end-to-end figure: the median of the rounds of `generate` into a new directory
     assert result["generate_seconds"]["1000"]["envoy"] == pytest.approx(2.0)  # median of 1 s and 3 s
+    detail = result["generate_details"]["1000"]["envoy"]
+    assert detail["copy_seconds"] == 1.0
+    assert detail["new_vs_copy"] == 2.0
+    assert detail["unchanged"]["seconds"] == 1.0
+    assert detail["one_route_change"]["seconds_per_round"] == [0.6, 1.6]
+    assert detail["peak_rss_mib"] == 61.0  # the largest of the modes
+    assert detail["in_memory"]["seconds"] == 0.5
+    assert result["validate_seconds"] == {"1000": 0.9}
+    assert result["validate_details"]["1000"]["peak_rss_mib"] == 72.0
     assert result["sidecar_config_bytes"] == {"100": 20_000.0, "1000": 20_000.0, "5000": 21_000.0}
     assert result["unscoped_sidecar_config_bytes"] == {"100": 300_000.0, "5000": 15_000_000.0}
-    assert result["generation_targets"]["all_targets_under_3s_at_1000"] == {"seconds": 8.0, "met": False}
+    at_1000 = result["generation_targets"]["all_targets_under_3s_at_1000"]
+    assert at_1000["seconds"] == 8.0 and at_1000["met"] is False
+    assert at_1000["in_memory_seconds"] == 2.0
     assert result["generation_targets"]["sidecar_bytes_5000_vs_100"] == {"ratio": 1.05, "met": True}
+
+
+def test_one_route_change_changes_one_route_only() -> None:
+    catalog = generation.synthetic_catalog(12)
+    changed = generation.one_route_change(catalog)
+    assert changed["services"]["s00000"]["routes"][0]["to"] == {"v1": 80, "v2": 20}
+    assert catalog["services"]["s00000"]["routes"][0]["to"] == {"v1": 90, "v2": 10}  # a copy
+    changed["services"]["s00000"]["routes"] = catalog["services"]["s00000"]["routes"]
+    assert changed == catalog
+
+
+def test_host_addresses_never_collide_with_a_local_address() -> None:
+    addresses = [ipaddress.ip_address(generation.host_address(i)) for i in range(20_001)]
+    assert len(set(addresses)) == len(addresses)
+    assert all(a.is_loopback and 1 <= a.packed[3] <= 127 for a in addresses)
+
+
+def test_timed_command_reports_exit_peak_memory_and_timeouts(tmp_path: Path) -> None:
+    done = generation.timed_command(["true"], 30, tmp_path / "true.log")
+    assert done.ok and done.peak_rss_mib > 0
+    failed = generation.timed_command(["false"], 30, tmp_path / "false.log")
+    assert failed.returncode == 1 and not failed.ok
+    killed = generation.timed_command(["sleep", "30"], 0.2, tmp_path / "sleep.log")
+    assert killed.returncode is None and killed.seconds < 10
 
 
 def test_large_sizes_run_fewer_rounds() -> None:
     config = generation.GenerationConfig.for_run(quick=False)
-    assert [config.rounds_for(s) for s in config.sizes] == [3, 3, 3, 1]  # 1,000 is where the 3 s target is judged
+    assert [config.rounds_for(s) for s in config.sizes] == [3, 3, 1, 1]  # 1,000 is where the 3 s target is judged
+    assert config.sizes == (100, 1_000, 5_000, 10_000)
     assert generation.GenerationConfig.for_run(quick=True).sizes == (10, 100)
 
 
@@ -149,7 +204,7 @@ def test_overhead_summary_has_ratios_to_direct_floor_and_features() -> None:
     assert tracing["p50_vs_meshgen"] == 2.0
     assert tracing["p50_delta_ms"] == 1.5
     assert tracing["rps_vs_meshgen"] == 0.5
-    assert overhead["features"]["mtls"].startswith("n/a")
+    assert overhead["features"]["mtls"] == "not measured in this run"
 
 
 def test_median_interval_is_reproducible_and_holds_the_median() -> None:
@@ -247,6 +302,157 @@ def test_require_loopback() -> None:
             require_loopback(address)
 
 
+# -- mutual TLS ----------------------------------------------------------------------------------------
+
+
+def test_mtls_configurations_are_measured_between_mtls_floors_and_the_mtls_floor_between_floors() -> None:
+    names = ["floor", "meshgen", "mtls_floor", "meshgen_mtls", "meshgen_production"]
+    first = dataplane.schedule(names, 0)
+    assert first == [
+        *["floor", "meshgen", "floor", "mtls_floor", "floor"],
+        *["mtls_floor", "meshgen_mtls", "mtls_floor", "meshgen_production", "mtls_floor"],
+    ]
+    second = dataplane.schedule(names, 1)  # members and blocks rotate
+    assert second == [
+        *["mtls_floor", "meshgen_production", "mtls_floor", "meshgen_mtls", "mtls_floor"],
+        *["floor", "mtls_floor", "floor", "meshgen", "floor"],
+    ]
+    samples = [_round(float(i + 1), 2.0, 1000.0) for i in range(len(first))]
+    dataplane.attach_brackets(first, samples)
+    assert samples[3]["floor"]["p50_ms"] == 4.0  # the mTLS floor between plaintext floors 3 and 5
+    assert "mtls_floor" not in samples[3]
+    assert samples[6]["mtls_floor"]["p50_ms"] == 7.0  # meshgen's mTLS pair between mTLS floors 6 and 8
+    assert "floor" not in samples[6]
+    assert not any(k in samples[5] for k in ("floor", "mtls_floor"))  # a reference in its own block
+    with pytest.raises(ValueError):
+        dataplane.schedule(["floor", "meshgen_mtls"], 0)  # its reference is not measured
+
+
+def _mtls_samples(rounds: int = 3) -> dict[str, list[dict[str, Any]]]:
+    """The machine's speed changes from round to round; TLS costs 1.2x, meshgen's mTLS pair 1.05x on top,
+    the production defaults 1.3x on top of the mTLS floor."""
+    names = ["floor", "meshgen", "mtls_floor", "meshgen_mtls", "meshgen_production"]
+    factor = {"floor": 1.0, "meshgen": 1.0, "mtls_floor": 1.2, "meshgen_mtls": 1.26, "meshgen_production": 1.56}
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for round_index, speed in zip(range(rounds), (1.0, 2.0, 1.5, 1.0, 3.0), strict=False):
+        sequence = dataplane.schedule(names, round_index)
+        measured = [_round(speed * factor[n], 2 * speed * factor[n], 10_000 / (speed * factor[n])) for n in sequence]
+        for sample in measured:
+            sample["round"] = round_index
+        dataplane.attach_brackets(sequence, measured)
+        for name, sample in zip(sequence, measured, strict=True):
+            samples[name].append(sample)
+    return samples
+
+
+def test_mtls_summary_against_both_floors() -> None:
+    overhead = dataplane.summarize(_mtls_samples())
+    mtls = overhead["mtls"]
+    assert mtls["meshgen_vs_mtls_floor"]["p50"] == 1.05
+    assert mtls["meshgen_vs_mtls_floor"]["p99"] == 1.05
+    assert mtls["meshgen_vs_mtls_floor"]["rps"] == pytest.approx(0.952, abs=0.001)
+    assert mtls["meshgen_vs_mtls_floor"]["p50_ci95"] == [1.05, 1.05]
+    assert "p50_rounds" not in mtls["meshgen_vs_mtls_floor"]
+    assert mtls["mtls_floor_vs_floor"]["p50"] == 1.2  # the cost of TLS itself
+    assert mtls["meshgen_vs_floor"]["p50"] == 1.26  # chained through the mTLS floor, round by round
+    assert mtls["production_vs_mtls_floor"]["p50"] == 1.3
+    assert mtls["production_vs_floor"]["p50"] == 1.56
+    configs = overhead["configs"]
+    assert configs["meshgen_mtls"]["vs_mtls_floor"]["p50_rounds"] == [1.05, 1.05, 1.05]
+    assert configs["meshgen_mtls"]["vs_floor"]["p50"] == 1.26
+    feature = overhead["features"]["mtls"]
+    assert feature["p50_vs_meshgen"] == 1.26  # meshgen's pair is at the floor in this sample
+    assert overhead["features"]["meshgen_production"]["p50_vs_meshgen"] == 1.56
+
+
+def test_mtls_target_and_tables() -> None:
+    overhead = dataplane.summarize(_mtls_samples())
+    overhead["mtls"]["handshakes"] = handshakes.summarize(
+        {
+            "mtls_floor": [{"connections": 500, "errors": 0, "connections_per_s": 500.0, "p50_ms": 3.0}],
+            "meshgen_mtls": [
+                {
+                    "connections": 450,
+                    "errors": 0,
+                    "connections_per_s": 450.0,
+                    "p50_ms": 3.3,
+                    "mtls_floor": {"connections_per_s": 500.0, "p50_ms": 3.0},
+                }
+            ],
+        },
+        {"mtls_floor": "the mTLS floor's callee", "meshgen_mtls": "meshgen's callee"},
+        "mtls_floor",
+        {"client": "python"},
+    )
+    document = report.build_document(
+        mode="quick",
+        sections={"dataplane": "ran"},
+        generation=None,
+        overhead=overhead,
+        instructions=instructions.empty(),
+        convergence=convergence.empty(),
+        provisioning=provisioning.not_run("x"),
+        machine={},
+        conditions={},
+    )
+    target = document["targets"]["meshgen_mtls_within_1_10x_of_mtls_floor"]
+    assert target["p50_vs_mtls_floor"] == 1.05 and target["met"] is True
+    text = report.markdown(document)
+    assert "| meshgen mTLS pair vs the mTLS floor | 1.05x (1.05–1.05) | 1.05x (1.05–1.05) | 0.95x (0.95–0.95) |" in text
+    assert "| mTLS floor vs plaintext floor (the cost of TLS itself) | 1.20x" in text
+    assert "| meshgen's callee | 450 | 0.90x | 3.30 |" in text
+    assert "meshgen mTLS pair within 1.10x of the mTLS floor at p50 and p99" in text
+
+
+def test_handshake_samples_and_ratios() -> None:
+    raw = {"connections": 1000, "errors": 2, "seconds": 2.0, "latencies": [0.001] * 98 + [0.005, 0.010]}
+    sample = handshakes.sample_of(raw, 0.8)
+    assert sample["connections_per_s"] == 500.0
+    assert sample["envoy_cpu_us_per_connection"] == pytest.approx(800.0)
+    assert sample["p50_ms"] == pytest.approx(1.0)
+    assert sample["errors"] == 2
+    assert "p50_ms" not in handshakes.sample_of({**raw, "latencies": []}, None)
+    names = list(dataplane.HANDSHAKE_REFERENCES)
+    assert dataplane.schedule(names, 0, dataplane.HANDSHAKE_REFERENCES) == [
+        "mtls_floor",
+        "meshgen_mtls",
+        "mtls_floor",
+        "floor",
+        "mtls_floor",
+    ]
+
+
+def test_mtls_floor_config_requires_client_certificates_with_tls_1_3(tmp_path: Path) -> None:
+    files = dataplane.TlsFiles(tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "ca.pem")
+    callee = dataplane.floor_envoy_config(("127.0.90.3", 15001), ("127.0.90.2", 18080), downstream_tls=files)
+    socket = callee["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"]["typed_config"]
+    assert socket["require_client_certificate"] is True
+    common = socket["common_tls_context"]
+    assert common["tls_params"]["tls_minimum_protocol_version"] == "TLSv1_3"
+    assert common["validation_context"]["trusted_ca"]["filename"] == str(files.ca)
+    assert "transport_socket" not in callee["static_resources"]["clusters"][0]
+    caller = dataplane.floor_envoy_config(("127.0.90.4", 15001), ("127.0.90.3", 15001), upstream_tls=files)
+    upstream = caller["static_resources"]["clusters"][0]["transport_socket"]["typed_config"]
+    assert upstream["@type"].endswith("UpstreamTlsContext")
+    assert upstream["common_tls_context"]["tls_certificates"][0]["private_key"]["filename"] == str(files.key)
+    assert "transport_socket" not in caller["static_resources"]["listeners"][0]["filter_chains"][0]
+
+
+def test_meshgen_mtls_pair_uses_the_certificates_meshgen_issued(tmp_path: Path) -> None:
+    ports = {"inbound": 15006, "outbound": 15001, "admin": 15000, "caller_app": 18081, "app": 18080}
+    catalog = dataplane.pair_catalog(dataplane.MESHGEN_MTLS, "127.0.90.10", "127.0.90.11", ports, None)
+    assert catalog["mesh"]["security"] == {"mtls": "strict", "trust_domain": dataplane.TRUST_DOMAIN}
+    tls_root = tmp_path / "identities" / "tls"
+    dataplane.provision_identities(catalog, tls_root)
+    for instance in (dataplane.CALLER_INSTANCE, dataplane.CALLEE_INSTANCE):
+        files = dataplane.TlsFiles.of(tls_root, instance)
+        assert files.cert.is_file() and files.key.is_file() and files.ca.is_file()
+    rendered = dataplane.render_pair(catalog, tmp_path / "config", access_log=False, tls_root=tls_root)
+    identity = yaml.safe_load(rendered[f"{dataplane.CALLEE_INSTANCE}/sds-identity.yaml"])
+    chain = identity["resources"][0]["tls_certificate"]["certificate_chain"]["filename"]
+    assert chain == str(dataplane.TlsFiles.of(tls_root, dataplane.CALLEE_INSTANCE).cert)
+
+
 # -- convergence ---------------------------------------------------------------------------------------
 
 
@@ -301,6 +507,40 @@ def test_convergence_summary() -> None:
     assert missing["seconds"]["max"] is None
 
 
+# -- local mesh ----------------------------------------------------------------------------------------
+
+
+def test_local_mesh_catalog_has_50_instances_on_the_bench_block(tmp_path: Path) -> None:
+    config = localmesh.LocalMeshConfig.for_run(quick=False)
+    assert config.instances == 50
+    path = tmp_path / "mesh.yaml"
+    path.write_text(yaml.safe_dump(localmesh.mesh_catalog(config.services, {"v1": 100})), encoding="utf-8")
+    mesh = load_mesh(path)
+    assert len(mesh.instances) == 50
+    assert mesh.security.mtls == "strict"
+    for host in mesh.hosts:
+        assert host.address.startswith("127.0.91.") and host.local_address.startswith("127.0.91.")
+    first = mesh.service("m00")
+    assert [r.weights for r in first.routes] == [(("v1", 100),)]
+    assert "m00" in [d.target for d in mesh.service("m24").dependencies]
+    assert localmesh.caller_of_first(config.services) == {h.name: h for h in mesh.hosts}["m24-v1"].local_address
+    with pytest.raises(ValueError):
+        localmesh.host_address(118)
+
+
+def test_local_mesh_reports_why_it_cannot_start() -> None:
+    assert localmesh.inotify_shortage(6, 128, 20) is None
+    reason = localmesh.inotify_shortage(50, 128, 20)
+    assert reason is not None and "fs.inotify.max_user_instances" in reason and "400" in reason
+    assert localmesh.inotify_shortage(50, None, 0) is None
+    assert localmesh.version_of('{"service": "m00", "version": "v2"}') == "v2"
+    assert localmesh.version_of("not json") is None
+    change = localmesh.summarize_change(1.5, 0.4, 0, 1000, 900.0)
+    assert change["met"] is True
+    assert localmesh.summarize_change(1.5, None, 0, 1000, 900.0)["met"] is False
+    assert localmesh.summarize_change(1.5, 0.4, 1, 1000, 900.0)["met"] is False
+
+
 # -- provisioning ----------------------------------------------------------------------------------------
 
 
@@ -338,22 +578,9 @@ def _document(mode: str = "quick") -> dict[str, Any]:
     conv = convergence.summarize([convergence.ShiftResult("v2", 0.01, 0, 100, 1)], ["x/rds-outbound.yaml"], 1.0, config)
     gen = generation.summarize(
         generation.GenerationConfig(sizes=(10,), rounds=1),
-        {
-            (t, 10): [
-                {
-                    "seconds": 0.5,
-                    "load_seconds": 0.1,
-                    "render_seconds": 0.4,
-                    "peak_rss_mib": 40.0,
-                    "rss_growth_mib": 1.0,
-                    "files": 10,
-                    "bytes": 100,
-                    "sidecar_bytes_mean": 24_000.0,
-                }
-            ]
-            for t in generation.TARGETS
-        },
-        {},
+        {(t, 10): [_cli_sample(0.5)] for t in generation.TARGETS},
+        {(t, 10): [_in_memory(0.3, 24_000.0)] for t in generation.TARGETS},
+        {10: [{"seconds": 0.3, "peak_rss_mib": 40.0}]},
         {10: 38_000.0},
     )
     return report.build_document(
@@ -396,7 +623,7 @@ def test_json_writer_has_the_required_keys(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
     text = md_path.read_text()
     assert "QUICK" in text
-    assert "| 10 | 0.50 | 0.50 | 0.50 |" in text
+    assert "| 10 | 0.50 | 1.0x | 0.50 | 1.0x | 0.50 | 1.0x | 0.30 |" in text
     assert "meshgen pair, optional features off" in text
     assert "| meshgen pair, optional features off | 306,000 | 303,000, 306,000, 309,000 | 1.020x |" in text
     assert document["instructions"]["meshgen_vs_floor"] == 1.02
@@ -460,27 +687,29 @@ def test_latest_callgrind_dump_is_the_highest_numbered(tmp_path: Path) -> None:
         instructions.latest_dump(tmp_path, 5)
 
 
+def test_instruction_counting_waits_for_steady_requests() -> None:
+    assert not instructions.steady(None, 100)  # one second of warm-up says nothing yet
+    assert not instructions.steady(0, 0)  # handshakes under valgrind, no request yet
+    assert not instructions.steady(0, 60)  # the first second with requests
+    assert instructions.steady(60, 55)
+    assert instructions.dataplane.MTLS_FLOOR in instructions.InstructionsConfig.for_run(quick=True).variants
+    # A measurement's request budget fills about half its time at the rate seen before it.
+    assert instructions.budget_for(rate=100.0, seconds=4, connections=4) == 50
+    assert instructions.budget_for(rate=0.5, seconds=2, connections=4) == 2  # never less than 2 each
+    assert "wrk.thread:stop()" in instructions.BUDGET_SCRIPT
+
+
 def test_cli_arguments() -> None:
-    args = parse_args(["--quick", "--only", "dataplane", "--only", "convergence", "--sizes", "10,50"])
-    assert args.quick and args.only == ["dataplane", "convergence"] and args.sizes == (10, 50)
+    args = parse_args(["--quick", "--only", "dataplane", "--only", "localmesh", "--sizes", "10,50"])
+    assert args.quick and args.only == ["dataplane", "localmesh"] and args.sizes == (10, 50)
     with pytest.raises(SystemExit):
         parse_args(["--only", "everything"])
 
 
 def test_skipped_measurements_are_reported_not_guessed() -> None:
     config = generation.GenerationConfig(sizes=(10, 1_000), rounds=1, budget_s=15.0)
-    sample = {
-        "seconds": 1.0,
-        "load_seconds": 0.1,
-        "render_seconds": 0.9,
-        "peak_rss_mib": 40.0,
-        "rss_growth_mib": 1.0,
-        "files": 1,
-        "bytes": 1,
-        "sidecar_bytes_mean": 1.0,
-    }
-    samples = {(t, s): [sample] for t in generation.TARGETS for s in (10, 1_000) if (t, s) != ("aws", 1_000)}
-    result = generation.summarize(config, samples, {}, {}, {("aws", 1_000): "skipped in the quick run"})
+    runs = {(t, s): [_cli_sample(1.0)] for t in generation.TARGETS for s in (10, 1_000) if (t, s) != ("aws", 1_000)}
+    result = generation.summarize(config, runs, {}, {}, {}, skipped={("aws", 1_000): "skipped in the quick run"})
     assert result["generate_seconds"]["1000"]["aws"] is None
     assert result["generate_details"]["1000"]["aws"] == {"skipped": "skipped in the quick run"}
     assert result["generation_targets"]["all_targets_under_3s_at_1000"]["met"] is None

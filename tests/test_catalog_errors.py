@@ -127,6 +127,10 @@ class Case:
     count: int = 1  # how many problems the catalog has in all
 
 
+# A gateway on a host of its own (gw-1), appended after the services.
+GW_HOST = ("  users-2: {address: 127.0.30.3}", "  users-2: {address: 127.0.30.3}\n  gw-1: {address: 127.0.30.4}")
+GATEWAY = "gateways:\n  public:\n    hosts: [gw-1]\n"
+
 CASES = [
     # -- reading YAML --------------------------------------------------------------------------
     Case(
@@ -452,6 +456,54 @@ CASES = [
         catalog(("      v1: {instances: [web-1]}", "      v1: {instances: [{host: web-1, workdir: /srv}]}  " + MARK)),
         "services.web.versions.v1.instances[0].workdir",
         "a working directory is for a `command`",
+    ),
+    Case(
+        "gateway-routes-to-an-unknown-service",
+        catalog(GW_HOST, append=GATEWAY + "    routes: [{service: billing}]  " + MARK + "\n"),
+        "gateways.public.routes[0].service",
+        "unknown service 'billing'",
+    ),
+    Case(
+        "gateway-on-an-unknown-host",
+        catalog(append="gateways:\n  public:\n    hosts: [gw-9]  " + MARK + "\n    routes: [{service: web}]\n"),
+        "gateways.public.hosts[0]",
+        "unknown host 'gw-9'",
+    ),
+    Case(
+        "gateway-named-like-a-service",
+        catalog(GW_HOST, append="gateways:\n  web:  " + MARK + "\n    hosts: [gw-1]\n    routes: [{service: users}]\n"),
+        "gateways.web",
+        "duplicate name: 'web' is also a service",
+    ),
+    Case(
+        "gateway-listener-taken",
+        catalog(
+            append="gateways:\n  public:\n    hosts: [web-1]  " + MARK + "\n    port: 15006\n    admin_port: 15100\n"
+            "    routes: [{service: web}]\n"
+        ),
+        "gateways.public.hosts[0]",
+        "two listeners on 127.0.30.1:15006: web.v1.web-1 inbound listener; public.gateway.web-1 gateway http listener",
+    ),
+    Case(
+        "gateway-route-no-service-route-can-match",
+        catalog(
+            GW_HOST,
+            (
+                "      v2: {instances: [users-2]}",
+                "      v2: {instances: [users-2]}\n    routes: [{name: api, match: {prefix: /api}, to: {v1: 1}}]",
+            ),
+            append=GATEWAY + "    routes: [{service: users, match: {prefix: /admin}}]  " + MARK + "\n",
+        ),
+        "gateways.public.routes[0].match",
+        "none of users's routes can match a request within prefix /admin",
+    ),
+    Case(
+        "gateway-tls-key-without-cert",
+        catalog(
+            GW_HOST, append=GATEWAY + "    tls: {port: 9443, key: k.pem}  " + MARK + "\n    routes: [{service: web}]\n"
+        ),
+        "gateways.public.tls",
+        "give both cert and key, or neither",
     ),
     Case(
         "rate-limit-interval-too-short",

@@ -81,6 +81,7 @@ def test_generate_writes_one_directory_per_instance_deterministically(tmp_path: 
         "inventory.v1.inventory-2",
         "orders.v1.orders-1",
         "orders.v2.orders-2",
+        "public.gateway.gateway-1",  # the gateway's Envoy: a sidecar's files, no app
         "users.v1.users-1",
         "users.v2.users-2",
     ]
@@ -108,10 +109,10 @@ def test_generate_is_scoped_to_what_an_instance_calls(tmp_path: Path) -> None:
 def test_generate_again_changes_nothing_and_removes_stale_files(tmp_path: Path) -> None:
     assert run("generate", SHOP, "-o", tmp_path).exit_code == 0
     again = run("generate", SHOP, "-o", tmp_path)
-    assert "0 files added, 0 changed, 0 removed, 58 unchanged" in again.output  # 9 sidecars
+    assert "0 files added, 0 changed, 0 removed, 64 unchanged" in again.output  # 9 sidecars, 1 gateway
     (tmp_path / "notes.txt").write_text("mine")
     smaller = run("generate", MINIMAL, "-o", tmp_path)
-    assert "58 removed" in smaller.output
+    assert "64 removed" in smaller.output
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [MANIFEST, "client.v1.client-1", "echo.v1.echo-1", "notes.txt"]
     )
@@ -155,10 +156,12 @@ def test_graph_mermaid_and_dot() -> None:
     assert 'svc_users -->|"split: 90%"| ver_users_v1' in mermaid.output
     assert 'svc_orders -.->|"stable: mirror 20%"| ver_orders_v2' in mermaid.output
     assert "svc_checkout ==> ext_payments" in mermaid.output
+    assert 'gw_public ==>|"storefront: * prefix /"| svc_frontend' in mermaid.output  # the way in
     dot = run("graph", SHOP, "--format", "dot")
     assert dot.exit_code == 0
     assert dot.output.startswith('digraph "shop" {')
     assert 'svc_users -> ver_users_v2 [label="canary-testers [prefix / header x-canary=true]: 100%"];' in dot.output
+    assert 'gw_public -> svc_frontend [penwidth=2, label="storefront: * prefix /"];' in dot.output
 
 
 def test_version_flag() -> None:

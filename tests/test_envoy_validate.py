@@ -28,7 +28,7 @@ def test_every_sidecar_of_catalog_passes_envoy_validation(catalog: Path, tmp_pat
     mesh = load_mesh(catalog)
     write_tree(tmp_path, render_envoy(mesh, layout_of(tmp_path)))
     dirs = sidecar_dirs(tmp_path)
-    assert [d.name for d in dirs] == sorted(i.id for i in mesh.instances)
+    assert [d.name for d in dirs] == sorted(i.id for i in mesh.proxies)  # sidecars and gateways
     for sidecar in dirs:
         validate_sidecar(sidecar)
 

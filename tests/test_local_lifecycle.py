@@ -235,3 +235,17 @@ def test_a_fresh_mesh_is_healthy_at_once(tmp_path: Path) -> None:
         assert flags == ["healthy", "healthy"], clusters
     finally:
         down(state_dir)
+
+
+def test_up_refuses_a_mesh_the_inotify_limit_cannot_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each Envoy watches its files with inotify instances of its own; past the user's limit the
+    next Envoy would die at start. up says so first, and starts nothing."""
+    from meshgen.deploy.local import limits
+
+    limit = tmp_path / "max_user_instances"
+    limit.write_text(f"{limits.inotify_in_use(__import__('os').getuid()) + 5}\n")  # room for less than one sidecar pair
+    monkeypatch.setattr(limits, "MAX_INSTANCES", limit)
+    path, state_dir = catalog(tmp_path), tmp_path / "state"
+    with pytest.raises(UserError, match=r"the sidecars need 15 inotify instances .* fs\.inotify\.max_user_instances"):
+        up(path, state_dir)
+    assert load_state(state_dir) is None or not load_state(state_dir).processes  # type: ignore[union-attr]

@@ -22,9 +22,9 @@ MOLECULE = REPO / "molecule/default/catalog.yaml"
 def test_inventory_groups_hosts_by_role_service_and_version() -> None:
     files = render_onprem(load_mesh(SHOP), OnpremOptions())
     groups = yaml.safe_load(files["inventory.yml"])["all"]["children"]
-    assert sorted(groups["mesh"]["hosts"]) == sorted(
-        ["web-1", "users-1", "users-2", "catalog-1", "checkout-1", "orders-1", "orders-2", "inventory-1", "inventory-2"]
-    )
+    services = ["web-1", "users-1", "users-2", "catalog-1", "checkout-1", "orders-1", "orders-2", "inventory-1"]
+    assert sorted(groups["mesh"]["hosts"]) == sorted([*services, "inventory-2", "gateway-1"])
+    assert list(groups["gateway_public"]["hosts"]) == ["gateway-1"]
     assert groups["mesh"]["hosts"]["users-2"] == {"ansible_host": "127.0.10.3"}
     assert list(groups["trace_collector"]["hosts"]) == ["tracing-1"]
     assert sorted(groups["service_users"]["hosts"]) == ["users-1", "users-2"]
@@ -48,6 +48,9 @@ def test_host_vars_carry_sidecars_and_demo_apps() -> None:
     collector = yaml.safe_load(files["host_vars/tracing-1.yml"])
     assert collector["trace_collector_listen"] == "127.0.10.9:9411" and collector["envoy_sidecars"] == []
     assert yaml.safe_load(files["group_vars/all.yml"])["envoy_config_dir"] == "/etc/envoy"
+    gateway = yaml.safe_load(files["host_vars/gateway-1.yml"])
+    assert gateway["envoy_sidecars"][0]["spiffe_id"] == "spiffe://shop/gateway/public"
+    assert gateway["demo_app_instances"] == []  # a gateway runs Envoy alone
 
 
 def test_sidecar_configs_point_at_the_on_host_directory() -> None:

@@ -26,27 +26,30 @@ def _edge_policies(mesh: Mesh, target: str) -> list[tuple[Timeout, Retries]]:
     return [(route.timeout, route.retries) for route in mesh.service(target).routes]
 
 
+def _edge(mesh: Mesh, caller: str, target: str) -> Edge:
+    policies = _edge_policies(mesh, target)
+    # A per-try limit only exists where Envoy gets a retry policy, i.e. with retries.
+    per_try = [r.per_try_timeout if r.attempts > 1 else None for _, r in policies]
+    return Edge(
+        caller=caller,
+        callee=target,
+        attempts=max(r.attempts for _, r in policies),
+        timeout=longest(t for t, _ in policies),
+        per_try_timeout=None if any(p is None for p in per_try) else max(p for p in per_try if p),
+    )
+
+
 def edges(mesh: Mesh) -> list[Edge]:
-    result = []
-    for service in mesh.services:
-        for dependency in service.dependencies:
-            policies = _edge_policies(mesh, dependency.target)
-            # A per-try limit only exists where Envoy gets a retry policy, i.e. with retries.
-            per_try = [r.per_try_timeout if r.attempts > 1 else None for _, r in policies]
-            result.append(
-                Edge(
-                    caller=service.name,
-                    callee=dependency.target,
-                    attempts=max(r.attempts for _, r in policies),
-                    timeout=longest(t for t, _ in policies),
-                    per_try_timeout=None if any(p is None for p in per_try) else max(p for p in per_try if p),
-                )
-            )
+    """Every service's calls, then every gateway's (a gateway applies its targets' routes, so the
+    same policies): a gateway is a caller like any other, the first one on the way in."""
+    result = [_edge(mesh, s.name, d.target) for s in mesh.services for d in s.dependencies]
+    result += [_edge(mesh, g.name, target) for g in mesh.gateways for target in g.targets]
     return result
 
 
 def adjacency(mesh: Mesh) -> dict[str, list[Edge]]:
     graph: dict[str, list[Edge]] = {s.name: [] for s in mesh.services}
+    graph.update({g.name: [] for g in mesh.gateways})
     for edge in edges(mesh):
         graph[edge.caller].append(edge)
     return graph

@@ -50,6 +50,11 @@ def to_mermaid(mesh: Mesh) -> str:
             )
     for external in mesh.externals:
         lines.append(f'  {_node_id("ext", external.name)}[/"{external.name}<br/>{external.address}:{external.port}"/]')
+    for gateway in mesh.gateways:
+        lines.append(f'  {_node_id("gw", gateway.name)}{{{{"gateway {gateway.name}<br/>:{gateway.port}"}}}}')
+        for route in gateway.routes:
+            label = f"{route.name}: {', '.join(route.domains)} {route.match.describe()}"
+            lines.append(f'  {_node_id("gw", gateway.name)} ==>|"{label}"| {_node_id("svc", route.service)}')
     for service in mesh.services:
         for dependency in service.dependencies:
             target = _node_id("ext" if dependency.external else "svc", dependency.target)
@@ -77,6 +82,15 @@ def to_dot(mesh: Mesh) -> str:
     for external in mesh.externals:
         label = f"{external.name}\\n{external.address}:{external.port}"
         lines.append(f"  {_node_id('ext', external.name)} [shape=parallelogram, label={_dot_quote(label)}];")
+    for gateway in mesh.gateways:
+        label = f"gateway {gateway.name}\\n:{gateway.port}"
+        lines.append(f"  {_node_id('gw', gateway.name)} [shape=hexagon, label={_dot_quote(label)}];")
+        for route in gateway.routes:
+            route_label = f"{route.name}: {', '.join(route.domains)} {route.match.describe()}"
+            lines.append(
+                f"  {_node_id('gw', gateway.name)} -> {_node_id('svc', route.service)} "
+                f"[penwidth=2, label={_dot_quote(route_label)}];"
+            )
     for service in mesh.services:
         for dependency in service.dependencies:
             target = _node_id("ext" if dependency.external else "svc", dependency.target)

@@ -39,8 +39,8 @@ def _amplification(mesh: Mesh, thresholds: Thresholds) -> list[Finding]:
                 worst[edge.callee] = (total, path)
             walk(edge.callee, path, total, visited | {edge.callee})
 
-    for entry in mesh.entry_services:
-        walk(entry.name, [], 1, {entry.name})
+    for start in [*(g.name for g in mesh.gateways), *(s.name for s in mesh.entry_services)]:
+        walk(start, [], 1, {start})
     findings = []
     for callee, (total, path) in sorted(worst.items()):
         if total <= thresholds.max_amplification or len(path) < 1:
@@ -188,7 +188,7 @@ def _unreachable(mesh: Mesh) -> list[Finding]:
                     subject=service.name,
                     message="no entry service reaches it (entry services: "
                     + (", ".join(entries) or "none")
-                    + "); mark it `edge: true` if it is called from outside",
+                    + "); route a gateway to it, or mark it `edge: true`, if it is called from outside",
                     details={"entries": entries},
                 )
             )

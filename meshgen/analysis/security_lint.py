@@ -52,9 +52,9 @@ def _lifetime(mesh: Mesh) -> list[Finding]:
 
 def _rules(mesh: Mesh) -> list[Finding]:
     findings = []
-    known = {s.name for s in mesh.services}
+    known = {s.name for s in mesh.services} | {g.name for g in mesh.gateways}
     for service in mesh.services:
-        callers = declared_callers(mesh, service)
+        callers = (*declared_callers(mesh, service), *(g.name for g in mesh.gateways_to(service.name)))
         if service.authorization is not None and not mesh.security.enabled:
             findings.append(
                 Finding(
@@ -72,7 +72,7 @@ def _rules(mesh: Mesh) -> list[Finding]:
                         Finding(
                             check="authorization",
                             subject=where,
-                            message=f"names {name!r}, which is no service of the catalog",
+                            message=f"names {name!r}, which is no service or gateway of the catalog",
                         )
                     )
                 elif name not in callers:
@@ -80,8 +80,8 @@ def _rules(mesh: Mesh) -> list[Finding]:
                         Finding(
                             check="authorization",
                             subject=where,
-                            message=f"names {name}, which does not declare {service.name} as a dependency: "
-                            "rules only narrow, so it is never admitted",
+                            message=f"names {name}, which does not declare {service.name} as a dependency (nor "
+                            "routes to it): rules only narrow, so it is never admitted",
                             severity="warning",
                         )
                     )

@@ -511,13 +511,53 @@ class External(Strict):
     circuit_breaker: CircuitBreaker | None = None
 
 
+class GatewayMatch(Strict):
+    prefix: str | None = Field(None, pattern=r"^/")
+    path: str | None = Field(None, pattern=r"^/")
+    headers: HeaderMatches = Field(default_factory=dict)
+    methods: list[Method] | None = None
+
+
+class GatewayRoute(Strict):
+    name: Name | None = Field(None, description="used in traces and stats (default: route-N)")
+    domains: list[Annotated[str, Field(pattern=r"^(\*|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$")]] = Field(
+        default_factory=lambda: ["*"],
+        description="Host names this route answers (exact names, or * for any); default any",
+    )
+    match: GatewayMatch = GatewayMatch()
+    service: Name = Field(
+        description="the service requests go to: its own routes (versions, weights, retries, timeouts, faults, "
+        "mirroring) apply at the gateway, within this route's match"
+    )
+    rate_limit: RateLimit | None = Field(None, description="limit on what this route accepts, per gateway instance")
+
+
+class GatewayTls(Strict):
+    port: Port = Field(description="the HTTPS listener's port")
+    cert: str | None = Field(None, description="PEM certificate chain it serves (default: issued by the mesh CA)")
+    key: str | None = Field(None, description="PEM private key of `cert`")
+
+
+class Gateway(Strict):
+    """A standalone Envoy, no app: the way into the mesh from outside."""
+
+    hosts: list[Name] = Field(min_length=1, description="catalog hosts, one gateway Envoy on each")
+    port: Port = Field(8080, description="the HTTP listener's port, on each host's address")
+    tls: GatewayTls | None = Field(None, description="an HTTPS listener besides the HTTP one")
+    admin_port: Port | None = Field(None, description="default: mesh.sidecar.admin_port")
+    rate_limit: RateLimit | None = Field(None, description="limit on what each gateway instance accepts, all routes")
+    routes: list[GatewayRoute] = Field(min_length=1, description="first match wins")
+
+
 class Catalog(Strict):
-    """A service catalog: one mesh, its hosts, its services and what they call outside it."""
+    """A service catalog: one mesh, its hosts, its services, what they call outside it, and the
+    gateways that let the outside in."""
 
     mesh: MeshSection
     hosts: dict[Name, Host] = Field(default_factory=dict)
     services: dict[Name, Service] = Field(min_length=1)
     external: dict[Name, External] = Field(default_factory=dict)
+    gateways: dict[Name, Gateway] = Field(default_factory=dict)
 
 
 def json_schema() -> dict[str, Any]:

@@ -19,7 +19,7 @@ from meshgen.errors import CatalogError, Problem
 # libyaml's parser where PyYAML was built with it: same nodes and positions, much faster.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Top-level sections that are maps of named things; several files may each add names.
-MERGEABLE_SECTIONS = ("hosts", "services", "external")
+MERGEABLE_SECTIONS = ("hosts", "services", "external", "gateways")
 
 
 @dataclass

@@ -61,9 +61,9 @@ def loaded_versions(dump: dict[str, Any]) -> dict[str, str]:
                     versions[names.rds_file(name)] = route.get("version_info", "")
         elif kind == "SecretsConfigDump":
             for secret in config.get("dynamic_active_secrets", []):
-                file = names.SDS_FILES.get(secret.get("name", ""))
-                if file:
-                    versions[file] = secret.get("version_info", "")
+                name = secret.get("name", "")
+                if name:
+                    versions[names.sds_file(name)] = secret.get("version_info", "")
     return versions
 
 

@@ -1,9 +1,10 @@
 """Who may call a service, derived from the catalog: the single answer that the Envoy renderer
 turns into RBAC, verification turns into requests that must pass or get 403, and lint checks.
 
-Default deny: a service admits the services that declare it as a dependency (by their SPIFFE
-IDs) and, if it is an edge service, callers from outside the mesh. The catalog's rules can only
-narrow that (to some callers, methods, path prefixes) or admit a named client outside the mesh.
+Default deny: a service admits the services that declare it as a dependency and the gateways
+that route to it (by their SPIFFE IDs) and, if it is an edge service, callers from outside the
+mesh. The catalog's rules can only narrow that (to some callers, methods, path prefixes) or admit
+a named client outside the mesh.
 """
 
 from __future__ import annotations
@@ -45,20 +46,30 @@ def declared_callers(mesh: Mesh, service: Service) -> tuple[str, ...]:
     return tuple(sorted(caller.name for caller in mesh.callers_of(service.name)))
 
 
+def gateway_caller(gateway: str) -> str:
+    return f"gateway {gateway}"
+
+
 def grants(mesh: Mesh, service: Service) -> tuple[Grant, ...]:
     """Everything `service` admits, in a stable order; what it does not list, it refuses."""
     security = mesh.security
     callers = declared_callers(mesh, service)
+    gateways = tuple(g.name for g in mesh.gateways_to(service.name))
     if service.authorization is None:
         found = [Grant(name, security.service_id(name)) for name in callers]
+        found += [Grant(gateway_caller(name), security.gateway_id(name)) for name in gateways]
         if service.edge:
             found.append(Grant(OUTSIDE, None))
         return tuple(found)
     found = []
     for rule in service.authorization:
         for name in rule.callers:
-            if name in callers:  # rules narrow: a service that does not call this one is never admitted
+            # Rules narrow: a service that does not call this one, or a gateway with no route to
+            # it, is never admitted.
+            if name in callers:
                 found.append(Grant(name, security.service_id(name), rule.methods, rule.paths))
+            elif name in gateways:
+                found.append(Grant(gateway_caller(name), security.gateway_id(name), rule.methods, rule.paths))
         for client in rule.clients:
             found.append(Grant(f"client {client}", security.client_id(client), rule.methods, rule.paths))
         if rule.outside and service.edge:

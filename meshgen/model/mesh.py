@@ -210,6 +210,7 @@ class Instance:
     env: tuple[tuple[str, str], ...] = ()
     workdir: str | None = None  # as written: each target says what a relative one is relative to
     stats_port: int = 15090  # Prometheus metrics on the mesh address, read-only
+    gateway: bool = False  # an instance of a gateway: an Envoy with no app (version is "gateway")
 
     @property
     def id(self) -> str:
@@ -351,6 +352,49 @@ class External:
 
 
 @dataclass(frozen=True)
+class GatewayRoute:
+    name: str
+    domains: tuple[str, ...]  # exact Host names; ("*",) answers any
+    match: Match
+    service: str
+    rate_limit: RateLimit | None = None
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """A standalone Envoy on each of its hosts: outside callers in, mesh services out."""
+
+    name: str
+    instances: tuple[Instance, ...]  # one per host; inbound_port is the HTTP listener's
+    port: int
+    routes: tuple[GatewayRoute, ...]
+    tls_port: int | None = None
+    tls_cert: str | None = None  # None with a tls_port: the mesh CA issues the served certificate
+    tls_key: str | None = None
+    rate_limit: RateLimit | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The services it routes to, each once, in name order."""
+        return tuple(sorted({route.service for route in self.routes}))
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """The exact Host names its routes answer, in name order (not "*")."""
+        return tuple(sorted({d for route in self.routes for d in route.domains if d != "*"}))
+
+    def sockets(self, instance: Instance) -> tuple[Socket, ...]:
+        host = instance.host
+        sockets = [
+            Socket(host.address, self.port, "gateway http listener"),
+            Socket(host.local_address, instance.admin_port, "admin"),
+        ]
+        if self.tls_port is not None:
+            sockets.append(Socket(host.address, self.tls_port, "gateway https listener"))
+        return tuple(sockets)
+
+
+@dataclass(frozen=True)
 class Tracing:
     provider: str
     collector_address: str
@@ -389,6 +433,13 @@ class Security:
         """The SPIFFE ID every instance of `service` presents, whatever its version."""
         return f"spiffe://{self.trust_domain}/service/{service}"
 
+    def gateway_id(self, gateway: str) -> str:
+        """The SPIFFE ID a gateway presents to the services it calls."""
+        return f"spiffe://{self.trust_domain}/gateway/{gateway}"
+
+    def identity(self, instance: Instance) -> str:
+        return self.gateway_id(instance.service) if instance.gateway else self.service_id(instance.service)
+
     def client_id(self, client: str) -> str:
         """A named non-mesh client's identity."""
         return f"spiffe://{self.trust_domain}/client/{client}"
@@ -419,6 +470,7 @@ class Mesh:
     security: Security
     lint_ignores: tuple[LintIgnore, ...] = ()
     metrics: Metrics | None = None
+    gateways: tuple[Gateway, ...] = ()
     origin: str = field(default="", compare=False)
     # Deprecated spellings in the catalog, located, for every command to warn about.
     deprecations: tuple[str, ...] = field(default=(), compare=False)
@@ -442,7 +494,20 @@ class Mesh:
 
     @property
     def instances(self) -> tuple[Instance, ...]:
+        """Every service instance: an app and its sidecar (gateways are not among them)."""
         return tuple(i for s in self.services for i in s.instances)
+
+    @property
+    def proxies(self) -> tuple[Instance, ...]:
+        """Every Envoy of the mesh: each instance's sidecar, then each gateway instance."""
+        return self.instances + tuple(i for g in self.gateways for i in g.instances)
+
+    def gateway(self, name: str) -> Gateway:
+        return next(g for g in self.gateways if g.name == name)
+
+    def gateways_to(self, service: str) -> tuple[Gateway, ...]:
+        """The gateways with a route to `service`."""
+        return tuple(g for g in self.gateways if service in g.targets)
 
     @cached_property
     def _callers(self) -> dict[str, tuple[Service, ...]]:
@@ -457,6 +522,7 @@ class Mesh:
 
     @property
     def entry_services(self) -> tuple[Service, ...]:
-        """Services marked `edge`, or, when none is, the services nobody calls."""
-        marked = tuple(s for s in self.services if s.edge)
+        """Services a gateway routes to or marked `edge`, or, when there are none, the services
+        nobody calls."""
+        marked = tuple(s for s in self.services if s.edge or self.gateways_to(s.name))
         return marked or tuple(s for s in self.services if not self.callers_of(s.name))

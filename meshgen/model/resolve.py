@@ -23,6 +23,7 @@ from meshgen.errors import CatalogError, Problem
 from meshgen.model import mesh as m
 from meshgen.model.addresses import name_conflicts
 from meshgen.model.defaults import BUILTIN
+from meshgen.model.resolve_gateways import resolve_gateways
 
 HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
@@ -241,6 +242,7 @@ class _Resolver:
         loopback address, 127.77.0.1 upwards in name order, so every run assigns the same. Only
         the lower half of each /24 is assigned: the upper half holds the hosts' local addresses."""
         names = {i.host for s in self.catalog.services.values() for v in s.versions.values() for i in v.instances}
+        names |= {host for gateway in self.catalog.gateways.values() for host in gateway.hosts}
         tracing = self.catalog.mesh.tracing
         if tracing is not None:
             collector = tracing.collector.rpartition(":")[0]
@@ -436,6 +438,9 @@ class _Resolver:
                 d.service == name
                 for d in [*spec.dependencies, *(x for v in spec.versions.values() for x in v.dependencies)]
             )
+            gateway = self.catalog.gateways.get(caller)
+            if gateway is not None:  # a gateway "calls" the services its routes go to
+                declared = any(route.service == name for route in gateway.routes)
             if not declared:
                 self.problem(
                     path, f"{caller!r} does not call {name} (declare the dependency), so the route never applies"
@@ -604,6 +609,7 @@ class _Resolver:
                 )
             )
         services = self.inbound_timeouts(services)
+        gateways = resolve_gateways(self, hosts, {service.name: service for service in services})
         mesh = m.Mesh(
             name=catalog.mesh.name,
             hosts=tuple(hosts.values()),
@@ -617,6 +623,7 @@ class _Resolver:
             lint_ignores=tuple(
                 m.LintIgnore(check=i.check, subject=i.subject, reason=i.reason) for i in catalog.mesh.lint.ignore
             ),
+            gateways=gateways,
         )
         self.check_instances_unique(mesh)
         self.check_listener_conflicts(mesh)
@@ -681,6 +688,13 @@ class _Resolver:
             owners[(machine, address, metrics.prometheus_port)].append(
                 ("prometheus", ("mesh", "metrics", "prometheus"))
             )
+        for gateway in mesh.gateways:
+            for index, instance in enumerate(gateway.instances):
+                address = instance.host.address
+                machine = "loopback" if ipaddress.ip_address(address).is_loopback else address
+                for socket in gateway.sockets(instance):
+                    claim = (f"{instance.id} {socket.owner}", ("gateways", gateway.name, "hosts", index))
+                    owners[(machine, socket.address, socket.port)].append(claim)
         for (_, address, port), claims in sorted(owners.items()):
             if len(claims) > 1:
                 names = "; ".join(owner for owner, _ in claims)

@@ -53,8 +53,10 @@ class Authority:
     bundle: list[x509.Certificate] = field(default_factory=list)  # what every sidecar trusts
     source: str = ""
 
-    def issue(self, spiffe_id: str, lifetime: Duration) -> tuple[x509.Certificate, PrivateKey]:
-        return issue_leaf(self.cert, self.key, spiffe_id, lifetime)
+    def issue(
+        self, spiffe_id: str, lifetime: Duration, dns_names: tuple[str, ...] = ()
+    ) -> tuple[x509.Certificate, PrivateKey]:
+        return issue_leaf(self.cert, self.key, spiffe_id, lifetime, dns_names=dns_names)
 
 
 def user_authority(cert_path: str, key_path: str) -> Authority:

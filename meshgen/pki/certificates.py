@@ -87,9 +87,16 @@ def create_ca(
 
 
 def issue_leaf(
-    ca_cert: x509.Certificate, ca_key: SigningKey, spiffe_id: str, lifetime: Duration, key: PrivateKey | None = None
+    ca_cert: x509.Certificate,
+    ca_key: SigningKey,
+    spiffe_id: str,
+    lifetime: Duration,
+    *,
+    key: PrivateKey | None = None,
+    dns_names: tuple[str, ...] = (),
 ) -> tuple[x509.Certificate, PrivateKey]:
-    """An X.509-SVID for `spiffe_id`, valid for `lifetime` but never beyond its CA."""
+    """An X.509-SVID for `spiffe_id`, valid for `lifetime` but never beyond its CA; `dns_names`
+    as well for a certificate browsers check by name (a gateway's HTTPS)."""
     key = key or new_key()
     start = now()
     end = min(start + datetime.timedelta(milliseconds=lifetime.ms), ca_cert.not_valid_after_utc)
@@ -101,7 +108,12 @@ def issue_leaf(
         .serial_number(x509.random_serial_number())
         .not_valid_before(start - BACKDATE)
         .not_valid_after(end)
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.UniformResourceIdentifier(spiffe_id), *(x509.DNSName(name) for name in dns_names)]
+            ),
+            critical=True,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -135,6 +147,7 @@ class CertInfo:
     not_before: datetime.datetime
     not_after: datetime.datetime
     is_ca: bool
+    dns: tuple[str, ...] = ()
 
     def remaining(self, at: datetime.datetime | None = None) -> datetime.timedelta:
         return self.not_after - (at or now())
@@ -147,8 +160,9 @@ def describe(cert: x509.Certificate) -> CertInfo:
     try:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         uris = tuple(sans.get_values_for_type(x509.UniformResourceIdentifier))
+        dns = tuple(sans.get_values_for_type(x509.DNSName))
     except x509.ExtensionNotFound:
-        uris = ()
+        uris, dns = (), ()
     try:
         is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
@@ -161,6 +175,7 @@ def describe(cert: x509.Certificate) -> CertInfo:
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         is_ca=is_ca,
+        dns=dns,
     )
 
 

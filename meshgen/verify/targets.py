@@ -16,6 +16,9 @@ class Caller:
 
     @property
     def outbound(self) -> tuple[str, int]:
+        """Where its app sends calls; for a gateway, where callers from outside do."""
+        if self.instance.gateway:
+            return self.instance.host.address, self.instance.inbound_port
         return self.instance.host.local_address, self.instance.outbound_port
 
     @property

@@ -2,7 +2,8 @@
 
 Names follow the modules: the ECS cluster is named after the mesh, each service version is an
 ECS service, task family and Cloud Map service named `<service>-<version>`; App Mesh virtual
-nodes are `<service>-<version>` and virtual services `<service>.<namespace>`.
+nodes are `<service>-<version>` and virtual services `<service>.<namespace>`; with mutual TLS,
+each service's identity secret is `meshgen/<mesh>/identity/<service>` (its value is never read here).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from meshgen.deploy.aws.identities import CURRENT, SECRET_KEYS, secret_name
 from meshgen.model.mesh import Mesh
 from meshgen.render.terraform.ecs import task_envoy_configs
 from meshgen.render.terraform.flavors import app_mesh_data, ecs_envoy_services, service_connect_services
@@ -99,6 +101,51 @@ def _envoy_drift(key: str, config: str, task: dict[str, Any]) -> list[Drift]:
     return []
 
 
+def _envoy_tls_drift(key: str, spec: dict[str, Any], task: dict[str, Any], secrets: dict[str, str]) -> list[Drift]:
+    """The Envoy container gets the service's identity secret, by ARN and JSON key, and its command
+    writes the files the config names; without mutual TLS it gets no secret."""
+    resource = f"task definition {key}"
+    envoy = _container(task, "envoy") or {}
+    deployed = sorted(s.get("valueFrom", "") for s in envoy.get("secrets", []))
+    arn = secrets.get(spec["service"])
+    expected = sorted(f"{arn}:{k}::" for k in SECRET_KEYS) if "tls" in spec and arn else []
+    drifts = []
+    if "tls" in spec and arn is None:
+        return []  # the missing secret is reported on its own
+    if deployed != expected:
+        drifts.append(Drift(resource, "envoy secrets", str(expected), str(deployed)))
+    command = " ".join(envoy.get("command", []))
+    for file in sorted(spec.get("tls", {}).values()):
+        if file not in command:
+            drifts.append(Drift(resource, "envoy command", f"writes {file}", "does not"))
+    return drifts
+
+
+def _identity_drift(mesh: Mesh, client: Any) -> tuple[dict[str, str], list[Drift]]:
+    """Each service's identity secret (with mutual TLS): it exists and holds a certificate; no
+    secret of a service the catalog does not have. Returns the ARNs found, by service."""
+    expected = {secret_name(mesh.name, s.name): s.name for s in mesh.services} if mesh.security.enabled else {}
+    prefix = secret_name(mesh.name, "")
+    found: dict[str, dict[str, Any]] = {}
+    for page in client.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [prefix]}]):
+        found |= {s["Name"]: s for s in page["SecretList"] if s["Name"].startswith(prefix) and not s.get("DeletedDate")}
+    arns: dict[str, str] = {}
+    drifts: list[Drift] = []
+    for name, service in sorted(expected.items()):
+        secret = found.get(name)
+        if secret is None:
+            drifts.append(Drift(f"identity secret {name}", "exists", "yes", "missing"))
+            continue
+        arns[service] = secret["ARN"]
+        if not any(CURRENT in stages for stages in secret.get("SecretVersionsToStages", {}).values()):
+            drifts.append(Drift(f"identity secret {name}", "certificate", "pushed (meshgen aws certs push)", "none"))
+    drifts += [
+        Drift(f"identity secret {name}", "exists", "no (not in the catalog)", "yes")
+        for name in sorted(set(found) - set(expected))
+    ]
+    return arns, drifts
+
+
 def _service_connect_drift(key: str, spec: dict[str, Any], service: dict[str, Any]) -> list[Drift]:
     resource = f"ECS service {key}"
     deployments = service.get("deployments") or [{}]
@@ -128,7 +175,10 @@ def ecs_drift(mesh: Mesh, flavor: str, namespace: str, session: Any, tracing: st
     expected = ecs_envoy_services(mesh) if flavor == "ecs-envoy" else service_connect_services(mesh)
     configs = task_envoy_configs(mesh, namespace, tracing) if flavor == "ecs-envoy" else {}
     deployed = _ecs_services(ecs, cluster)
-    drifts = []
+    drifts: list[Drift] = []
+    secrets: dict[str, str] = {}
+    if flavor == "ecs-envoy":
+        secrets, drifts = _identity_drift(mesh, session.client("secretsmanager"))
     for key, spec in sorted(expected.items()):
         service = deployed.get(key)
         if service is None:
@@ -142,6 +192,7 @@ def ecs_drift(mesh: Mesh, flavor: str, namespace: str, session: Any, tracing: st
         drifts += _app_drift(key, spec, task)
         if flavor == "ecs-envoy":
             drifts += _envoy_drift(key, configs[key], task)
+            drifts += _envoy_tls_drift(key, spec, task, secrets)
         else:
             drifts += _service_connect_drift(key, spec, service)
     for extra in sorted(set(deployed) - set(expected)):

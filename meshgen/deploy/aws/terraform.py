@@ -143,6 +143,25 @@ class Terraform:
         """Apply exactly the plan saved by the last `plan()`."""
         self.run("apply", "-input=false", "-no-color", "-lock-timeout=30s", PLAN_FILE, stream=True)
 
+    def apply_targets(self, *addresses: str) -> None:
+        """Apply only `addresses` (and what they need), without a saved plan: for bootstrapping
+        what the rest of the configuration must find already in place."""
+        targets = [f"-target={address}" for address in addresses]
+        self.run("apply", "-input=false", "-no-color", "-lock-timeout=30s", "-auto-approve", *targets)
+
+    def resources(self, type_: str, name: str) -> dict[str, dict[str, Any]]:
+        """Instances of the managed resource `type_.name` in the state, in any module: index -> values."""
+        state = json.loads(self.run("show", "-json")).get("values", {})
+        found: dict[str, dict[str, Any]] = {}
+        modules = [state.get("root_module", {})]
+        while modules:
+            module = modules.pop()
+            modules += module.get("child_modules", [])
+            for resource in module.get("resources", []):
+                if (resource.get("mode"), resource["type"], resource["name"]) == ("managed", type_, name):
+                    found[str(resource.get("index", ""))] = resource.get("values", {})
+        return found
+
     def outputs(self) -> dict[str, Any]:
         raw = json.loads(self.run("output", "-json"))
         return {name: entry["value"] for name, entry in raw.items()}

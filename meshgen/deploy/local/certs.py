@@ -48,10 +48,16 @@ class IdentityPlan:
     ca_cert: str | None
     ca_key: str | None
     identities: dict[str, str] = field(default_factory=dict)  # instance id -> SPIFFE ID
+    # instance id -> DNS names its certificate also holds: a gateway serving HTTPS with a
+    # certificate of the mesh CA, for the Host names its routes answer.
+    dns_names: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, mesh: Mesh) -> IdentityPlan:
         security = mesh.security
+        served = {
+            i.id: list(g.domains) for g in mesh.gateways if g.tls_port and g.tls_cert is None for i in g.instances
+        }
         return cls(
             mtls=security.mtls,
             trust_domain=security.trust_domain,
@@ -59,7 +65,8 @@ class IdentityPlan:
             ca_lifetime_ms=security.ca_lifetime.ms,
             ca_cert=security.ca_cert,
             ca_key=security.ca_key,
-            identities={i.id: security.service_id(i.service) for i in mesh.instances},
+            identities={i.id: security.identity(i) for i in mesh.proxies},
+            dns_names={k: v for k, v in served.items() if v},
         )
 
     @property
@@ -96,13 +103,17 @@ def _leaf(store: TlsStore, instance_id: str) -> x509.Certificate | None:
     return load_certs(path.read_bytes(), str(path))[0] if path.exists() else None
 
 
-def renewal_reason(leaf: x509.Certificate | None, spiffe_id: str, authority: Authority) -> str | None:
+def renewal_reason(
+    leaf: x509.Certificate | None, spiffe_id: str, authority: Authority, dns_names: tuple[str, ...] = ()
+) -> str | None:
     """Why an instance needs a new certificate; None when its current one will do."""
     if leaf is None:
         return "none yet"
     info = describe(leaf)
     if info.uris != (spiffe_id,):
         return f"its identity is now {spiffe_id}"
+    if tuple(sorted(info.dns)) != tuple(sorted(dns_names)):
+        return f"its names are now {', '.join(dns_names) or 'none'}"
     if not signed_by(leaf, authority.cert):
         return "the CA changed"
     if info.past_half_life():
@@ -167,10 +178,12 @@ def ensure_identities(
     issued_serials: dict[str, int] = {}
     for instance_id in instances:
         spiffe_id = plan.identities[instance_id]
-        reason = "rotation" if renew_all else renewal_reason(_leaf(store, instance_id), spiffe_id, authority)
+        dns_names = tuple(plan.dns_names.get(instance_id, ()))
+        leaf = _leaf(store, instance_id)
+        reason = "rotation" if renew_all else renewal_reason(leaf, spiffe_id, authority, dns_names)
         if reason is None:
             continue
-        leaf, key = authority.issue(spiffe_id, security.leaf_lifetime)
+        leaf, key = authority.issue(spiffe_id, security.leaf_lifetime, dns_names)
         store.install_identity(instance_id, leaf, authority.chain, key)
         renewal.issued[instance_id] = reason
         issued_serials[instance_id] = leaf.serial_number
@@ -233,7 +246,7 @@ def identity_status(state_dir: Path) -> tuple[list[IdentityStatus], list[dict[st
                 issuer=info.issuer if info else "-",
                 not_after=f"{info.not_after:%Y-%m-%d %H:%M:%S}Z" if info else "-",
                 remaining=_human(info.remaining().total_seconds()) if info else "-",
-                renew=renewal_reason(leaf, spiffe_id, authority),
+                renew=renewal_reason(leaf, spiffe_id, authority, tuple(plan.dns_names.get(instance_id, ()))),
             )
         )
     trusted = [

@@ -77,6 +77,20 @@ def localize_externals(mesh: Mesh, overrides: dict[str, tuple[str, int]]) -> tup
     return dataclasses.replace(mesh, externals=tuple(externals)), notes
 
 
+def localize_paths(mesh: Mesh, catalog: Path) -> Mesh:
+    """Files the catalog names for a gateway, relative to the catalog's directory: Envoy, started
+    elsewhere, needs them absolute."""
+    origin = catalog.resolve()
+    base = origin if origin.is_dir() else origin.parent
+    gateways = tuple(
+        dataclasses.replace(g, tls_cert=str(base / g.tls_cert), tls_key=str(base / g.tls_key))
+        if g.tls_cert is not None and g.tls_key is not None
+        else g
+        for g in mesh.gateways
+    )
+    return dataclasses.replace(mesh, gateways=gateways)
+
+
 def local_limitations(mesh: Mesh) -> list[str]:
     """What the catalog asks for that a local mesh does not do, for the person at the terminal."""
     return [
@@ -256,4 +270,8 @@ def plan(mesh: Mesh, envoy: str, config_dir: Path, files: dict[str, str], state_
     specs += [
         dataclasses.replace(_envoy_spec(envoy, i, config_dir, files), wave=depths[i.service]) for i in mesh.instances
     ]
+    # Gateways last: every service they route to is up when they take their first request.
+    last = max(depths.values(), default=0) + 1
+    gateways = [i for g in mesh.gateways for i in g.instances]
+    specs += [dataclasses.replace(_envoy_spec(envoy, i, config_dir, files), wave=last) for i in gateways]
     return specs

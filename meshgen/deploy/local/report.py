@@ -61,7 +61,13 @@ def describe_up(report: UpReport, state_dir: Path) -> str:
         lines.append(f"traces:  http://{mesh.tracing.collector_address}:{mesh.tracing.collector_port}/api/v2/traces")
     if runs_prometheus(mesh):
         lines.append(f"metrics: {prometheus_url(mesh)} (Prometheus, scraping every sidecar; meshgen top)")
-    for entry in mesh.entry_services:
+    for gateway in mesh.gateways:
+        for instance in gateway.instances:
+            address = instance.host.address
+            lines.append(f"gateway {gateway.name}:  curl http://{address}:{gateway.port}/")
+            if gateway.tls_port is not None:
+                lines.append(f"gateway {gateway.name}:  https://{address}:{gateway.tls_port}/")
+    for entry in (s for s in mesh.services if s.edge):
         first = entry.instances[0]
         lines.append(f"call the edge:  curl http://{first.host.address}:{first.inbound_port}/")
     lines.append(f"logs:    {state_dir / 'logs'}    stop: meshgen down")
@@ -125,8 +131,18 @@ def up_json(report: UpReport, state_dir: Path) -> dict[str, Any]:
         "instances": _instances(report),
         "edges": [
             f"http://{e.instances[0].host.address}:{e.instances[0].inbound_port}/"
-            for e in mesh.entry_services
-            if e.instances
+            for e in mesh.services
+            if e.edge and e.instances
+        ],
+        "gateways": [
+            {
+                "gateway": gateway.name,
+                "instance": instance.id,
+                "http": f"http://{instance.host.address}:{gateway.port}/",
+                "https": f"https://{instance.host.address}:{gateway.tls_port}/" if gateway.tls_port else None,
+            }
+            for gateway in mesh.gateways
+            for instance in gateway.instances
         ],
         "traces": f"http://{tracing.collector_address}:{tracing.collector_port}/api/v2/traces" if tracing else None,
         "prometheus": prometheus_url(mesh) if runs_prometheus(mesh) else None,

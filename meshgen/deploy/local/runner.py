@@ -15,7 +15,14 @@ from pathlib import Path, PurePosixPath
 
 from meshgen.deploy.local.certs import TLS_DIR, IdentityPlan, ensure_identities, save_plan, wait_for_envoys
 from meshgen.deploy.local.lifecycle import hot_restart, start_all, stop_for_good
-from meshgen.deploy.local.plan import check_runs_locally, local_limitations, localize_externals, plan
+from meshgen.deploy.local.limits import check_inotify, held_by, watchers_needed
+from meshgen.deploy.local.plan import (
+    check_runs_locally,
+    local_limitations,
+    localize_externals,
+    localize_paths,
+    plan,
+)
 from meshgen.deploy.local.processes import alive, http_ok, port_free
 from meshgen.deploy.local.prometheus import notes as prometheus_notes
 from meshgen.deploy.local.prometheus import runs_prometheus
@@ -49,6 +56,11 @@ def _check_ports_free(mesh: Mesh) -> None:
     for service in mesh.services:
         for instance in service.instances:
             for socket in service.sockets(instance):
+                if not port_free(socket.address, socket.port):
+                    taken.append(f"{socket.address}:{socket.port} ({instance.id} {socket.owner})")
+    for gateway in mesh.gateways:
+        for instance in gateway.instances:
+            for socket in gateway.sockets(instance):
                 if not port_free(socket.address, socket.port):
                     taken.append(f"{socket.address}:{socket.port} ({instance.id} {socket.owner})")
     if mesh.tracing is not None and not port_free(mesh.tracing.collector_address, mesh.tracing.collector_port):
@@ -91,7 +103,7 @@ def up(
     """Start the mesh of `catalog`, or bring the running one to it. Interrupted (Ctrl-C) or failed
     while starting a new mesh, it stops everything it started. Interrupted while changing a running
     mesh, it leaves every process recorded and running: `up` again finishes the change."""
-    mesh, notes = localize_externals(load_mesh(catalog), externals or {})
+    mesh, notes = localize_externals(localize_paths(load_mesh(catalog), catalog), externals or {})
     check_runs_locally(mesh)
     notes += local_limitations(mesh) + prometheus_notes(mesh) + [f"deprecated: {d}" for d in mesh.deprecations]
     envoy = find_envoy()
@@ -108,7 +120,8 @@ def up(
     _check_ports_free(mesh)
     config_dir = state_dir / CONFIG_DIR
     files = render_envoy(mesh, layout(state_dir))
-    progress(f"validating {len(mesh.instances)} sidecar configs with Envoy")
+    check_inotify(watchers_needed(files))
+    progress(f"validating {len(mesh.proxies)} Envoy configs with Envoy")
     validate_sidecars(split_sidecars(files), envoy)  # nothing is written unless Envoy accepts all of it
     _identities(mesh, state_dir, [])
     write_tree(config_dir, files)
@@ -146,13 +159,15 @@ def _apply(
         sidecars = split_sidecars(files)
         validate_sidecars({name: sidecars[name] for name in touched if name in sidecars}, envoy)
     envoys = {p.instance: p for p in state.processes if p.kind == "envoy" and p.instance and alive(p)}
+    # What the mesh's Envoys will hold once changed, against what they hold now.
+    check_inotify(watchers_needed(renders[-1]), releasing=held_by([p.pid for p in envoys.values()]))
     enabled = [step for step in steps if step.security.enabled]
     if enabled:
         # Envoys running without mutual TLS use no certificate yet: nothing to wait for.
         using = list(envoys.values()) if state.mtls != "off" else []
         _identities(enabled[0] if not mesh.security.enabled else mesh, state_dir, using)
     running = state.by_name()
-    new_instances = {i.id for i in mesh.instances} - {p.instance for p in state.processes if p.instance}
+    new_instances = {i.id for i in mesh.proxies} - {p.instance for p in state.processes if p.instance}
     for relative, content in renders[0].items():
         if relative.split("/", 1)[0] in new_instances:
             atomic_write(config_dir / relative, content)  # a new sidecar needs its files to start

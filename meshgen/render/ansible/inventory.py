@@ -56,7 +56,7 @@ def _sidecar(mesh: Mesh, instance: Instance) -> dict[str, str]:
         "admin": f"{instance.host.local_address}:{instance.admin_port}",
     }
     if mesh.security.enabled:
-        sidecar["spiffe_id"] = mesh.security.service_id(instance.service)
+        sidecar["spiffe_id"] = mesh.security.identity(instance)
     return sidecar
 
 
@@ -65,7 +65,7 @@ def _host_vars(mesh: Mesh, host: str, instances: list[Instance], address: str) -
     variables: dict[str, Any] = {
         "meshgen_address": address,
         "envoy_sidecars": [_sidecar(mesh, i) for i in instances],
-        "demo_app_instances": [_demo_app(mesh, i) for i in instances if i.command is None],
+        "demo_app_instances": [_demo_app(mesh, i) for i in instances if i.command is None and not i.gateway],
     }
     if local:
         # Where the host's apps, admin interfaces and outbound listeners bind: loopback only.
@@ -124,12 +124,29 @@ def _check_hosts(mesh: Mesh) -> None:
         raise CatalogError(problems, heading="the catalog cannot go on-prem")
 
 
+def _check_gateways(mesh: Mesh) -> None:
+    """The envoy role makes each sidecar's key and certificate request on its host with the
+    SPIFFE ID alone: a served certificate for a gateway's Host names is given, not issued."""
+    problems = [
+        mesh.sources.problem(
+            ("gateways", gateway.name, "tls"),
+            "on-prem, give the certificate a gateway serves (cert and key: files on the gateway's hosts); "
+            "the mesh CA issues served certificates on a local mesh only",
+        )
+        for gateway in mesh.gateways
+        if gateway.tls_port is not None and gateway.tls_cert is None
+    ]
+    if problems:
+        raise CatalogError(problems, heading="the catalog cannot go on-prem")
+
+
 def render_onprem(mesh: Mesh, options: OnpremOptions) -> dict[str, str]:
     _check_hosts(mesh)
+    _check_gateways(mesh)
     for flag, value in (("--config-root", options.config_root), ("--ca-dir", options.ca_dir)):
         if value is not None and not PurePosixPath(value).is_absolute():
             raise InputError(f"{flag} must be an absolute path, got {value!r}")
-    sidecar_hosts = sorted({i.host.name for i in mesh.instances})
+    sidecar_hosts = sorted({i.host.name for i in mesh.proxies})
     address = {h.name: h.address for h in mesh.hosts}
     children: dict[str, Any] = {
         "mesh": {"hosts": {h: _connection(options, h, address[h]) for h in sidecar_hosts}},
@@ -138,6 +155,8 @@ def render_onprem(mesh: Mesh, options: OnpremOptions) -> dict[str, str]:
     if tracing is not None:
         collectors = [h.name for h in mesh.hosts if h.address == tracing.collector_address]
         children["trace_collector"] = {"hosts": {h: _connection(options, h, address[h]) for h in collectors}}
+    for gateway in mesh.gateways:
+        children[group_name("gateway", gateway.name)] = {"hosts": {i.host.name: {} for i in gateway.instances}}
     for service in mesh.services:
         children[group_name("service", service.name)] = {"hosts": {i.host.name: {} for i in service.instances}}
         for version in service.versions:
@@ -155,7 +174,7 @@ def render_onprem(mesh: Mesh, options: OnpremOptions) -> dict[str, str]:
     )
     hosts_with_vars = sorted({*sidecar_hosts, *children.get("trace_collector", {}).get("hosts", {})})
     on_host: dict[str, list[Instance]] = {}
-    for instance in mesh.instances:
+    for instance in mesh.proxies:
         on_host.setdefault(instance.host.name, []).append(instance)
     for host in hosts_with_vars:
         files[f"host_vars/{host}.yml"] = to_yaml(_host_vars(mesh, host, on_host.get(host, []), address[host]), HEADER)

@@ -58,7 +58,7 @@ def _http_filters(*, fault: bool, rate_limit: bool, rbac: dict[str, Any] | None 
     return filters
 
 
-def _http_connection_manager(
+def http_connection_manager(
     mesh: Mesh,
     instance: Instance,
     *,
@@ -69,6 +69,7 @@ def _http_connection_manager(
     filters: list[dict[str, Any]],
     peer_identity: bool = False,
     default_host: str | None = None,
+    edge: bool = False,
 ) -> dict[str, Any]:
     # Real apps still speak HTTP/1.0: nginx's proxy_pass does by default, and Envoy answers
     # HTTP/1.0 with 426 unless told to accept it. A request without Host gets `default_host`.
@@ -88,6 +89,11 @@ def _http_connection_manager(
         "http_filters": filters,
         "access_log": access_log(mesh.access_log, instance, direction),
     }
+    if edge:
+        # The way in from outside: the client is the connection's peer (no X-Forwarded-For
+        # from outside is believed), and Envoy's internal headers sent from outside are dropped.
+        config["use_remote_address"] = True
+        config["xff_num_trusted_hops"] = 0
     if peer_identity:
         # The app learns who called it: x-forwarded-client-cert carries the caller's SPIFFE ID,
         # set by the sidecar (a value sent by the caller itself is dropped).
@@ -105,7 +111,7 @@ def _inbound_filters(
     """The inbound chain's network filters: authorization (if any), then HTTP or TCP to the app."""
     prefix = "inbound" if tls or not mesh.security.enabled else "inbound_plaintext"
     if service.is_http:
-        hcm = _http_connection_manager(
+        hcm = http_connection_manager(
             mesh,
             instance,
             stat_prefix=f"{prefix}_http",
@@ -157,7 +163,7 @@ def inbound_listener(mesh: Mesh, service: Service, instance: Instance, paths: Si
 
 
 def outbound_http_listener(mesh: Mesh, service: Service, instance: Instance, paths: SidecarPaths) -> dict[str, Any]:
-    hcm = _http_connection_manager(
+    hcm = http_connection_manager(
         mesh,
         instance,
         stat_prefix="outbound_http",
@@ -184,7 +190,7 @@ def own_http_listeners(mesh: Mesh, service: Service, instance: Instance, paths: 
     for dependency in own_listener_dependencies(service.calls(instance.version)):
         listener = dependency.listener(instance.host)
         assert listener is not None
-        hcm = _http_connection_manager(
+        hcm = http_connection_manager(
             mesh,
             instance,
             stat_prefix=f"outbound_http_{dependency.target}",

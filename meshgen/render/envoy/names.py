@@ -31,6 +31,12 @@ IDENTITY_SECRET = "identity"
 TRUST_SECRET = "trust"
 SDS_FILES = {IDENTITY_SECRET: "sds-identity.yaml", TRUST_SECRET: "sds-trust.yaml"}
 
+
+def sds_file(secret: str) -> str:
+    """The file a secret is delivered in: one secret per file, named after it."""
+    return SDS_FILES.get(secret) or f"sds-{secret}.yaml"
+
+
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE_CONFIG_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"

@@ -9,6 +9,7 @@ that refused a call (`rbac_access_denied_matched_policy[<policy>]`).
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 from meshgen.model.authorization import Grant, by_principal, grants, outside_grants
@@ -101,6 +102,39 @@ def downstream_tls(service: Service, paths: SidecarPaths) -> dict[str, Any]:
             "@type": _TLS_TYPES + "DownstreamTlsContext",
             "require_client_certificate": True,
             "common_tls_context": context,
+        },
+    }
+
+
+def tls_secret(name: str, cert: PurePosixPath, key: PurePosixPath) -> dict[str, Any]:
+    """A certificate and key the catalog names (a gateway's HTTPS certificate); replaced files
+    are picked up when they are moved into place (Envoy watches their directory)."""
+    return {
+        "name": name,
+        "tls_certificate": {
+            "certificate_chain": {"filename": str(cert)},
+            "private_key": {"filename": str(key)},
+            "watched_directory": {"path": str(cert.parent)},
+        },
+    }
+
+
+def served_certificate(secret: str, sds_file: PurePosixPath) -> dict[str, Any]:
+    """HTTPS for callers from outside: the secret's certificate, no client certificate asked for,
+    TLS 1.2 or later (browsers and curl, not only Envoys)."""
+    source = {
+        "name": secret,
+        "sds_config": {"path_config_source": {"path": str(sds_file)}, "resource_api_version": "V3"},
+    }
+    return {
+        "name": _TLS,
+        "typed_config": {
+            "@type": _TLS_TYPES + "DownstreamTlsContext",
+            "common_tls_context": {
+                "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+                "tls_certificate_sds_secret_configs": [source],
+                "alpn_protocols": ["h2", "http/1.1"],
+            },
         },
     }
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from meshgen.model.authorization import grants
 from meshgen.model.mesh import Instance, Mesh, Service, timeout_text
@@ -14,6 +10,8 @@ from meshgen.render.document import to_config
 from meshgen.render.envoy import names
 from meshgen.render.envoy.bootstrap import bootstrap
 from meshgen.render.envoy.clusters import dependency_clusters, local_app_cluster
+from meshgen.render.envoy.documents import SidecarDocument, discovery_file, file_order
+from meshgen.render.envoy.gateway import gateway_documents
 from meshgen.render.envoy.layout import Layout, SidecarPaths
 from meshgen.render.envoy.listeners import sidecar_listeners
 from meshgen.render.envoy.routes import (
@@ -24,31 +22,6 @@ from meshgen.render.envoy.routes import (
     own_listener_dependencies,
 )
 from meshgen.render.envoy.security import SECRET_TYPE, sds_resources
-
-
-def file_order(name: str) -> tuple[int, str]:
-    """Order in which a running Envoy should see replaced files: secrets before the clusters and
-    listeners that use them, clusters before the routes that use them, routes before the
-    listeners that name them, the bootstrap last."""
-    if name in names.SDS_FILES.values():
-        rank = 0
-    elif name == names.CDS_FILE:
-        rank = 1
-    elif name.startswith("rds-"):
-        rank = 2
-    elif name == names.LDS_FILE:
-        rank = 3
-    else:
-        rank = 4
-    return rank, name
-
-
-def _resources(type_url: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
-    """A file Envoy watches: a discovery response whose version is a digest of its resources.
-    Envoy reports the version it has loaded, so a file it refused shows as a version mismatch."""
-    typed = [{"@type": type_url, **resource} for resource in resources]
-    digest = hashlib.sha256(orjson.dumps(typed, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-    return {"version_info": digest, "resources": typed}
 
 
 def _identity(mesh: Mesh, instance: Instance) -> list[str]:
@@ -156,47 +129,41 @@ def inbound_routes_header(mesh: Mesh, service: Service, instance: Instance) -> l
     ]
 
 
-@dataclass(frozen=True)
-class SidecarDocument:
-    """One file of a sidecar before serialisation: its document and the header that explains it."""
-
-    document: dict[str, Any]
-    header: list[str]
-
-
 def sidecar_documents(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> dict[str, SidecarDocument]:
     """File name -> document for one instance's sidecar, whose files will live at `paths`."""
+    if instance.gateway:
+        return gateway_documents(mesh, instance, paths)  # a gateway's: the same files, no app
     service = mesh.service(instance.service)
     calls = service.calls(instance.version)
     clusters = [local_app_cluster(service, instance), *dependency_clusters(mesh, calls, paths)]
     documents = {
         names.CDS_FILE: SidecarDocument(
-            _resources(names.CLUSTER_TYPE, clusters), clusters_header(mesh, instance, clusters)
+            discovery_file(names.CLUSTER_TYPE, clusters), clusters_header(mesh, instance, clusters)
         ),
         names.LDS_FILE: SidecarDocument(
-            _resources(names.LISTENER_TYPE, sidecar_listeners(mesh, service, instance, paths)),
+            discovery_file(names.LISTENER_TYPE, sidecar_listeners(mesh, service, instance, paths)),
             listeners_header(mesh, service, instance),
         ),
     }
     if mesh.security.enabled:
         for name, secrets in sds_resources(paths).items():
             documents[name] = SidecarDocument(
-                _resources(SECRET_TYPE, secrets), secrets_header(mesh, instance, paths, name)
+                discovery_file(SECRET_TYPE, secrets), secrets_header(mesh, instance, paths, name)
             )
     if service.is_http:
         documents[names.RDS_FILES[names.INBOUND_ROUTES]] = SidecarDocument(
-            _resources(names.ROUTE_CONFIG_TYPE, [inbound_route_config(service)]),
+            discovery_file(names.ROUTE_CONFIG_TYPE, [inbound_route_config(service)]),
             inbound_routes_header(mesh, service, instance),
         )
     if http_dependencies(calls):
         documents[names.RDS_FILES[names.OUTBOUND_ROUTES]] = SidecarDocument(
-            _resources(names.ROUTE_CONFIG_TYPE, [outbound_route_config(mesh, service, calls)]),
+            discovery_file(names.ROUTE_CONFIG_TYPE, [outbound_route_config(mesh, service, calls)]),
             outbound_routes_header(mesh, service, instance),
         )
     for dependency in own_listener_dependencies(calls):
         routes = dependency_route_config(mesh, service, dependency)
         documents[names.rds_file(routes["name"])] = SidecarDocument(
-            _resources(names.ROUTE_CONFIG_TYPE, [routes]),
+            discovery_file(names.ROUTE_CONFIG_TYPE, [routes]),
             [*_identity(mesh, instance), f"routes of {dependency.target} on its own listener, whatever the Host"],
         )
     documents[names.BOOTSTRAP_FILE] = SidecarDocument(
@@ -216,7 +183,7 @@ def render_envoy(mesh: Mesh, layout: Layout) -> dict[str, str]:
     """Relative path -> content for every sidecar in the mesh: one directory per instance, to live
     under `layout.config_root` when Envoy runs (absolute, since the bootstraps point into it)."""
     files: dict[str, str] = {}
-    for instance in mesh.instances:
+    for instance in mesh.proxies:
         for name, content in render_sidecar(mesh, instance, layout.sidecar(instance.id)).items():
             files[f"{instance.id}/{name}"] = content
     return files

@@ -70,7 +70,7 @@ def static_bootstrap_from_documents(documents: dict[str, dict[str, Any]]) -> dic
     static["listeners"] = static.get("listeners", []) + listeners
     static["clusters"] = static.get("clusters", []) + _resources(documents[names.CDS_FILE])
     secrets = [
-        _static_secret(s) for file in names.SDS_FILES.values() if file in documents for s in _resources(documents[file])
+        _static_secret(s) for file in sorted(documents) if file.startswith("sds-") for s in _resources(documents[file])
     ]
     if secrets:
         static["listeners"] = _with_static_secret_refs(static["listeners"])

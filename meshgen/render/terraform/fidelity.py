@@ -8,7 +8,8 @@ its fate in that flavor:
 - `Lost(what)`: the flavor cannot; when a catalog uses the field, a line of LIMITATIONS.md
   (also printed on stderr) names the service, route or dependency and the value lost. "Uses"
   means a value other than the built-in default, except for the few defaults that are meshgen
-  behaviour a flavor drops (its access log, idempotent-only retries), which are listed as such;
+  behaviour a flavor drops (its access log, idempotent-only retries, strict mutual TLS and the
+  authorization derived from the catalog), which are listed as such;
 - `Moot(why)`: the field has no counterpart in this flavor: where a host is, the ports of
   meshgen's own sidecar in a flavor that runs none, hints for `meshgen lint`.
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 from meshgen.catalog.schema import Sidecar
 from meshgen.durations import Duration
+from meshgen.model.authorization import grants
 from meshgen.model.defaults import BUILTIN
 from meshgen.model.mesh import (
     IDEMPOTENT_METHODS,
@@ -123,6 +125,15 @@ _NO_PROMETHEUS = Moot(
 )
 
 
+_AUTHORIZATION_FIELDS = ("callers", "clients", "outside", "methods", "paths")
+_CLIENT_CERTIFICATE = ("external.*.client_certificate.cert", "external.*.client_certificate.key")
+_OWN_CA = Moot(
+    "not in the root: `meshgen aws certs push` issues every service's certificate from this CA where meshgen runs; "
+    "the CA's key never goes to AWS"
+)
+_NO_TLS = Moot("no TLS in this flavor, so no identities or CA: mutual TLS is listed as lost (mesh.security.mtls)")
+
+
 def _routes(fates: Mapping[str, Fate], match_headers: Fate, fault_headers: Fate) -> dict[str, Fate]:
     """Every route field: `fates` keyed relative to a route, plus the header matches of its match and fault."""
     return {
@@ -191,6 +202,20 @@ ECS_ENVOY: dict[str, Fate] = {
     **_under("services.*.health_check", dict.fromkeys(_HEALTH_FIELDS, _ENVOY)),
     **_under("services.*.rate_limit", dict.fromkeys(_RATE_FIELDS, _ENVOY)),
     **_under("external.*", dict.fromkeys(_EXTERNAL_FIELDS, _ENVOY)),
+    "mesh.security.mtls": Carried(
+        "the Envoy configs' TLS and authorization; with mtls on, one identity secret per service, read by its "
+        "tasks at start"
+    ),
+    "mesh.security.trust_domain": Carried("the SPIFFE IDs in the Envoy configs and in the certificates pushed"),
+    "mesh.security.ca.cert": _OWN_CA,
+    "mesh.security.ca.key": _OWN_CA,
+    "mesh.security.ca_lifetime": _OWN_CA,
+    "mesh.security.leaf_lifetime": Lost(
+        "renewal at half the lifetime: a task reads its certificate once, at start; `meshgen aws certs rotate` "
+        "renews by replacing the tasks"
+    ),
+    **_under("services.*.authorization[]", dict.fromkeys(_AUTHORIZATION_FIELDS, _ENVOY)),
+    **dict.fromkeys(_CLIENT_CERTIFICATE, Lost("the files are where meshgen runs; nothing puts them into a task")),
 }
 
 _SC_RETRIES = Lost("Service Connect retries by its own fixed policy")
@@ -259,6 +284,19 @@ SERVICE_CONNECT: dict[str, Fate] = {
     **_under("external.*", dict.fromkeys(_EXTERNAL_FIELDS, _SC_EXTERNAL)),
     **_under("external.*.retries", dict.fromkeys(_RETRY_FIELDS, _SC_EXTERNAL)),
     **_under("external.*.circuit_breaker", dict.fromkeys(_BREAKER_FIELDS, _SC_EXTERNAL)),
+    **dict.fromkeys(_CLIENT_CERTIFICATE, _SC_EXTERNAL),
+    "mesh.security.mtls": Lost(
+        "one-way TLS between Service Connect proxies (certificates from AWS Private CA); no permissive mode"
+    ),
+    "mesh.security.trust_domain": Lost("no SPIFFE identities: callers present no certificate"),
+    "mesh.security.ca.cert": Lost("AWS Private CA issues the certificates and takes no key from outside"),
+    "mesh.security.ca.key": Lost("AWS Private CA issues the certificates and takes no key from outside"),
+    "mesh.security.leaf_lifetime": Lost("ECS issues and rotates Service Connect's certificates itself"),
+    "mesh.security.ca_lifetime": Carried("the validity of the mesh's Private CA root certificate"),
+    **_under(
+        "services.*.authorization[]",
+        dict.fromkeys(_AUTHORIZATION_FIELDS, Lost("one-way TLS carries no caller identity: nothing is enforced")),
+    ),
 }
 
 _APP_MESH_EXTERNAL = Lost("externals are not modelled; egress is open (ALLOW_ALL)")
@@ -365,6 +403,21 @@ APP_MESH: dict[str, Fate] = {
     **_under("external.*", dict.fromkeys(_EXTERNAL_FIELDS, _APP_MESH_EXTERNAL)),
     **_under("external.*.retries", dict.fromkeys(_RETRY_FIELDS, _APP_MESH_EXTERNAL)),
     **_under("external.*.circuit_breaker", dict.fromkeys(_BREAKER_FIELDS, _APP_MESH_EXTERNAL)),
+    **dict.fromkeys(_CLIENT_CERTIFICATE, _APP_MESH_EXTERNAL),
+    "mesh.security.mtls": Lost(
+        "App Mesh's Envoys take certificates from files or an SDS agent in each task, and this flavor builds no "
+        "tasks: plaintext"
+    ),
+    **dict.fromkeys(
+        ("mesh.security.trust_domain", "mesh.security.ca.cert", "mesh.security.ca.key"),
+        _NO_TLS,
+    ),
+    "mesh.security.leaf_lifetime": _NO_TLS,
+    "mesh.security.ca_lifetime": _NO_TLS,
+    **_under(
+        "services.*.authorization[]",
+        dict.fromkeys(_AUTHORIZATION_FIELDS, Lost("no caller identity without mutual TLS: nothing is enforced")),
+    ),
 }
 
 FIELDS: dict[str, dict[str, Fate]] = {
@@ -442,6 +495,8 @@ def _external(external: External) -> str:
     settings = []
     if external.tls:
         settings.append(f"TLS origination (SNI {external.sni}, CA {external.ca_file})")
+    if external.client_cert:
+        settings.append(f"client certificate {external.client_cert} (key {external.client_key})")
     if external.is_http:
         settings.append(f"timeout {external.timeout}")
     settings.append(f"connect_timeout {external.connect_timeout}")
@@ -512,9 +567,75 @@ def _tracing_off(mesh: Mesh, tracing: str, supported: tuple[str, ...]) -> list[s
     return [f"tracing: off (--tracing {tracing}); the catalog's {_tracing(mesh)} is not rendered"]
 
 
+def _admitted(mesh: Mesh, service: Service) -> str:
+    """Whom the catalog admits to `service` (derived, or narrowed by its rules), as a line says it."""
+    found = grants(mesh, service)
+    if not found:
+        return "the catalog admits no caller"
+    parts = []
+    for grant in found:
+        who = "callers from outside the mesh" if grant.principal is None else grant.caller
+        parts.append(who if grant.unrestricted else f"{who} ({grant.describe()})")
+    return f"the catalog admits only {', '.join(parts)}"
+
+
+def _unauthorized(mesh: Mesh, why: str) -> list[str]:
+    """One line per service: its callers are not checked (with mutual TLS on, meshgen's would be)."""
+    if not mesh.security.enabled:
+        return []
+    return [f"{s.name}: authorization not enforced: {why}; {_admitted(mesh, s)}" for s in mesh.services]
+
+
+def _ecs_renewal(mesh: Mesh) -> list[str]:
+    security = mesh.security
+    if not security.enabled:
+        return []
+    half = Duration(security.leaf_lifetime.ms // 2)
+    return [
+        f"certificates: valid {security.leaf_lifetime} (leaf_lifetime) and read by a task once, at start; nothing "
+        f"renews a running task's: run `meshgen aws certs rotate` at least every {half} (e.g. from a scheduler), "
+        "which issues new ones and replaces every task, or tasks are refused by the mesh once theirs expired"
+    ]
+
+
+def _client_certificates(mesh: Mesh) -> list[str]:
+    return [
+        f"external {e.name}: no client certificate {e.client_cert} (key {e.client_key}): the files are where meshgen "
+        f"runs and nothing puts them into a task; calls to {e.address}:{e.port} go without one"
+        for e in mesh.externals
+        if e.client_cert
+    ]
+
+
 def ecs_envoy_limitations(mesh: Mesh, tracing: str) -> list[str]:
-    """Envoy carries every policy; what is lost is what one ECS task shape per version cannot say."""
-    return _version_losses(mesh, "ecs-envoy") + _tracing_off(mesh, tracing, ("xray", "otel"))
+    """Envoy carries every policy; what is lost is what one ECS task shape per version cannot say,
+    and the renewal of certificates inside a running task."""
+    return (
+        _version_losses(mesh, "ecs-envoy")
+        + _tracing_off(mesh, tracing, ("xray", "otel"))
+        + _ecs_renewal(mesh)
+        + _client_certificates(mesh)
+    )
+
+
+def _service_connect_tls(mesh: Mesh) -> list[str]:
+    security = mesh.security
+    if not security.enabled:
+        return []
+    lines = [
+        f"mutual TLS {security.mtls}: one-way TLS between Service Connect proxies instead, with certificates AWS "
+        f"Private CA issues and ECS rotates (valid at most 7 days in short-lived mode), not X.509-SVIDs for "
+        f"spiffe://{security.trust_domain}/service/<name> valid {security.leaf_lifetime}: callers present no "
+        "certificate" + ("; no permissive mode: TLS is on for every service" if security.mtls == "permissive" else "")
+    ]
+    if security.ca_cert:
+        lines.append(
+            f"CA {security.ca_cert}: not used: AWS Private CA issues Service Connect's certificates and takes no key "
+            "from outside; to chain to your CA, have it sign a subordinate Private CA and pass that as private_ca_arn"
+        )
+    return lines + _unauthorized(
+        mesh, "one-way TLS carries no caller identity, so every task of the namespace may call it"
+    )
 
 
 def _split(service: Service) -> list[str]:
@@ -612,7 +733,7 @@ def service_connect_limitations(mesh: Mesh) -> list[str]:
         )
     log = mesh.access_log
     lost.append(f"access logs: Service Connect's own format, not meshgen's {log.format} log to {log.path}")
-    return lost
+    return lost + _service_connect_tls(mesh)
 
 
 # Connection-pool limits App Mesh has per listener protocol; the others are listed when set.
@@ -713,6 +834,14 @@ def app_mesh_limitations(mesh: Mesh, tracing: str) -> list[str]:
     lost += _tracing_off(mesh, tracing, ("xray",))
     log = mesh.access_log
     lost.append(f"access logs: none configured on the virtual nodes; not meshgen's {log.format} log to {log.path}")
+    if mesh.security.enabled:
+        lost.append(
+            f"mutual TLS {mesh.security.mtls}: not carried: App Mesh's Envoys read certificates from files or an SDS "
+            "agent in each task, and this flavor builds no tasks; virtual nodes talk plaintext, without identities"
+        )
+        lost += _unauthorized(
+            mesh, "without mutual TLS callers have no identity, so whatever reaches its tasks may call it"
+        )
     lost.append(
         "tasks: this flavor builds the mesh, not the tasks: run each version's tasks (image, instances, environment) "
         "with the Envoy environment of output envoy_environment"

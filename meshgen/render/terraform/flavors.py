@@ -10,7 +10,7 @@ from typing import Any
 from meshgen.durations import Duration
 from meshgen.model.addresses import app_environment, variable_prefix
 from meshgen.model.mesh import HeaderMatch, HealthCheck, Host, Mesh, Route, Service, Version, longest
-from meshgen.render.terraform.ecs import TASK_LOOPBACK, discovery_name
+from meshgen.render.terraform.ecs import TASK_LOOPBACK, discovery_name, task_paths
 
 
 def _app_environment(mesh: Mesh, service: Service, version: Version, dependencies: dict[str, str]) -> dict[str, str]:
@@ -67,8 +67,21 @@ def ecs_envoy_services(mesh: Mesh) -> dict[str, Any]:
             }
             if version.image:
                 entry["image"] = version.image
+            if mesh.security.enabled:
+                # The files the version's Envoy config names; its tasks write them from the service's secret.
+                paths = task_paths(version)
+                entry["tls"] = {
+                    "cert_file": str(paths.cert),
+                    "key_file": str(paths.key),
+                    "ca_file": str(paths.trust_bundle),
+                }
             services[discovery_name(service.name, version.name)] = entry
     return services
+
+
+def identities(mesh: Mesh) -> list[str]:
+    """The services that get an identity secret: every one, with mutual TLS; none without."""
+    return sorted(s.name for s in mesh.services) if mesh.security.enabled else []
 
 
 def mesh_ports(services: dict[str, Any], flavor: str) -> list[int]:
@@ -116,6 +129,14 @@ def service_connect_services(mesh: Mesh) -> dict[str, Any]:
                 entry["image"] = version.image
             services[discovery_name(service.name, version.name)] = entry
     return services
+
+
+def service_connect_tls(mesh: Mesh) -> dict[str, Any] | None:
+    """TLS between the Service Connect proxies unless mtls is off: the mesh's Private CA lives as
+    long as the catalog's CA lifetime, in whole days."""
+    if not mesh.security.enabled:
+        return None
+    return {"ca_validity_days": math.ceil(mesh.security.ca_lifetime.ms / 86_400_000)}
 
 
 # App Mesh's retry events, by the Envoy retry conditions they stand for.

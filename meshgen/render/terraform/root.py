@@ -13,9 +13,16 @@ import jinja2
 
 from meshgen.errors import CatalogError, InputError
 from meshgen.model.mesh import Mesh
-from meshgen.render.terraform.ecs import task_envoy_configs
+from meshgen.render.terraform.ecs import check_leaf_lifetime, task_envoy_configs
 from meshgen.render.terraform.fidelity import app_mesh_limitations, ecs_envoy_limitations, service_connect_limitations
-from meshgen.render.terraform.flavors import app_mesh_data, ecs_envoy_services, mesh_ports, service_connect_services
+from meshgen.render.terraform.flavors import (
+    app_mesh_data,
+    ecs_envoy_services,
+    identities,
+    mesh_ports,
+    service_connect_services,
+    service_connect_tls,
+)
 
 FLAVORS = ("ecs-envoy", "service-connect", "app-mesh")
 TRACING_KINDS = ("xray", "otel", "none")
@@ -103,8 +110,10 @@ def render_aws(mesh: Mesh, out: Path, options: AwsOptions) -> AwsRoot:
         tfvars["namespace_name"] = namespace
         tfvars["default_app_image"] = options.default_image or ""
     if flavor == "ecs-envoy":
+        check_leaf_lifetime(mesh)
         tfvars["tracing"] = {"kind": options.tracing}
         tfvars["services"] = ecs_envoy_services(mesh)
+        tfvars["identities"] = identities(mesh)
         tfvars["mesh_ports"] = mesh_ports(tfvars["services"], flavor)
         for name, config in task_envoy_configs(mesh, namespace, options.tracing).items():
             files[f"envoy/{name}.yaml"] = config
@@ -112,6 +121,7 @@ def render_aws(mesh: Mesh, out: Path, options: AwsOptions) -> AwsRoot:
     elif flavor == "service-connect":
         tfvars["services"] = service_connect_services(mesh)
         tfvars["mesh_ports"] = mesh_ports(tfvars["services"], flavor)
+        tfvars["tls"] = service_connect_tls(mesh)
         warnings = service_connect_limitations(mesh)
     else:
         tfvars.update(app_mesh_data(mesh, namespace))

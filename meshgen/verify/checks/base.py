@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from meshgen.model.mesh import Mesh, Route, Service
+from meshgen.model.gateway_routes import compose
+from meshgen.model.mesh import Mesh, RateLimit, Route, Service
+from meshgen.render.envoy.gateway import gateway_dependencies
 from meshgen.verify.http import Reply, send
 from meshgen.verify.requests import NoProbe, Probe, probe_for
 from meshgen.verify.targets import Caller, caller_of
@@ -31,9 +33,11 @@ class Skipped:
 Outcome = CheckResult | Skipped
 
 
-def through(caller: Caller, service: Service, probe: Probe, extra: dict[str, str] | None = None) -> Reply:
+def through(
+    caller: Caller, service: Service, probe: Probe, extra: dict[str, str] | None = None, host: str | None = None
+) -> Reply:
     address, port = caller.outbound
-    headers = {**probe.headers, **(extra or {}), "Host": service.name}
+    headers = {**probe.headers, **(extra or {}), "Host": host or service.name}
     return send(address, port, probe.path, headers=headers, method=probe.method)
 
 
@@ -45,6 +49,8 @@ class Target:
     route: Route
     caller: Caller
     probe: Probe
+    host: str | None = None  # the Host to send; None: the service's name
+    limits: tuple[RateLimit, ...] = ()  # rate limits on the way besides the service's and the dependency's
 
     @property
     def name(self) -> str:
@@ -62,14 +68,14 @@ class Target:
     def budget(self) -> int | None:
         """At most this many requests in a row stay clear of a rate limit on the way (the bucket's
         size), or None when no limit applies."""
-        limits = [self.service.rate_limit]
+        limits = [self.service.rate_limit, *self.limits]
         dependency = next(d for d in self.caller.service_dependencies if d.target == self.service.name)
         limits.append(dependency.rate_limit)
         sizes = [limit.burst for limit in limits if limit is not None]
         return min(sizes) if sizes else None
 
     def send(self, extra: dict[str, str] | None = None) -> Reply:
-        return through(self.caller, self.service, self.probe, extra)
+        return through(self.caller, self.service, self.probe, extra, self.host)
 
 
 def targets(mesh: Mesh, kind: str, applies: Callable[[Route], bool] = lambda route: True) -> Iterator[Target | Skipped]:
@@ -83,7 +89,9 @@ def targets(mesh: Mesh, kind: str, applies: Callable[[Route], bool] = lambda rou
             name = f"{service.name}/{route.name}"
             caller = caller_of(mesh, service, route.match.callers)
             if caller is None:
-                yield Skipped(kind, name, "no service calls it, so no sidecar applies its routes")
+                yield gateway_target(mesh, kind, service, route) or Skipped(
+                    kind, name, "no service or gateway calls it, so no Envoy applies its routes"
+                )
                 continue
             # The caller's sidecar has only the routes that apply to it.
             earlier = tuple(r for r in service.routes[:index] if r.match.applies_to(caller.instance.service))
@@ -91,6 +99,37 @@ def targets(mesh: Mesh, kind: str, applies: Callable[[Route], bool] = lambda rou
                 yield Target(service, route, caller, probe_for(route, earlier))
             except NoProbe as exc:
                 yield Skipped(kind, name, str(exc))
+
+
+def gateway_target(mesh: Mesh, kind: str, service: Service, route: Route) -> Target | Skipped | None:
+    """The route as a gateway applies it: through the first gateway route that sends to the
+    service and lets this route match, with a Host that gateway route answers and a request no
+    earlier route of that Host takes. None when no gateway sends to the service."""
+    for gateway in mesh.gateways_to(service.name):
+        if not route.match.applies_to(gateway.name):
+            continue
+        for index, entry in enumerate(gateway.routes):
+            if entry.service != service.name:
+                continue
+            composed = compose(entry, service, gateway.name)
+            mine = next((r for r in composed if r.name == route.name), None)
+            if mine is None:
+                continue
+            host = next((d for d in entry.domains if d != "*"), service.name)
+            earlier = [
+                r
+                for before in gateway.routes[:index]
+                if host in before.domains or "*" in before.domains
+                for r in compose(before, mesh.service(before.service), gateway.name)
+            ]
+            earlier += composed[: composed.index(mine)]
+            caller = Caller(gateway.instances[0], gateway_dependencies(mesh, gateway))
+            limits = tuple(limit for limit in (gateway.rate_limit, entry.rate_limit) if limit is not None)
+            try:
+                return Target(service, mine, caller, probe_for(mine, tuple(earlier)), host=host, limits=limits)
+            except NoProbe as exc:
+                return Skipped(kind, f"{service.name}/{route.name}", f"through gateway {gateway.name}: {exc}")
+    return None
 
 
 def expected_fault_free(route: Route) -> bool:

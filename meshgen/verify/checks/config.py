@@ -39,7 +39,7 @@ def _refused_updates(admin: str) -> dict[str, int]:
 
 
 def check_config(mesh: Mesh) -> Iterator[Outcome]:
-    for instance in mesh.instances:
+    for instance in mesh.proxies:
         admin = Caller(instance).admin
         dump = config_dump(admin)
         if dump is None:

@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Callable, Iterator
 
 from meshgen.analysis.callgraph import adjacency
-from meshgen.model.mesh import Mesh
-from meshgen.verify.checks.base import CheckResult, Outcome, Skipped
+from meshgen.model.mesh import Mesh, Service
+from meshgen.verify.checks.base import CheckResult, Outcome, Skipped, Target, gateway_target
 from meshgen.verify.http import send
 from meshgen.verify.targets import inbound_address, runs_own_app
 
@@ -64,11 +64,17 @@ def check_tracing(mesh: Mesh) -> Iterator[Outcome]:
     headers = {"x-b3-traceid": trace_id, "x-b3-spanid": root_span, "x-b3-sampled": "1"}
     if len(chain) > 1:
         headers["x-demo-call"] = ">".join(chain[1:])
-    address, port = inbound_address(entry.instances[0])
-    reply = send(address, port, "/", headers=headers)
     # The demo app calls on as the request asks (x-demo-call); an app of its own calls what it
     # calls, forwarding the trace headers or not: past the first one, the chain is a hope.
     own = next((i for i, service in enumerate(chain) if runs_own_app(mesh.service(service))), len(chain) - 1)
+    gateway = None if entry.edge else _gateway_way_in(mesh, entry)
+    if gateway is not None:
+        # In through the gateway, which starts the trace: its spans come first.
+        reply = gateway.send(headers)
+        chain, own = [gateway.caller.instance.service, *chain], own + 1
+    else:
+        address, port = inbound_address(entry.instances[0])
+        reply = send(address, port, "/", headers=headers)
     sure = chain[: own + 1]
     full = _expected_spans(chain)
     spans = _collector_trace(
@@ -93,6 +99,15 @@ def check_tracing(mesh: Mesh) -> Iterator[Outcome]:
         f"({len(spans)} spans in the trace, the request answered {reply.status}){note}"
     )
     yield CheckResult("tracing", name, not problems, detail)
+
+
+def _gateway_way_in(mesh: Mesh, entry: Service) -> Target | None:
+    """A request into `entry` through a gateway that routes to it, if one does."""
+    for route in entry.routes:
+        found = gateway_target(mesh, "tracing", entry, route)
+        if isinstance(found, Target):
+            return found
+    return None
 
 
 def _expected_spans(chain: list[str]) -> int:

@@ -47,15 +47,35 @@ locals {
     var.app.command == null ? {} : { command = var.app.command },
   )
 
+  # Mutual TLS: ECS reads the service's identity secret at task start (with the execution role)
+  # and hands each JSON key to the Envoy container as an environment variable; the container's
+  # command writes them, owner-only, to the files the config names, unsets them and execs Envoy.
+  # Nothing of the key is in the task definition, only the secret's ARN.
+  tls_variables = {
+    MESHGEN_TLS_CERT = { key = "cert", file = try(var.tls.cert_file, null) }
+    MESHGEN_TLS_KEY  = { key = "key", file = try(var.tls.key_file, null) }
+    MESHGEN_TLS_CA   = { key = "ca", file = try(var.tls.ca_file, null) }
+  }
+  tls_secrets = var.tls == null ? [] : [
+    for name, v in local.tls_variables : { name = name, valueFrom = "${var.tls.secret_arn}:${v.key}::" }
+  ]
+  tls_directories = var.tls == null ? [] : distinct([for v in values(local.tls_variables) : regex("^(.*)/[^/]+$", v.file)[0]])
+  tls_steps = var.tls == null ? [] : concat(
+    ["umask 077", "mkdir -p ${join(" ", local.tls_directories)}"],
+    [for name, v in local.tls_variables : "printf '%s' \"$${${name}:?}\" > ${v.file}"],
+    ["unset ${join(" ", keys(local.tls_variables))}"],
+  )
+  envoy_start = join(" && ", concat(local.tls_steps, [
+    "echo \"$ENVOY_CONFIG_B64\" | base64 -d > /tmp/envoy.yaml",
+    "exec envoy -c /tmp/envoy.yaml --log-level ${var.envoy.log_level}",
+  ]))
+
   envoy_container = merge(
     {
-      name      = "envoy"
-      image     = var.envoy.image
-      essential = true
-      command = [
-        "/bin/sh", "-c",
-        "echo \"$ENVOY_CONFIG_B64\" | base64 -d > /tmp/envoy.yaml && exec envoy -c /tmp/envoy.yaml --log-level ${var.envoy.log_level}",
-      ]
+      name         = "envoy"
+      image        = var.envoy.image
+      essential    = true
+      command      = ["/bin/sh", "-c", local.envoy_start]
       environment  = [{ name = "ENVOY_CONFIG_B64", value = base64encode(var.envoy.config) }]
       portMappings = [{ containerPort = var.envoy.inbound_port, hostPort = var.envoy.inbound_port, protocol = "tcp" }]
       healthCheck = {
@@ -70,6 +90,7 @@ locals {
         options   = merge(local.log_options, { "awslogs-stream-prefix" = "envoy" })
       }
     },
+    var.tls == null ? {} : { secrets = local.tls_secrets },
     var.envoy.user == null ? {} : { user = var.envoy.user },
   )
 

@@ -27,3 +27,8 @@ output "container_names" {
   description = "Names of the task's containers in order: app, envoy, then the tracing sidecar if any."
   value       = [for c in local.containers : c.name]
 }
+
+output "envoy_command" {
+  description = "The Envoy container's command: with tls, it writes the identity secret's cert, key and ca to the files the config names (owner-only), then execs Envoy."
+  value       = local.envoy_start
+}

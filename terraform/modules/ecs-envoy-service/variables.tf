@@ -204,6 +204,46 @@ variable "envoy" {
   }
 }
 
+variable "tls" {
+  description = "Mutual TLS material of the Envoy sidecar: the Secrets Manager secret (ecs-mesh output identities) whose JSON keys cert, key and ca hold the service's certificate chain, private key and trusted CA bundle, and the files envoy.config names for them, written owner-only at task start; null when the config uses no TLS files. execution_role_arn must be a role that may read the secret."
+  type = object({
+    secret_arn = string
+    cert_file  = string
+    key_file   = string
+    ca_file    = string
+  })
+  default = null
+
+  validation {
+    condition     = var.tls == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", try(var.tls.secret_arn, "")))
+    error_message = "tls.secret_arn must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)."
+  }
+
+  validation {
+    condition = var.tls == null || alltrue([
+      for f in [try(var.tls.cert_file, ""), try(var.tls.key_file, ""), try(var.tls.ca_file, "")] : can(regex("^(/[A-Za-z0-9._-]+){2,}$", f))
+    ])
+    error_message = "tls.cert_file, tls.key_file and tls.ca_file must be absolute paths below a directory, of letters, digits, '.', '_', '-' and '/' only (they are written by the container's shell command)."
+  }
+
+  validation {
+    condition     = var.tls == null || length(distinct([try(var.tls.cert_file, ""), try(var.tls.key_file, ""), try(var.tls.ca_file, "")])) == 3
+    error_message = "tls.cert_file, tls.key_file and tls.ca_file must be three different files."
+  }
+
+  validation {
+    condition = var.tls == null || alltrue([
+      for f in [try(var.tls.cert_file, ""), try(var.tls.key_file, ""), try(var.tls.ca_file, "")] : strcontains(var.envoy.config, "\"${f}\"")
+    ])
+    error_message = "envoy.config must name tls.cert_file, tls.key_file and tls.ca_file: a file it does not name would be written where Envoy never reads it."
+  }
+
+  validation {
+    condition     = var.tls != null || !can(regex("\"name\"\\s*:\\s*\"identity\"", var.envoy.config))
+    error_message = "envoy.config holds meshgen's mutual TLS identity (secret \"identity\") but tls is null: nothing would put its certificate and key into the task. Pass tls (the service's identity secret), or render the config with mtls off."
+  }
+}
+
 variable "tracing" {
   description = "Tracing sidecar: \"xray\" (X-Ray daemon on UDP 2000), \"otel\" (ADOT collector, OTLP on 4317/4318) or \"none\"; image overrides the default."
   type = object({

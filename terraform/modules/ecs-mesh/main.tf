@@ -27,6 +27,19 @@ locals {
     }]
   })
 
+  # ECS itself assumes the Service Connect TLS role to have the Private CA issue the proxies'
+  # certificates; limited to this account.
+  infrastructure_trust = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "EcsInfrastructureAssumeRole"
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "ecs.amazonaws.com" }
+      Condition = { StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id } }
+    }]
+  })
+
   task_trust = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -136,4 +149,123 @@ resource "aws_iam_role_policy_attachment" "task_xray" {
 
   role       = aws_iam_role.task.name
   policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
+# Service identities (ecs-envoy-service): one secret per service holding its certificate, key and
+# trust bundle as JSON {cert, key, ca}. Terraform creates the secret and never a version of it:
+# `meshgen aws certs push` puts the value, so no key material is ever in Terraform's state. Each
+# service's tasks run with an execution role of their own that may read that one secret (ECS
+# reads it at task start and hands it to the Envoy container); the task role, which the
+# containers use, cannot read any.
+resource "aws_secretsmanager_secret" "identity" {
+  for_each = var.identities
+
+  name                    = "meshgen/${var.name}/identity/${each.key}"
+  description             = "meshgen ${var.name}: certificate, key and trust bundle of service ${each.key} (JSON cert, key, ca), put by meshgen aws certs push"
+  recovery_window_in_days = var.identity_recovery_window_days
+  tags                    = merge(var.tags, { "meshgen:identity" = each.key })
+}
+
+resource "aws_iam_role" "identity" {
+  for_each = var.identities
+
+  name_prefix           = "${substr("${var.name}-${each.key}", 0, 37)}-"
+  description           = "meshgen ${var.name}: ECS task execution role of service ${each.key}, which may read its identity secret"
+  assume_role_policy    = local.execution_trust
+  force_detach_policies = true
+  tags                  = merge(var.tags, { "meshgen:identity" = each.key })
+}
+
+resource "aws_iam_role_policy_attachment" "identity" {
+  for_each = var.identities
+
+  role       = aws_iam_role.identity[each.key].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+}
+
+resource "aws_iam_role_policy" "identity" {
+  for_each = var.identities
+
+  name = "read-identity-secret"
+  role = aws_iam_role.identity[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "ReadOwnIdentitySecret"
+      Effect   = "Allow"
+      Action   = "secretsmanager:GetSecretValue"
+      Resource = aws_secretsmanager_secret.identity[each.key].arn
+    }]
+  })
+}
+
+# ECS Service Connect TLS (ecs-service-connect): an AWS Private CA issues the proxies'
+# certificates, ECS rotates them. The CA is created here as a root in short-lived certificate
+# mode (its key never leaves AWS Private CA; Terraform's state holds its certificate and CSR,
+# both public) unless service_connect_tls.private_ca_arn names one. ECS's managed policy for
+# this role uses only CAs tagged AmazonECSManaged = true.
+locals {
+  service_connect_tls = var.service_connect_tls != null
+  create_private_ca   = local.service_connect_tls && try(var.service_connect_tls.private_ca_arn, null) == null
+  signing_algorithm   = { EC_prime256v1 = "SHA256WITHECDSA", RSA_2048 = "SHA256WITHRSA" }
+  private_ca_arn      = local.create_private_ca ? aws_acmpca_certificate_authority.this[0].arn : try(var.service_connect_tls.private_ca_arn, null)
+}
+
+resource "aws_acmpca_certificate_authority" "this" {
+  count = local.create_private_ca ? 1 : 0
+
+  type                            = "ROOT"
+  usage_mode                      = var.service_connect_tls.usage_mode
+  permanent_deletion_time_in_days = 7
+
+  certificate_authority_configuration {
+    key_algorithm     = var.service_connect_tls.key_algorithm
+    signing_algorithm = local.signing_algorithm[var.service_connect_tls.key_algorithm]
+
+    subject {
+      organization = "meshgen"
+      common_name  = "${var.name} mesh CA"
+    }
+  }
+
+  tags = merge(var.tags, { AmazonECSManaged = "true" })
+}
+
+resource "aws_acmpca_certificate" "root" {
+  count = local.create_private_ca ? 1 : 0
+
+  certificate_authority_arn   = aws_acmpca_certificate_authority.this[0].arn
+  certificate_signing_request = aws_acmpca_certificate_authority.this[0].certificate_signing_request
+  signing_algorithm           = local.signing_algorithm[var.service_connect_tls.key_algorithm]
+  template_arn                = "arn:${local.partition}:acm-pca:::template/RootCACertificate/V1"
+
+  validity {
+    type  = "DAYS"
+    value = var.service_connect_tls.ca_validity_days
+  }
+}
+
+resource "aws_acmpca_certificate_authority_certificate" "this" {
+  count = local.create_private_ca ? 1 : 0
+
+  certificate_authority_arn = aws_acmpca_certificate_authority.this[0].arn
+  certificate               = aws_acmpca_certificate.root[0].certificate
+  certificate_chain         = aws_acmpca_certificate.root[0].certificate_chain
+}
+
+resource "aws_iam_role" "service_connect_tls" {
+  count = local.service_connect_tls ? 1 : 0
+
+  name_prefix           = "${var.name}-sc-tls-"
+  description           = "meshgen ${var.name}: lets ECS have AWS Private CA issue the Service Connect proxies' certificates"
+  assume_role_policy    = local.infrastructure_trust
+  force_detach_policies = true
+  tags                  = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "service_connect_tls" {
+  count = local.service_connect_tls ? 1 : 0
+
+  role       = aws_iam_role.service_connect_tls[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonECSInfrastructureRolePolicyForServiceConnectTransportLayerSecurity"
 }

@@ -42,3 +42,24 @@ output "security_group_id" {
   description = "ID of the security group that lets the mesh's tasks reach each other on mesh_ports only; give it to every service of the mesh."
   value       = aws_security_group.this.id
 }
+
+output "identities" {
+  description = "Per service of identities: the name and ARN of its identity secret and the ARN of the task execution role that may read it (inputs of ecs-envoy-service)."
+  value = {
+    for service in var.identities : service => {
+      secret_name        = aws_secretsmanager_secret.identity[service].name
+      secret_arn         = aws_secretsmanager_secret.identity[service].arn
+      execution_role_arn = aws_iam_role.identity[service].arn
+    }
+  }
+}
+
+output "service_connect_tls" {
+  description = "The Private CA and the role for ecs-service-connect's service_connect.tls (issuer_cert_authority_arn, role_arn, kms_key); null without service_connect_tls."
+  value = local.service_connect_tls ? {
+    # Through the imported CA certificate: the CA can issue only once it has one.
+    issuer_cert_authority_arn = local.create_private_ca ? aws_acmpca_certificate_authority_certificate.this[0].certificate_authority_arn : local.private_ca_arn
+    role_arn                  = aws_iam_role.service_connect_tls[0].arn
+    kms_key                   = var.service_connect_tls.kms_key
+  } : null
+}

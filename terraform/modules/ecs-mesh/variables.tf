@@ -100,6 +100,70 @@ variable "enable_xray" {
   default     = true
 }
 
+variable "identities" {
+  description = "Services that get an identity for mutual TLS (ecs-envoy-service): per name, a Secrets Manager secret for its certificate, key and trust bundle, which Terraform creates empty (`meshgen aws certs push` puts the value), and a task execution role that may read only that secret."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.identities : can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", s))])
+    error_message = "identities must be service names: DNS labels of 1-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen."
+  }
+}
+
+variable "identity_recovery_window_days" {
+  description = "Days a deleted identity secret can be restored: 0 deletes it at once (the default; a certificate is reissued, not recovered, and a mesh destroyed and applied again reuses the names), or 7-30."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.identity_recovery_window_days == 0 || (var.identity_recovery_window_days >= 7 && var.identity_recovery_window_days <= 30 && floor(var.identity_recovery_window_days) == var.identity_recovery_window_days)
+    error_message = "identity_recovery_window_days must be 0 or a whole number from 7 to 30 (Secrets Manager's recovery window)."
+  }
+}
+
+variable "service_connect_tls" {
+  description = "ECS Service Connect TLS (ecs-service-connect, namespace type http): a root AWS Private CA created for the mesh, or the one private_ca_arn names (it must be ACTIVE and tagged AmazonECSManaged = true, as ECS's managed policy requires), and the role ECS assumes to have it issue the proxies' certificates; null: no TLS."
+  type = object({
+    private_ca_arn   = optional(string)
+    usage_mode       = optional(string, "SHORT_LIVED_CERTIFICATE")
+    key_algorithm    = optional(string, "EC_prime256v1")
+    ca_validity_days = optional(number, 3653)
+    kms_key          = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.service_connect_tls == null || var.namespace.type == "http"
+    error_message = "service_connect_tls needs namespace.type = \"http\": it is TLS between ECS Service Connect proxies."
+  }
+
+  validation {
+    condition     = try(var.service_connect_tls.private_ca_arn, null) == null || can(regex("^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:[0-9]{12}:certificate-authority/[0-9a-f-]{36}$", try(var.service_connect_tls.private_ca_arn, "")))
+    error_message = "service_connect_tls.private_ca_arn must be an AWS Private CA ARN (arn:aws:acm-pca:<region>:<account>:certificate-authority/<uuid>)."
+  }
+
+  validation {
+    condition     = var.service_connect_tls == null || contains(["SHORT_LIVED_CERTIFICATE", "GENERAL_PURPOSE"], try(var.service_connect_tls.usage_mode, ""))
+    error_message = "service_connect_tls.usage_mode must be SHORT_LIVED_CERTIFICATE (certificates of at most 7 days, which ECS rotates; the cheaper mode) or GENERAL_PURPOSE."
+  }
+
+  validation {
+    condition     = var.service_connect_tls == null || contains(["EC_prime256v1", "RSA_2048"], try(var.service_connect_tls.key_algorithm, ""))
+    error_message = "service_connect_tls.key_algorithm must be EC_prime256v1 or RSA_2048: the only keys Service Connect TLS supports."
+  }
+
+  validation {
+    condition     = var.service_connect_tls == null || (try(var.service_connect_tls.ca_validity_days, 0) >= 1 && try(var.service_connect_tls.ca_validity_days, 0) <= 36500 && floor(try(var.service_connect_tls.ca_validity_days, 0)) == try(var.service_connect_tls.ca_validity_days, 0))
+    error_message = "service_connect_tls.ca_validity_days must be a whole number of days from 1 to 36500."
+  }
+
+  validation {
+    condition     = try(var.service_connect_tls.kms_key, null) == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", try(var.service_connect_tls.kms_key, "")))
+    error_message = "service_connect_tls.kms_key must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource the module creates."
   type        = map(string)

@@ -228,9 +228,10 @@ variable "service_connect" {
   validation {
     condition = var.service_connect.tls == null ? true : (
       can(regex("^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:[0-9]{12}:certificate-authority/.+$", var.service_connect.tls.issuer_cert_authority_arn)) &&
-      can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.service_connect.tls.role_arn))
+      can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.service_connect.tls.role_arn)) &&
+      (var.service_connect.tls.kms_key == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", coalesce(var.service_connect.tls.kms_key, "x"))))
     )
-    error_message = "service_connect.tls needs issuer_cert_authority_arn of an AWS Private CA (arn:aws:acm-pca:...:certificate-authority/...) and role_arn of an IAM role."
+    error_message = "service_connect.tls needs issuer_cert_authority_arn of an AWS Private CA (arn:aws:acm-pca:...:certificate-authority/...), role_arn of an IAM role, and a kms_key that is null or a KMS key ARN."
   }
 }
 

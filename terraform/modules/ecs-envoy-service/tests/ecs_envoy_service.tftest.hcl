@@ -346,3 +346,142 @@ run "rejects_unknown_tracing_kind" {
 
   expect_failures = [var.tracing]
 }
+
+# Mutual TLS: the identity secret reaches the Envoy container through ECS `secrets` (its ARN and
+# JSON keys only), and the container's command writes each to the file the config names.
+run "tls_from_the_identity_secret" {
+  command = plan
+
+  variables {
+    envoy = {
+      config = <<-JSON
+        {"static_resources":{"secrets":[
+          {"name":"identity","tls_certificate":{"certificate_chain":{"filename":"/dev/shm/meshgen/tls/users.v2.users-v2/current/cert.pem"},"private_key":{"filename":"/dev/shm/meshgen/tls/users.v2.users-v2/current/key.pem"}}},
+          {"name":"trust","validation_context":{"trusted_ca":{"filename":"/dev/shm/meshgen/tls/trust/current/ca.pem"}}}]}}
+      JSON
+    }
+    tls = {
+      secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/users-AbCdEf"
+      cert_file  = "/dev/shm/meshgen/tls/users.v2.users-v2/current/cert.pem"
+      key_file   = "/dev/shm/meshgen/tls/users.v2.users-v2/current/key.pem"
+      ca_file    = "/dev/shm/meshgen/tls/trust/current/ca.pem"
+    }
+  }
+
+  assert {
+    condition = jsondecode(aws_ecs_task_definition.this.container_definitions)[1].secrets == [
+      { name = "MESHGEN_TLS_CA", valueFrom = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/users-AbCdEf:ca::" },
+      { name = "MESHGEN_TLS_CERT", valueFrom = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/users-AbCdEf:cert::" },
+      { name = "MESHGEN_TLS_KEY", valueFrom = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/users-AbCdEf:key::" },
+    ]
+    error_message = "The envoy container must get the secret's JSON keys ca, cert and key, by ARN."
+  }
+
+  assert {
+    condition     = !strcontains(aws_ecs_task_definition.this.container_definitions, "BEGIN") && !contains(keys(jsondecode(aws_ecs_task_definition.this.container_definitions)[0]), "secrets")
+    error_message = "No key material in the task definition, and no secret for the app container."
+  }
+
+  assert {
+    condition = output.envoy_command == join(" && ", [
+      "umask 077",
+      "mkdir -p /dev/shm/meshgen/tls/trust/current /dev/shm/meshgen/tls/users.v2.users-v2/current",
+      "printf '%s' \"$${MESHGEN_TLS_CA:?}\" > /dev/shm/meshgen/tls/trust/current/ca.pem",
+      "printf '%s' \"$${MESHGEN_TLS_CERT:?}\" > /dev/shm/meshgen/tls/users.v2.users-v2/current/cert.pem",
+      "printf '%s' \"$${MESHGEN_TLS_KEY:?}\" > /dev/shm/meshgen/tls/users.v2.users-v2/current/key.pem",
+      "unset MESHGEN_TLS_CA MESHGEN_TLS_CERT MESHGEN_TLS_KEY",
+      "echo \"$ENVOY_CONFIG_B64\" | base64 -d > /tmp/envoy.yaml",
+      "exec envoy -c /tmp/envoy.yaml --log-level warn",
+    ])
+    error_message = "The command must write cert, key and CA owner-only where the config reads them, unset them, then exec Envoy."
+  }
+
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[1].command == ["/bin/sh", "-c", output.envoy_command]
+    error_message = "The envoy container must run that command."
+  }
+}
+
+run "no_secrets_without_tls" {
+  command = plan
+
+  assert {
+    condition     = !contains(keys(jsondecode(aws_ecs_task_definition.this.container_definitions)[1]), "secrets")
+    error_message = "Without tls the envoy container has no secrets."
+  }
+}
+
+run "rejects_a_config_with_an_identity_but_no_tls" {
+  command = plan
+
+  variables {
+    envoy = {
+      config = "{\"static_resources\":{\"secrets\":[{\"name\":\"identity\",\"tls_certificate\":{\"private_key\":{\"filename\":\"/dev/shm/k.pem\"}}}]}}"
+    }
+  }
+
+  expect_failures = [var.tls]
+}
+
+run "a_client_certificate_baked_into_the_image_needs_no_tls" {
+  command = plan
+
+  variables {
+    envoy = {
+      image  = "registry.example/envoy-with-client-cert:1"
+      config = "{\"static_resources\":{\"clusters\":[{\"name\":\"external.bank\",\"transport_socket\":{\"typed_config\":{\"common_tls_context\":{\"tls_certificates\":[{\"private_key\":{\"filename\":\"/etc/bank/key.pem\"}}]}}}}]}}"
+    }
+  }
+
+  assert {
+    condition     = !contains(keys(jsondecode(aws_ecs_task_definition.this.container_definitions)[1]), "secrets")
+    error_message = "A config with no meshgen identity needs no tls."
+  }
+}
+
+run "rejects_tls_files_the_config_does_not_name" {
+  command = plan
+
+  variables {
+    tls = {
+      secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/users-AbCdEf"
+      cert_file  = "/dev/shm/meshgen/tls/users/cert.pem"
+      key_file   = "/dev/shm/meshgen/tls/users/key.pem"
+      ca_file    = "/dev/shm/meshgen/tls/trust/ca.pem"
+    }
+  }
+
+  expect_failures = [var.tls]
+}
+
+run "rejects_a_tls_path_the_shell_would_misread" {
+  command = plan
+
+  variables {
+    envoy = { config = "{\"a\":\"/tls/c.pem\",\"b\":\"/tls/k.pem\",\"c\":\"/tls/ca dir/ca.pem\"}" }
+    tls = {
+      secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/users-AbCdEf"
+      cert_file  = "/tls/c.pem"
+      key_file   = "/tls/k.pem"
+      ca_file    = "/tls/ca dir/ca.pem"
+    }
+  }
+
+  expect_failures = [var.tls]
+}
+
+run "rejects_a_tls_secret_that_is_not_a_secret_arn" {
+  command = plan
+
+  variables {
+    envoy = { config = "{\"a\":\"/tls/c.pem\",\"b\":\"/tls/k.pem\",\"c\":\"/tls/ca.pem\"}" }
+    tls = {
+      secret_arn = "meshgen/shop/identity/users"
+      cert_file  = "/tls/c.pem"
+      key_file   = "/tls/k.pem"
+      ca_file    = "/tls/ca.pem"
+    }
+  }
+
+  expect_failures = [var.tls]
+}

@@ -34,6 +34,17 @@ mock_provider "aws" {
     defaults = { id = "sg-0123456789abcdef0" }
   }
 
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/x-AbCdEf" }
+  }
+
+  mock_resource "aws_acmpca_certificate_authority" {
+    defaults = {
+      arn                         = "arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+      certificate_signing_request = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"
+    }
+  }
+
   mock_resource "aws_service_discovery_http_namespace" {
     defaults = {
       id  = "ns-httpnamespacebbbb"
@@ -304,4 +315,219 @@ run "rejects_cluster_arn_with_create_cluster" {
   }
 
   expect_failures = [var.cluster_arn]
+}
+
+# Identities for mutual TLS (ecs-envoy-service): one empty secret and one execution role per
+# service; each role may read its own secret and nothing else.
+run "one_secret_and_one_execution_role_per_identity" {
+  command = plan
+
+  variables {
+    identities = ["users", "orders"]
+  }
+
+  override_resource {
+    target          = aws_secretsmanager_secret.identity["users"]
+    override_during = plan
+    values          = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/users-AbCdEf" }
+  }
+
+  override_resource {
+    target          = aws_secretsmanager_secret.identity["orders"]
+    override_during = plan
+    values          = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/orders-GhIjKl" }
+  }
+
+  assert {
+    condition     = { for k, s in aws_secretsmanager_secret.identity : k => s.name } == { users = "meshgen/shop/identity/users", orders = "meshgen/shop/identity/orders" }
+    error_message = "Each identity's secret must be meshgen/<mesh>/identity/<service>."
+  }
+
+  assert {
+    condition     = alltrue([for s in aws_secretsmanager_secret.identity : s.recovery_window_in_days == 0])
+    error_message = "Identity secrets are deleted at once by default (reissued, never recovered)."
+  }
+
+  assert {
+    condition = {
+      for k, p in aws_iam_role_policy.identity : k => jsondecode(p.policy).Statement
+      } == {
+      users = [{
+        Sid      = "ReadOwnIdentitySecret"
+        Effect   = "Allow"
+        Action   = "secretsmanager:GetSecretValue"
+        Resource = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/users-AbCdEf"
+      }]
+      orders = [{
+        Sid      = "ReadOwnIdentitySecret"
+        Effect   = "Allow"
+        Action   = "secretsmanager:GetSecretValue"
+        Resource = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/orders-GhIjKl"
+      }]
+    }
+    error_message = "Each identity's execution role may read exactly its own secret, nothing else."
+  }
+
+  assert {
+    condition     = alltrue([for a in aws_iam_role_policy_attachment.identity : a.policy_arn == "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"])
+    error_message = "Identity execution roles must also pull images and write logs (AmazonECSTaskExecutionRolePolicy)."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in aws_iam_role.identity : jsondecode(r.assume_role_policy).Statement[0].Principal.Service == "ecs-tasks.amazonaws.com"
+    ])
+    error_message = "Identity execution roles must trust ecs-tasks.amazonaws.com."
+  }
+
+  assert {
+    condition     = output.identities.users.secret_arn == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:meshgen/shop/identity/users-AbCdEf" && output.identities.orders.secret_name == "meshgen/shop/identity/orders"
+    error_message = "Output identities must map each service to its secret."
+  }
+
+  assert {
+    condition     = length(aws_iam_role_policy.identity) == 2 && length(aws_iam_role.identity) == 2
+    error_message = "One role and one policy per identity."
+  }
+
+  assert {
+    condition     = length(aws_acmpca_certificate_authority.this) == 0 && output.service_connect_tls == null
+    error_message = "No Private CA without service_connect_tls."
+  }
+}
+
+run "no_identities_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(aws_secretsmanager_secret.identity) == 0 && length(aws_iam_role.identity) == 0 && output.identities == {}
+    error_message = "No identities: no secrets, no extra roles."
+  }
+}
+
+run "rejects_an_identity_that_is_not_a_service_name" {
+  command = plan
+
+  variables {
+    identities = ["Users_1"]
+  }
+
+  expect_failures = [var.identities]
+}
+
+run "rejects_a_recovery_window_secrets_manager_refuses" {
+  command = plan
+
+  variables {
+    identity_recovery_window_days = 3
+  }
+
+  expect_failures = [var.identity_recovery_window_days]
+}
+
+# Service Connect TLS: a short-lived-certificate root Private CA, self-signed and imported, tagged
+# for ECS's managed policy, and the role ECS assumes to use it.
+run "service_connect_tls_creates_a_private_ca" {
+  command = plan
+
+  variables {
+    namespace           = { name = "shop", type = "http" }
+    service_connect_tls = { ca_validity_days = 365 }
+  }
+
+  assert {
+    condition = (
+      aws_acmpca_certificate_authority.this[0].type == "ROOT"
+      && aws_acmpca_certificate_authority.this[0].usage_mode == "SHORT_LIVED_CERTIFICATE"
+      && aws_acmpca_certificate_authority.this[0].certificate_authority_configuration[0].key_algorithm == "EC_prime256v1"
+      && aws_acmpca_certificate_authority.this[0].certificate_authority_configuration[0].signing_algorithm == "SHA256WITHECDSA"
+      && aws_acmpca_certificate_authority.this[0].tags["AmazonECSManaged"] == "true"
+    )
+    error_message = "The Private CA must be an ECDSA P-256 root in short-lived mode, tagged AmazonECSManaged = true."
+  }
+
+  assert {
+    condition = (
+      aws_acmpca_certificate.root[0].template_arn == "arn:aws:acm-pca:::template/RootCACertificate/V1"
+      && aws_acmpca_certificate.root[0].validity[0].type == "DAYS" && aws_acmpca_certificate.root[0].validity[0].value == "365"
+      && aws_acmpca_certificate.root[0].certificate_signing_request == aws_acmpca_certificate_authority.this[0].certificate_signing_request
+    )
+    error_message = "The CA must sign its own CSR as a root certificate valid ca_validity_days."
+  }
+
+  assert {
+    condition     = length(aws_acmpca_certificate_authority_certificate.this) == 1
+    error_message = "The root certificate must be imported, which makes the CA active."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_iam_role.service_connect_tls[0].assume_role_policy).Statement[0].Principal.Service == "ecs.amazonaws.com"
+      && aws_iam_role_policy_attachment.service_connect_tls[0].policy_arn == "arn:aws:iam::aws:policy/service-role/AmazonECSInfrastructureRolePolicyForServiceConnectTransportLayerSecurity"
+    )
+    error_message = "The TLS role must trust ecs.amazonaws.com and carry ECS's managed Service Connect TLS policy."
+  }
+
+  assert {
+    condition = (
+      output.service_connect_tls.issuer_cert_authority_arn == "arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+      && output.service_connect_tls.role_arn == "arn:aws:iam::123456789012:role/shop-task-20260101"
+      && output.service_connect_tls.kms_key == null
+    )
+    error_message = "Output service_connect_tls must name the Private CA and the role, the input of ecs-service-connect."
+  }
+}
+
+run "service_connect_tls_with_an_existing_private_ca" {
+  command = plan
+
+  variables {
+    namespace = { name = "shop", type = "http" }
+    service_connect_tls = {
+      private_ca_arn = "arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
+      kms_key        = "arn:aws:kms:eu-west-1:123456789012:key/abcd"
+    }
+  }
+
+  assert {
+    condition     = length(aws_acmpca_certificate_authority.this) == 0 && length(aws_acmpca_certificate.root) == 0
+    error_message = "With private_ca_arn no Private CA is created."
+  }
+
+  assert {
+    condition     = output.service_connect_tls.issuer_cert_authority_arn == "arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555" && output.service_connect_tls.kms_key == "arn:aws:kms:eu-west-1:123456789012:key/abcd"
+    error_message = "The given Private CA and KMS key must be passed on."
+  }
+}
+
+run "rejects_service_connect_tls_on_a_dns_namespace" {
+  command = plan
+
+  variables {
+    service_connect_tls = {}
+  }
+
+  expect_failures = [var.service_connect_tls]
+}
+
+run "rejects_a_key_algorithm_service_connect_cannot_use" {
+  command = plan
+
+  variables {
+    namespace           = { name = "shop", type = "http" }
+    service_connect_tls = { key_algorithm = "EC_secp384r1" }
+  }
+
+  expect_failures = [var.service_connect_tls]
+}
+
+run "rejects_a_private_ca_arn_that_is_not_one" {
+  command = plan
+
+  variables {
+    namespace           = { name = "shop", type = "http" }
+    service_connect_tls = { private_ca_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab" }
+  }
+
+  expect_failures = [var.service_connect_tls]
 }

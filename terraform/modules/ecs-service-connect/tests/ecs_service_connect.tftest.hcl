@@ -281,3 +281,20 @@ run "rejects_bad_namespace_arn" {
 
   expect_failures = [var.namespace_arn]
 }
+
+run "rejects_a_tls_kms_key_that_is_not_a_key_arn" {
+  command = plan
+
+  variables {
+    service_connect = {
+      discovery_name = "users"
+      tls = {
+        role_arn                  = "arn:aws:iam::123456789012:role/service-connect-tls"
+        issuer_cert_authority_arn = "arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+        kms_key                   = "alias/mesh"
+      }
+    }
+  }
+
+  expect_failures = [var.service_connect]
+}
