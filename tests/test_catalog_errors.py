@@ -479,6 +479,7 @@ CASES = [
         "gateway-listener-taken",
         catalog(
             append="gateways:\n  public:\n    hosts: [web-1]  " + MARK + "\n    port: 15006\n    admin_port: 15100\n"
+            "    stats_port: 15190\n"
             "    routes: [{service: web}]\n"
         ),
         "gateways.public.hosts[0]",

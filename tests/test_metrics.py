@@ -2,7 +2,7 @@
 from both sources and the Grafana dashboard's queries, against a live mesh with known traffic.
 
 The mesh runs on 127.0.71.x. The traffic is counted from the answers themselves: N calls at the
-edge, each web -> api -> store, api failing a quarter of its calls (the demo app's counter, no
+gateway, each gateway -> web -> api -> store, api failing a quarter of its calls (the demo app's counter, no
 randomness) and every fourth call delayed 300 ms at api. Counts must match exactly; durations
 must fall in the histogram bucket that holds the true value (Envoy's buckets: ... 100, 250, 500).
 """
@@ -27,7 +27,7 @@ from meshgen.deploy.local import prometheus as local_prometheus
 from meshgen.deploy.local.runner import down
 from meshgen.metrics.exposition import Snapshot, parse
 from meshgen.metrics.grafana import dashboard, expressions
-from meshgen.metrics.red import Samples, increase, quantile, red, report
+from meshgen.metrics.red import INBOUND_PREFIXES, Samples, increase, quantile, red, report
 from meshgen.metrics.sources import PrometheusSource, SidecarSource
 from meshgen.model import Mesh, load_mesh
 from meshgen.verify.http import Reply, run_all, send
@@ -44,7 +44,12 @@ hosts:
   api-1: {address: 127.0.71.2}
   api-2: {address: 127.0.71.3}
   store-1: {address: 127.0.71.4}
+  gateway-1: {address: 127.0.71.8}
   prometheus-1: {address: 127.0.71.9}
+gateways:
+  public:
+    hosts: [gateway-1]
+    routes: [{name: all, domains: ["*"], service: web}]
 services:
   web:
     port: 8080
@@ -162,7 +167,7 @@ def test_dashboard_structure(tmp_path: Path) -> None:
     assert board["schemaVersion"] == 39 and board["uid"] == "meshgen-metrics"
     variables = {v["name"]: v for v in board["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
-    assert variables["mesh"]["query"] == "metrics" and variables["service"]["query"] == "web,api,store"
+    assert variables["mesh"]["query"] == "metrics" and variables["service"]["query"] == "public,web,api,store"
     rows = [p for p in board["panels"] if p["type"] == "row"]
     panels = [p for p in board["panels"] if p["type"] != "row"]
     assert len(rows) == 2 and len(panels) == 8
@@ -246,7 +251,7 @@ def state_dir(catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         result = invoke("up", catalog, "--state-dir", directory)
         assert result.exit_code == 0, result.output
         assert "metrics: http://127.0.71.9:9091 (Prometheus" in result.stdout
-        assert "ready (10/10): " in result.stderr  # 4 apps, 4 sidecars, Prometheus, the certificate renewer
+        assert "ready (11/11): " in result.stderr  # 4 apps, 4 sidecars, the gateway, Prometheus, the renewer
         yield directory
     finally:
         down(directory)
@@ -256,7 +261,7 @@ def _web_call(delayed: bool) -> Callable[[], Reply]:
     headers = {"x-demo-call": "api>store", "x-demo-fail-percent": "api:25"}
     if delayed:
         headers["x-demo-delay"] = "api:300ms"
-    return lambda: send("127.0.71.1", 15006, "/", headers=headers)
+    return lambda: send("127.0.71.8", 8080, "/", headers=headers)
 
 
 @dataclass(frozen=True)
@@ -277,7 +282,7 @@ def _settled(mesh: Mesh, before: Snapshot, after: Snapshot, instances: set[str])
 def traffic(state_dir: Path, mesh: Mesh) -> Traffic:
     prometheus = PrometheusSource(mesh)
     sidecars = SidecarSource(mesh)
-    every = {i.id for i in mesh.instances}
+    every = {i.id for i in mesh.proxies}
     wait_for(
         "Prometheus scrapes every sidecar", lambda: prometheus.ready() and prometheus.snapshot(time.time())[1] == every
     )
@@ -299,6 +304,8 @@ def traffic(state_dir: Path, mesh: Mesh) -> Traffic:
     )
     return Traffic(
         expected={
+            "public": (CALLS, failed_at_api),
+            "public -> web": (CALLS, failed_at_api),
             "web": (CALLS, failed_at_api),
             "api": (CALLS, failed_at_api),
             "store": (CALLS - failed_at_api, 0),
@@ -313,7 +320,7 @@ def traffic(state_dir: Path, mesh: Mesh) -> Traffic:
 
 @pytest.mark.envoy
 def test_stats_listener_serves_prometheus_stats_and_nothing_else(state_dir: Path, mesh: Mesh) -> None:
-    for instance in mesh.instances:
+    for instance in mesh.proxies:
         address, port = instance.host.address, instance.stats_port
         reply = send(address, port, "/stats/prometheus")  # plaintext, no client certificate: mTLS is strict
         assert reply.status == 200, reply
@@ -332,7 +339,7 @@ def _query(mesh: Mesh, promql: str, at: float) -> list[dict[str, Any]]:
 
 @pytest.mark.envoy
 def test_prometheus_has_per_service_request_rates_with_every_label(mesh: Mesh, traffic: Traffic) -> None:
-    inbound = 'mesh="metrics",envoy_http_conn_manager_prefix=~"inbound_http|inbound_plaintext_http"'
+    inbound = f'mesh="metrics",envoy_http_conn_manager_prefix=~"{"|".join(INBOUND_PREFIXES)}"'
     window = f"{math.ceil(traffic.settled - traffic.started) + 5}s"
     rates = _query(
         mesh,
@@ -340,17 +347,17 @@ def test_prometheus_has_per_service_request_rates_with_every_label(mesh: Mesh, t
         traffic.settled,
     )
     found = {tuple(r["metric"][k] for k in ("mesh", "service", "version", "instance")) for r in rates}
-    assert found == {("metrics", i.service, i.version, i.id) for i in mesh.instances}
+    assert found == {("metrics", i.service, i.version, i.id) for i in mesh.proxies}
     assert all(float(r["value"][1]) > 0 for r in rates)
     # The counts behind the rates, read off Prometheus at both ends: exactly the calls made.
     counted = f"sum by (service) (envoy_http_downstream_rq_xx{{{inbound}}})"
     after = {r["metric"]["service"]: float(r["value"][1]) for r in _query(mesh, counted, traffic.settled)}
     before = {r["metric"]["service"]: float(r["value"][1]) for r in _query(mesh, counted, traffic.started)}
     assert {s: after[s] - before.get(s, 0) for s in after} == {
-        s: traffic.expected[s][0] for s in ("web", "api", "store")
+        s: traffic.expected[s][0] for s in ("public", "web", "api", "store")
     }
     up = _query(mesh, 'up{job="meshgen-sidecars"}', traffic.settled)
-    assert {r["metric"]["instance"] for r in up} == {i.id for i in mesh.instances}
+    assert {r["metric"]["instance"] for r in up} == {i.id for i in mesh.proxies}
 
 
 def _check_numbers(document: dict[str, Any], traffic: Traffic) -> None:
@@ -362,7 +369,7 @@ def _check_numbers(document: dict[str, Any], traffic: Traffic) -> None:
         assert (row["requests"], row["errors"]) == (requests, errors), name
         assert row["error_percent"] == pytest.approx(100 * errors / requests, abs=0.001), name
         assert row["p50_ms"] is not None and row["p50_ms"] <= 100, name  # three quarters answer at once
-    for name in ("web", "api", "web -> api"):  # a quarter waited 300 ms at api: p99 is in (250, 500]
+    for name in ("public", "public -> web", "web", "api", "web -> api"):  # a quarter waited 300 ms at api
         assert 250 < rows[name]["p99_ms"] <= 500, name
     for name in ("store", "api -> store"):  # store never waits
         assert rows[name]["p99_ms"] <= 250, name
@@ -397,19 +404,19 @@ def test_top_from_prometheus_counts_the_traffic(mesh: Mesh, traffic: Traffic) ->
         ]
     table = invoke("top", "--catalog", mesh.origin, "--window", f"{window_ms + 1000}ms")
     assert table.exit_code == 0 and "from Prometheus http://127.0.71.9:9091" in table.stdout
-    assert "web -> api" in table.stdout
+    assert "web -> api" in table.stdout and "public (gateway)" in table.stdout and "public -> web" in table.stdout
 
 
 @pytest.mark.envoy
 def test_every_dashboard_query_returns_data_for_the_mesh(mesh: Mesh, traffic: Traffic) -> None:
     window = f"{math.ceil(traffic.settled - traffic.started) + 5}s"
-    services = {"web", "api", "store"}
-    edges = {("web", "api.v1"), ("web", "api.v2"), ("api", "store.v1")}
+    services = {"public", "web", "api", "store"}
+    edges = {("public", "web.v1"), ("web", "api.v1"), ("web", "api.v2"), ("api", "store.v1")}
     for title, query in expressions(mesh).items():
         expr = (
             query["expr"]
             .replace("$mesh", "metrics")
-            .replace("$service", "(web|api|store)")  # what Grafana makes of "All"
+            .replace("$service", "(public|web|api|store)")  # what Grafana makes of "All"
             .replace("$__rate_interval", window)
         )
         result = _query(mesh, expr, traffic.settled)
@@ -464,6 +471,7 @@ def test_a_changed_mesh_is_scraped_without_restarting_prometheus(
         return {t["labels"]["instance"]: t["scrapeUrl"] for t in targets if t["health"] == "up"}
 
     wanted = {
+        "public.gateway.gateway-1": "http://127.0.71.8:15090/stats/prometheus",
         "web.v1.web-1": "http://127.0.71.1:15091/stats/prometheus",
         "api.v1.api-1": "http://127.0.71.2:15090/stats/prometheus",
         "api.v2.api-2": "http://127.0.71.3:15090/stats/prometheus",

@@ -545,6 +545,9 @@ class Gateway(Strict):
     port: Port = Field(8080, description="the HTTP listener's port, on each host's address")
     tls: GatewayTls | None = Field(None, description="an HTTPS listener besides the HTTP one")
     admin_port: Port | None = Field(None, description="default: mesh.sidecar.admin_port")
+    stats_port: Port | None = Field(
+        None, description="Prometheus metrics, as a sidecar's; default: mesh.sidecar.stats_port"
+    )
     rate_limit: RateLimit | None = Field(None, description="limit on what each gateway instance accepts, all routes")
     routes: list[GatewayRoute] = Field(min_length=1, description="first match wins")
 

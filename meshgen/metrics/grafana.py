@@ -138,7 +138,7 @@ def dashboard(mesh: Mesh) -> dict[str, Any]:
         for index, (panel_title, query) in enumerate(row_queries):
             panels.append(_panel(len(panels) + 1, panel_title, query, 6 * index, y))
         y += 8
-    services = [s.name for s in mesh.services if s.is_http]
+    services = [g.name for g in mesh.gateways] + [s.name for s in mesh.services if s.is_http]
     return {
         "uid": uid(mesh),
         "title": f"meshgen {mesh.name}: services and edges",

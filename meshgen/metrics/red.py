@@ -3,12 +3,12 @@ counters and histograms, wherever the samples come from (the sidecars themselves
 
 A service's numbers are its own sidecars' inbound side: every request that reached the service,
 from callers in the mesh and from outside alike, as its sidecar answered it (a call its sidecar
-refused, 403 or 429, included). An edge's numbers are the caller's sidecars' upstream side, towards
-every version of the callee: each try counts, so a retried request counts once per try, as it
-reaches the callee. Errors are answers with a 5xx status. Durations are Envoy's histograms, in
-milliseconds, and quantiles are read off them as Prometheus's histogram_quantile reads them:
-linear within the bucket that holds the quantile, so they are as fine as the buckets (Envoy's:
-0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500 ms, ...).
+refused, 403 or 429, included); a gateway's, its HTTP and HTTPS listeners'. An edge's numbers are
+the caller's sidecars' (or gateway's) upstream side, towards every version of the callee: each try
+counts, so a retried request counts once per try, as it reaches the callee. Errors are answers with
+a 5xx status. Durations are Envoy's histograms, in milliseconds, and quantiles are read off them as
+Prometheus's histogram_quantile reads them: linear within the bucket that holds the quantile, so
+they are as fine as the buckets (Envoy's: 0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500 ms, ...).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ INBOUND_TIME = "envoy_http_downstream_rq_time_bucket"  # le, envoy_http_conn_man
 EDGE_REQUESTS = "envoy_cluster_upstream_rq_xx"  # envoy_response_code_class, envoy_cluster_name
 EDGE_TIME = "envoy_cluster_upstream_rq_time_bucket"  # le, envoy_cluster_name
 METRICS = (INBOUND_REQUESTS, INBOUND_TIME, EDGE_REQUESTS, EDGE_TIME)
-# The connection managers of inbound listeners: mutual TLS (or plaintext with mTLS off), and the
-# plaintext chain of an edge or a permissive sidecar.
-INBOUND_PREFIXES = ("inbound_http", "inbound_plaintext_http")
+# The connection managers of inbound listeners: mutual TLS (or plaintext with mTLS off), the
+# plaintext chain of an edge or a permissive sidecar, and a gateway's HTTP and HTTPS listeners.
+INBOUND_PREFIXES = ("inbound_http", "inbound_plaintext_http", "gateway_http", "gateway_https")
 QUANTILES = (0.5, 0.99)
 
 
@@ -98,9 +98,13 @@ def increase(before: Snapshot, after: Snapshot, instances: set[str]) -> Snapshot
 
 
 def edge_clusters(mesh: Mesh) -> dict[tuple[str, str], str]:
-    """(caller, cluster) -> callee, for every HTTP dependency: a callee's clusters are its versions
-    (an external's, its one cluster)."""
+    """(caller, cluster) -> callee, for every HTTP dependency (a gateway's routes' services among
+    them): a callee's clusters are its versions (an external's, its one cluster)."""
     clusters = {}
+    for gateway in mesh.gateways:
+        for target in gateway.targets:
+            for version in mesh.service(target).versions:
+                clusters[(gateway.name, names.version_cluster(target, version.name))] = target
     for service in mesh.services:
         for dependency in service.dependencies:
             if not dependency.is_http:
@@ -124,8 +128,8 @@ def _fold(red: Red, name: str, labels: dict[str, str], value: float, *, requests
 
 
 def red(mesh: Mesh, rises: Snapshot) -> tuple[dict[str, Red], dict[tuple[str, str], Red]]:
-    """Per HTTP service and per edge (caller, callee): what the series in `rises` add up to."""
-    services = {s.name: Red() for s in mesh.services if s.is_http}
+    """Per HTTP service and gateway, and per edge (caller, callee): what the series in `rises` add up to."""
+    services = {g.name: Red() for g in mesh.gateways} | {s.name: Red() for s in mesh.services if s.is_http}
     clusters = edge_clusters(mesh)
     edges = {(caller, callee): Red() for (caller, _), callee in clusters.items()}
     for (name, pairs), value in rises.items():
@@ -154,14 +158,18 @@ class Samples:
 def report(mesh: Mesh, samples: Samples) -> dict[str, Any]:
     """The document `meshgen top --json` prints, less where the samples came from."""
     services, edges = red(mesh, increase(samples.before, samples.after, samples.instances))
+    gateways = {g.name for g in mesh.gateways}
     return {
         "window_seconds": round(samples.seconds, 3),
-        "services": [{"service": name, **totals.row(samples.seconds)} for name, totals in services.items()],
+        "services": [
+            {"service": name, "kind": "gateway" if name in gateways else "service", **totals.row(samples.seconds)}
+            for name, totals in services.items()
+        ],
         "edges": [
             {"caller": caller, "callee": callee, **totals.row(samples.seconds)}
             for (caller, callee), totals in edges.items()
         ],
-        "missing": sorted({i.id for i in mesh.instances} - samples.instances),
+        "missing": sorted({i.id for i in mesh.proxies} - samples.instances),
     }
 
 

@@ -37,7 +37,7 @@ def _get(url: str, timeout: float) -> str:
 
 
 class SidecarSource:
-    """Each sidecar's stats listener, at its host's mesh address: what Prometheus scrapes."""
+    """Each sidecar's and gateway's stats listener, at its host's address: what Prometheus scrapes."""
 
     name = "sidecars"
 
@@ -57,7 +57,7 @@ class SidecarSource:
 
     def snapshot(self) -> tuple[Snapshot, set[str]]:
         """Every sidecar's series now, and the instances that answered."""
-        instances = self.mesh.instances
+        instances = self.mesh.proxies
         with ThreadPoolExecutor(max_workers=min(16, max(1, len(instances)))) as pool:
             scraped = list(pool.map(self._scrape, instances))
         merged: Snapshot = {}

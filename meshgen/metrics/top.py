@@ -79,7 +79,13 @@ def to_table(document: dict[str, Any]) -> str:
     lines = [
         f"mesh {document['mesh']}: the last {document['window_seconds']:g}s, from {where}",
         "",
-        _table(_rows(document["services"], "SERVICE (inbound)", lambda e: e["service"])),
+        _table(
+            _rows(
+                document["services"],
+                "SERVICE (inbound)",
+                lambda e: e["service"] + (" (gateway)" if e.get("kind") == "gateway" else ""),
+            )
+        ),
         "",
         _table(_rows(document["edges"], "CALLER -> CALLEE", lambda e: f"{e['caller']} -> {e['callee']}")),
     ]

@@ -388,6 +388,7 @@ class Gateway:
         sockets = [
             Socket(host.address, self.port, "gateway http listener"),
             Socket(host.local_address, instance.admin_port, "admin"),
+            Socket(host.address, instance.stats_port, "stats listener"),
         ]
         if self.tls_port is not None:
             sockets.append(Socket(host.address, self.tls_port, "gateway https listener"))

@@ -81,10 +81,10 @@ def scrape_config(state_dir: Path) -> dict[str, Any]:
 
 
 def targets(mesh: Mesh) -> list[dict[str, Any]]:
-    """Every sidecar's stats listener, labelled as its metrics are (so `up` is too)."""
+    """Every sidecar's and gateway's stats listener, labelled as its metrics are (so `up` is too)."""
     return [
-        {"targets": [f"{instance.host.address}:{instance.stats_port}"], "labels": labels(mesh, instance)}
-        for instance in mesh.instances
+        {"targets": [f"{_host(instance.host.address)}:{instance.stats_port}"], "labels": labels(mesh, instance)}
+        for instance in mesh.proxies
     ]
 
 
