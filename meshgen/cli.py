@@ -451,7 +451,7 @@ def _parse_externals(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
 @json_option
 @user_errors
 def up(catalog: Path, state_dir: Path | None, externals: tuple[str, ...], as_json: bool) -> None:
-    """Run the mesh on this machine: every app with a real Envoy sidecar, plus a trace collector.
+    """Run the mesh on this machine: every app with a real Envoy sidecar, a trace collector, Prometheus.
 
     Run again on a changed catalog to apply the change live: sidecar files are swapped and the
     running Envoys reload them; only processes whose start-up inputs changed restart.
@@ -577,6 +577,85 @@ def traces(catalog: Path | None, limit: int, service: str | None, state_dir: Pat
         emit_json({"traces": reply.body})
         return
     click.echo("\n\n".join(draw(spans) for spans in reply.body) or "no traces yet")
+
+
+@main.command()
+@click.option(
+    "--catalog",
+    "catalog",
+    type=click.Path(path_type=Path),
+    help="Catalog of the mesh (default: the running local mesh's).",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["auto", "prometheus", "sidecars"]),
+    default="auto",
+    show_default=True,
+    help="auto: the mesh's Prometheus when it answers, else every sidecar's stats listener.",
+)
+@click.option("--window", help="Rates over this long (default: 10s from Prometheus, 1s from the sidecars).")
+@click.option("--watch", is_flag=True, help="Refresh until Ctrl-C (not with --json).")
+@state_dir_option
+@json_option
+@user_errors
+def top(
+    *, catalog: Path | None, source: str, window: str | None, watch: bool, state_dir: Path | None, as_json: bool
+) -> None:
+    """Requests/s, error % and p50/p99 per service (its own sidecars' inbound) and per edge (the
+    caller's sidecars, towards every version of the callee)."""
+    import time
+
+    from meshgen.deploy.local.state import load_state
+    from meshgen.durations import Duration
+    from meshgen.metrics.top import choose, collect, to_table
+
+    if watch and as_json:
+        raise InputError("--watch refreshes a table; --json prints one document: choose one")
+    seconds = None
+    if window is not None:
+        try:
+            seconds = Duration.parse(window).seconds
+        except ValueError as exc:
+            raise InputError(f"--window: {exc}") from None
+        if seconds <= 0:
+            raise InputError("--window must be longer than 0s")
+    if catalog is None:
+        state = load_state(_state_dir(state_dir))
+        if state is None:
+            raise UserError("no local mesh is running; name the catalog with --catalog")
+        catalog = Path(state.catalog)
+    mesh = load_catalog(catalog)
+    reader = choose(mesh, source)
+    if as_json:
+        emit_json(collect(mesh, reader, seconds))
+        return
+    while True:
+        text = to_table(collect(mesh, reader, seconds))
+        if not watch:
+            click.echo(text)
+            return
+        click.echo(("\x1b[H\x1b[2J" if sys.stdout.isatty() else "\n") + text)
+        time.sleep(1.0)
+
+
+@main.command()
+@catalog_argument
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path), help="Write the dashboard to this file (default: stdout)."
+)
+@user_errors
+def grafana(catalog: Path, out: Path | None) -> None:
+    """Print a Grafana dashboard of the mesh (JSON): requests/s, error % and p50/p99 per service and
+    per edge, from the Prometheus that scrapes the sidecars (a dashboard variable)."""
+    from meshgen.metrics.grafana import dashboard
+    from meshgen.render.output import atomic_write
+
+    text = json.dumps(dashboard(load_catalog(catalog)), indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    atomic_write(out, text)
+    click.echo(f"{out}: Grafana dashboard of mesh {load_catalog(catalog).name}", err=True)
 
 
 @main.group()

@@ -316,25 +316,62 @@ CASES = [
         catalog(("      v2: {instances: [users-2]}", "      v2: {instances: [users-2, users-2]}  " + MARK)),
         "services.users.versions.v2.instances[1]",
         "duplicate instance: users v2 is already on host users-2",
-        count=4,  # and its three sockets (inbound, app, admin) clash with the first one's
+        count=5,  # and its four sockets (inbound, app, admin, stats) clash with the first one's
     ),
     Case(
         "two-services-same-app-port-on-one-host",
         catalog(("      v2: {instances: [users-2]}", "      v2: {instances: [web-1]}  " + MARK)),
         "services.users.versions.v2.instances[0]",
         "two listeners on 127.0.30.129:8080: web.v1.web-1 app; users.v2.web-1 app",
-        count=3,  # app, inbound and admin ports all clash
+        count=4,  # app, inbound, admin and stats ports all clash
     ),
     Case(
         "two-services-same-inbound-port-on-one-host",
         catalog(
             (
                 "      v2: {instances: [users-2]}",
-                "      v2: {instances: [{host: web-1, port: 9090, admin_port: 15100}]}  " + MARK,
+                "      v2: {instances: [{host: web-1, port: 9090, admin_port: 15100, stats_port: 15190}]}  " + MARK,
             )
         ),
         "services.users.versions.v2.instances[0]",
         "two listeners on 127.0.30.1:15006: web.v1.web-1 inbound listener; users.v2.web-1 inbound listener",
+    ),
+    Case(
+        "two-instances-same-stats-port-on-one-host",
+        catalog(
+            (
+                "      v2: {instances: [users-2]}",
+                "      v2: {instances: [{host: web-1, port: 9090, inbound_port: 15106, admin_port: 15100}]}  " + MARK,
+            )
+        ),
+        "services.users.versions.v2.instances[0]",
+        "two listeners on 127.0.30.1:15090: web.v1.web-1 stats listener; users.v2.web-1 stats listener",
+    ),
+    Case(
+        "stats-port-is-the-inbound-port",
+        catalog(
+            ("      v1: {instances: [web-1]}", "      v1: {instances: [{host: web-1, stats_port: 15006}]}  " + MARK)
+        ),
+        "services.web.versions.v1.instances[0]",
+        "two listeners on 127.0.30.1:15006: web.v1.web-1 inbound listener; web.v1.web-1 stats listener",
+    ),
+    Case(
+        "prometheus-not-host-port",
+        catalog(("  name: test", "  name: test\n  metrics: {prometheus: prom-1}  " + MARK)),
+        "mesh.metrics.prometheus",
+        "expected HOST:PORT, got 'prom-1'",
+    ),
+    Case(
+        "prometheus-host-not-a-name",
+        catalog(("  name: test", "  name: test\n  metrics: {prometheus: 'bad_host!:9091'}  " + MARK)),
+        "mesh.metrics.prometheus",
+        "'bad_host!' is neither a catalog host, an IP address nor a DNS name",
+    ),
+    Case(
+        "prometheus-on-a-sidecar-port",
+        catalog(("  name: test", "  name: test\n  metrics: {prometheus: 'web-1:15090'}  " + MARK)),
+        "mesh.metrics.prometheus",
+        "two listeners on 127.0.30.1:15090: web.v1.web-1 stats listener; prometheus",
     ),
     Case(
         "two-hosts-same-address",
@@ -344,7 +381,7 @@ CASES = [
         ),
         "services.users.versions.v2.instances[0]",
         "two listeners on 127.0.30.130:8080: users.v1.users-1 app; users.v2.users-2 app",
-        count=3,
+        count=4,
     ),
     Case(
         "service-and-external-same-name",
@@ -407,7 +444,7 @@ CASES = [
             ("    dependencies: [users]", "    dependencies:\n      - {service: users, address: 127.0.30.201}"),
             append="  audit:\n    port: 8090\n"
             "    versions: {v1: {instances: [{host: web-1, inbound_port: 15106, admin_port: 15100, "
-            "outbound_port: 15101}]}}\n"
+            "outbound_port: 15101, stats_port: 15190}]}}\n"
             "    dependencies: [{service: users, address: 127.0.30.202}]\n",
         ),
         "hosts.web-1.hosts_file",
@@ -442,6 +479,7 @@ CASES = [
         "gateway-listener-taken",
         catalog(
             append="gateways:\n  public:\n    hosts: [web-1]  " + MARK + "\n    port: 15006\n    admin_port: 15100\n"
+            "    stats_port: 15190\n"
             "    routes: [{service: web}]\n"
         ),
         "gateways.public.hosts[0]",
@@ -607,7 +645,8 @@ def test_instances_may_share_a_host_on_distinct_ports(tmp_path: Path) -> None:
     text = catalog(
         (
             "      v2: {instances: [users-2]}",
-            "      v2: {instances: [{host: web-1, port: 9090, inbound_port: 15106, admin_port: 15100}]}",
+            "      v2: {instances: [{host: web-1, port: 9090, inbound_port: 15106, admin_port: 15100, "
+            "stats_port: 15190}]}",
         ),
     )
     mesh = load_mesh(write(tmp_path, text))

@@ -39,9 +39,18 @@ def test_inlined_bootstrap_carries_every_dynamic_resource(tmp_path: Path) -> Non
     config = inline_bootstrap(tmp_path / "api.v1.api-1")
     assert "dynamic_resources" not in config
     listeners = {listener["name"] for listener in config["static_resources"]["listeners"]}
-    assert listeners == {"inbound", "outbound_http", "outbound_tcp.db", "outbound_tcp.ledger"}
+    assert listeners == {"prometheus_stats", "inbound", "outbound_http", "outbound_tcp.db", "outbound_tcp.ledger"}
     clusters = {cluster["name"] for cluster in config["static_resources"]["clusters"]}
-    assert clusters == {"tracing_collector", "local_app", "grpc.v1", "grpc.v2", "db.v1", "db.v2", "external.ledger"}
+    assert clusters == {
+        "prometheus_stats",
+        "tracing_collector",
+        "local_app",
+        "grpc.v1",
+        "grpc.v2",
+        "db.v1",
+        "db.v2",
+        "external.ledger",
+    }
 
 
 def test_static_bootstrap_from_documents_equals_the_one_from_files_and_leaves_them_alone() -> None:

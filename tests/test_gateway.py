@@ -52,6 +52,7 @@ gateways:
     hosts: [gw-1]
     port: 9080
     admin_port: 15100
+    stats_port: 15190
     tls: {port: 9443, cert: partner.pem, key: partner-key.pem}
     routes:
       - {name: partner-api, match: {prefix: /v1/}, service: api}

@@ -96,7 +96,7 @@ def test_timeout_margin_threshold(tmp_path: Path) -> None:
 def test_cycles_and_unreachable_services(tmp_path: Path) -> None:
     text = (
         CHAIN.format(extra=", dependencies: [b]")
-        + "  lonely: {port: 9090, versions: {v1: {instances: [{host: h1, inbound_port: 16006, outbound_port: 16001, admin_port: 16000}]}}, dependencies: [lonely2]}\n  lonely2: {port: 9091, versions: {v1: {instances: [{host: h2, inbound_port: 16006, outbound_port: 16001, admin_port: 16000}]}}, dependencies: [lonely]}\n"
+        + "  lonely: {port: 9090, versions: {v1: {instances: [{host: h1, inbound_port: 16006, outbound_port: 16001, admin_port: 16000, stats_port: 16090}]}}, dependencies: [lonely2]}\n  lonely2: {port: 9091, versions: {v1: {instances: [{host: h2, inbound_port: 16006, outbound_port: 16001, admin_port: 16000, stats_port: 16090}]}}, dependencies: [lonely]}\n"
     )
     findings = lint(_mesh(tmp_path, text), Thresholds(max_amplification=1000))
     assert ("cycle", "b -> c -> d -> b") in _checks(findings)
@@ -118,7 +118,7 @@ def test_shadowed_routes_unrouted_versions_and_missing_catch_all(tmp_path: Path)
           - {name: late, match: {prefix: /x}, to: {v2: 100}}
       t:
         port: 8081
-        versions: {v1: {instances: [{host: h1, inbound_port: 16006, outbound_port: 16001, admin_port: 16000}]}}
+        versions: {v1: {instances: [{host: h1, inbound_port: 16006, outbound_port: 16001, admin_port: 16000, stats_port: 16090}]}}
         routes:
           - {name: only-x, match: {prefix: /x}, to: {v1: 100}}
           - {name: again-x, match: {prefix: /x}, to: {v1: 100}}

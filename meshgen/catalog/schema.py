@@ -179,6 +179,17 @@ class Tracing(Strict):
         return value
 
 
+class Metrics(Strict):
+    """Where the mesh's Prometheus runs; `meshgen up` starts it to scrape every sidecar."""
+
+    prometheus: str = Field(description="HOST:PORT Prometheus listens on; HOST may name a catalog host")
+
+    @field_validator("prometheus")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        return Tracing._host_port(value)  # the same HOST:PORT as the trace collector's
+
+
 class AccessLog(Strict):
     format: Literal["json", "text"] = "json"
     path: str = Field("/dev/stdout", description="file each sidecar appends its access log to")
@@ -190,6 +201,11 @@ class Sidecar(Strict):
     inbound_port: Port = 15006
     outbound_port: Port = 15001
     admin_port: Port = 15000
+    stats_port: Port = Field(
+        15090,
+        description="Prometheus metrics at http://<host address>:<stats_port>/stats/prometheus, read-only "
+        "(Istio's port); nothing else of the admin interface is reachable there",
+    )
     max_downstream_connections: int = Field(
         50_000,
         ge=1,
@@ -251,6 +267,7 @@ class MeshSection(Strict):
     name: Name
     defaults: Defaults = Defaults()
     tracing: Tracing | None = None
+    metrics: Metrics | None = None
     access_log: AccessLog = AccessLog()
     sidecar: Sidecar = Sidecar()
     security: Security = Security()
@@ -303,6 +320,7 @@ class Instance(Strict):
     inbound_port: Port | None = None
     outbound_port: Port | None = None
     admin_port: Port | None = None
+    stats_port: Port | None = None
     command: list[str] | None = Field(None, description="the app to run (default: the built-in demo app)")
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str | None = Field(
@@ -527,6 +545,9 @@ class Gateway(Strict):
     port: Port = Field(8080, description="the HTTP listener's port, on each host's address")
     tls: GatewayTls | None = Field(None, description="an HTTPS listener besides the HTTP one")
     admin_port: Port | None = Field(None, description="default: mesh.sidecar.admin_port")
+    stats_port: Port | None = Field(
+        None, description="Prometheus metrics, as a sidecar's; default: mesh.sidecar.stats_port"
+    )
     rate_limit: RateLimit | None = Field(None, description="limit on what each gateway instance accepts, all routes")
     routes: list[GatewayRoute] = Field(min_length=1, description="first match wins")
 

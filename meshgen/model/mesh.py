@@ -209,6 +209,7 @@ class Instance:
     command: tuple[str, ...] | None = None
     env: tuple[tuple[str, str], ...] = ()
     workdir: str | None = None  # as written: each target says what a relative one is relative to
+    stats_port: int = 15090  # Prometheus metrics on the mesh address, read-only
     gateway: bool = False  # an instance of a gateway: an Envoy with no app (version is "gateway")
 
     @property
@@ -308,6 +309,7 @@ class Service:
             Socket(host.address, instance.inbound_port, "inbound listener"),
             Socket(host.local_address, instance.app_port, "app"),
             Socket(host.local_address, instance.admin_port, "admin"),
+            Socket(host.address, instance.stats_port, "stats listener"),
         ]
         calls = self.calls(instance.version)
         if any(d.is_http for d in calls):
@@ -386,6 +388,7 @@ class Gateway:
         sockets = [
             Socket(host.address, self.port, "gateway http listener"),
             Socket(host.local_address, instance.admin_port, "admin"),
+            Socket(host.address, instance.stats_port, "stats listener"),
         ]
         if self.tls_port is not None:
             sockets.append(Socket(host.address, self.tls_port, "gateway https listener"))
@@ -399,6 +402,15 @@ class Tracing:
     collector_port: int
     collector_is_ip: bool
     sample_percent: float
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The mesh's Prometheus, which scrapes every sidecar's stats listener."""
+
+    prometheus_address: str
+    prometheus_port: int
+    prometheus_is_ip: bool
 
 
 MTLS_MODES = ("strict", "permissive", "off")
@@ -458,6 +470,7 @@ class Mesh:
     max_downstream_connections: int
     security: Security
     lint_ignores: tuple[LintIgnore, ...] = ()
+    metrics: Metrics | None = None
     gateways: tuple[Gateway, ...] = ()
     origin: str = field(default="", compare=False)
     # Deprecated spellings in the catalog, located, for every command to warn about.

@@ -248,6 +248,11 @@ class _Resolver:
             collector = tracing.collector.rpartition(":")[0]
             if "." not in collector and ":" not in collector:
                 names.add(collector)
+        metrics = self.catalog.mesh.metrics
+        if metrics is not None:
+            prometheus = metrics.prometheus.rpartition(":")[0]
+            if "." not in prometheus and ":" not in prometheus:
+                names.add(prometheus)
         hosts = {}
         for index, name in enumerate(sorted(names)):
             block, offset = divmod(index, 127)
@@ -270,11 +275,9 @@ class _Resolver:
                     "to a loopback address no host uses",
                 )
 
-    def tracing(self, hosts: dict[str, m.Host]) -> m.Tracing | None:
-        tracing = self.catalog.mesh.tracing
-        if tracing is None:
-            return None
-        host, _, port = tracing.collector.rpartition(":")
+    def host_port(self, value: str, hosts: dict[str, m.Host], path: FieldPath) -> tuple[str, int, bool]:
+        """HOST:PORT where HOST is a catalog host, an IP address or a DNS name: (address, port, is an IP)."""
+        host, _, port = value.rpartition(":")
         host = host.strip("[]")
         is_ip = True
         if host in hosts:
@@ -285,14 +288,25 @@ class _Resolver:
             except ValueError:
                 is_ip = False
                 if not HOSTNAME.match(host):
-                    self.problem(
-                        ("mesh", "tracing", "collector"),
-                        f"{host!r} is neither a catalog host, an IP address nor a DNS name",
-                    )
+                    self.problem(path, f"{host!r} is neither a catalog host, an IP address nor a DNS name")
+        return host, int(port), is_ip
+
+    def metrics(self, hosts: dict[str, m.Host]) -> m.Metrics | None:
+        metrics = self.catalog.mesh.metrics
+        if metrics is None:
+            return None
+        address, port, is_ip = self.host_port(metrics.prometheus, hosts, ("mesh", "metrics", "prometheus"))
+        return m.Metrics(prometheus_address=address, prometheus_port=port, prometheus_is_ip=is_ip)
+
+    def tracing(self, hosts: dict[str, m.Host]) -> m.Tracing | None:
+        tracing = self.catalog.mesh.tracing
+        if tracing is None:
+            return None
+        host, port, is_ip = self.host_port(tracing.collector, hosts, ("mesh", "tracing", "collector"))
         return m.Tracing(
             provider=tracing.provider,
             collector_address=host,
-            collector_port=int(port),
+            collector_port=port,
             collector_is_ip=is_ip,
             sample_percent=tracing.sample_percent,
         )
@@ -325,6 +339,7 @@ class _Resolver:
                     inbound_port=instance.inbound_port or sidecar.inbound_port,
                     outbound_port=instance.outbound_port or sidecar.outbound_port,
                     admin_port=instance.admin_port or sidecar.admin_port,
+                    stats_port=instance.stats_port or sidecar.stats_port,
                     command=tuple(instance.command) if instance.command else None,
                     env=tuple(sorted(instance.env.items())),
                     workdir=instance.workdir,
@@ -601,6 +616,7 @@ class _Resolver:
             services=tuple(services),
             externals=self.externals(),
             tracing=self.tracing(hosts),
+            metrics=self.metrics(hosts),
             access_log=m.AccessLog(format=catalog.mesh.access_log.format, path=catalog.mesh.access_log.path),
             max_downstream_connections=catalog.mesh.sidecar.max_downstream_connections,
             security=self.security(),
@@ -665,6 +681,13 @@ class _Resolver:
                         if socket.dependency is not None:
                             where = ("services", service.name, "dependencies", socket.dependency, "local_port")
                         owners[(machine, socket.address, socket.port)].append((f"{instance.id} {socket.owner}", where))
+        metrics = mesh.metrics
+        if metrics is not None and metrics.prometheus_is_ip:
+            address = metrics.prometheus_address
+            machine = "loopback" if ipaddress.ip_address(address).is_loopback else address
+            owners[(machine, address, metrics.prometheus_port)].append(
+                ("prometheus", ("mesh", "metrics", "prometheus"))
+            )
         for gateway in mesh.gateways:
             for index, instance in enumerate(gateway.instances):
                 address = instance.host.address

@@ -43,6 +43,7 @@ def resolve_gateways(
                     inbound_port=gateway.port,
                     outbound_port=gateway.port,
                     admin_port=gateway.admin_port or sidecar.admin_port,
+                    stats_port=gateway.stats_port or sidecar.stats_port,
                     gateway=True,
                 )
             )

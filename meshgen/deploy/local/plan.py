@@ -125,6 +125,14 @@ def check_runs_locally(mesh: Mesh) -> None:
                     f"tracing collector {mesh.tracing.collector_address} is not a loopback address",
                 )
             )
+    metrics = mesh.metrics
+    if metrics is not None and not (metrics.prometheus_is_ip and _is_loopback(metrics.prometheus_address)):
+        problems.append(
+            problem(
+                ("mesh", "metrics", "prometheus"),
+                f"Prometheus address {metrics.prometheus_address} is not a loopback address",
+            )
+        )
     for service in mesh.services:
         if service.protocol not in ("http2", "grpc"):
             continue
@@ -224,9 +232,15 @@ def call_depths(mesh: Mesh) -> dict[str, int]:
 
 
 def plan(mesh: Mesh, envoy: str, config_dir: Path, files: dict[str, str], state_dir: Path) -> list[Spec]:
-    """Processes in start order: the collector, the certificate renewer, every app, then every
-    sidecar, callees' before their callers'."""
-    specs = [s for s in (_collector_spec(mesh), _renewer_spec(mesh, state_dir)) if s is not None]
+    """Processes in start order: the collector, Prometheus, the certificate renewer, every app, then
+    every sidecar, callees' before their callers'."""
+    from meshgen.deploy.local.prometheus import spec as prometheus_spec  # it builds on Spec, above
+
+    specs = [
+        s
+        for s in (_collector_spec(mesh), prometheus_spec(mesh, state_dir), _renewer_spec(mesh, state_dir))
+        if s is not None
+    ]
     specs += [_app_spec(mesh, i) for i in mesh.instances]
     depths = call_depths(mesh)
     specs += [

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from meshgen.deploy.local.processes import log_tail
+from meshgen.deploy.local.prometheus import prometheus_url, runs_prometheus
 from meshgen.deploy.local.runner import ProcessStatus, UpReport
 from meshgen.deploy.local.state import MeshState
 
@@ -58,6 +59,8 @@ def describe_up(report: UpReport, state_dir: Path) -> str:
         lines.append("mutual TLS: off (plaintext between sidecars, no authorization)")
     if mesh.tracing is not None:
         lines.append(f"traces:  http://{mesh.tracing.collector_address}:{mesh.tracing.collector_port}/api/v2/traces")
+    if runs_prometheus(mesh):
+        lines.append(f"metrics: {prometheus_url(mesh)} (Prometheus, scraping every sidecar; meshgen top)")
     for gateway in mesh.gateways:
         for instance in gateway.instances:
             address = instance.host.address
@@ -142,6 +145,7 @@ def up_json(report: UpReport, state_dir: Path) -> dict[str, Any]:
             for instance in gateway.instances
         ],
         "traces": f"http://{tracing.collector_address}:{tracing.collector_port}/api/v2/traces" if tracing else None,
+        "prometheus": prometheus_url(mesh) if runs_prometheus(mesh) else None,
         "state_dir": str(state_dir),
     }
 

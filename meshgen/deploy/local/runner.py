@@ -24,6 +24,9 @@ from meshgen.deploy.local.plan import (
     plan,
 )
 from meshgen.deploy.local.processes import alive, http_ok, port_free
+from meshgen.deploy.local.prometheus import notes as prometheus_notes
+from meshgen.deploy.local.prometheus import runs_prometheus
+from meshgen.deploy.local.prometheus import write_files as write_prometheus_files
 from meshgen.deploy.local.sidecars import config_problems
 from meshgen.deploy.local.state import MeshState, Process, clear_state, load_state, save_state
 from meshgen.deploy.local.swap import mode_steps, swap, with_mode
@@ -62,6 +65,13 @@ def _check_ports_free(mesh: Mesh) -> None:
                     taken.append(f"{socket.address}:{socket.port} ({instance.id} {socket.owner})")
     if mesh.tracing is not None and not port_free(mesh.tracing.collector_address, mesh.tracing.collector_port):
         taken.append(f"{mesh.tracing.collector_address}:{mesh.tracing.collector_port} (trace collector)")
+    metrics = mesh.metrics
+    if (
+        metrics is not None
+        and runs_prometheus(mesh)
+        and not port_free(metrics.prometheus_address, metrics.prometheus_port)
+    ):
+        taken.append(f"{metrics.prometheus_address}:{metrics.prometheus_port} (Prometheus)")
     if taken:
         raise UserError("cannot start: already in use:\n" + "\n".join(f"  {t}" for t in taken))
 
@@ -95,7 +105,7 @@ def up(
     mesh, it leaves every process recorded and running: `up` again finishes the change."""
     mesh, notes = localize_externals(localize_paths(load_mesh(catalog), catalog), externals or {})
     check_runs_locally(mesh)
-    notes += local_limitations(mesh) + [f"deprecated: {d}" for d in mesh.deprecations]
+    notes += local_limitations(mesh) + prometheus_notes(mesh) + [f"deprecated: {d}" for d in mesh.deprecations]
     envoy = find_envoy()
     existing = load_state(state_dir)
     if existing is not None and any(alive(p) for p in existing.processes):
@@ -115,6 +125,7 @@ def up(
     validate_sidecars(split_sidecars(files), envoy)  # nothing is written unless Envoy accepts all of it
     _identities(mesh, state_dir, [])
     write_tree(config_dir, files)
+    write_prometheus_files(mesh, state_dir)
     state = MeshState(
         mesh=mesh.name, catalog=str(catalog.resolve()), config_dir=str(config_dir), mtls=mesh.security.mtls
     )
@@ -161,6 +172,7 @@ def _apply(
         if relative.split("/", 1)[0] in new_instances:
             atomic_write(config_dir / relative, content)  # a new sidecar needs its files to start
     files = renders[-1]
+    write_prometheus_files(mesh, state_dir)  # a running Prometheus rereads its targets by itself
     desired = plan(mesh, envoy, config_dir, files, state_dir)
     report = UpReport(mesh=mesh, state=state, applied=True)
     fresh = [s for s in desired if s.name not in running]

@@ -10,6 +10,7 @@ from meshgen.render.envoy.clusters import tracing_cluster
 from meshgen.render.envoy.common import socket_address
 from meshgen.render.envoy.layout import SidecarPaths
 from meshgen.render.envoy.listeners import file_source
+from meshgen.render.envoy.metrics import STATS_FLUSH_INTERVAL, stats_cluster, stats_config, stats_listener
 
 
 def bootstrap(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> dict[str, Any]:
@@ -33,6 +34,9 @@ def bootstrap(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> dict[str, 
             "lds_config": file_source(paths.file(names.LDS_FILE)),
         },
     }
+    # Every metric says which mesh, service, version and instance it is from.
+    config["stats_config"] = stats_config(mesh, instance)
+    config["stats_flush_interval"] = STATS_FLUSH_INTERVAL
     config["overload_manager"] = {
         "resource_monitors": [
             {
@@ -45,7 +49,10 @@ def bootstrap(mesh: Mesh, instance: Instance, paths: SidecarPaths) -> dict[str, 
             }
         ]
     }
+    # Prometheus's listener is static: it serves from the start, whatever the watched files hold.
+    static: dict[str, Any] = {"listeners": [stats_listener(instance)], "clusters": [stats_cluster(instance)]}
     if mesh.tracing is not None and mesh.tracing.provider != "xray":
         # Tracers need their collector cluster before any dynamic resource arrives.
-        config["static_resources"] = {"clusters": [tracing_cluster(mesh.tracing)]}
+        static["clusters"].append(tracing_cluster(mesh.tracing))
+    config["static_resources"] = static
     return config

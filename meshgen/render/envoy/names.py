@@ -4,6 +4,8 @@ from __future__ import annotations
 
 LOCAL_APP_CLUSTER = "local_app"
 TRACING_CLUSTER = "tracing_collector"
+PROMETHEUS_STATS_CLUSTER = "prometheus_stats"  # the sidecar's own admin interface
+STATS_LISTENER = "prometheus_stats"
 INBOUND_LISTENER = "inbound"
 OUTBOUND_HTTP_LISTENER = "outbound_http"
 INBOUND_ROUTES = "inbound"

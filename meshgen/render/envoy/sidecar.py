@@ -43,6 +43,8 @@ def bootstrap_header(mesh: Mesh, service: Service, instance: Instance) -> list[s
     lines = [
         *_identity(mesh, instance),
         f"admin     {host.local_address}:{instance.admin_port} (loopback only)",
+        f"stats     http://{host.inbound_bind}:{instance.stats_port}/stats/prometheus (read-only, nothing else; "
+        f"labels mesh={mesh.name} service={instance.service} version={instance.version} instance={instance.id})",
         f"dynamic   {names.CDS_FILE}, {names.LDS_FILE} and the route and secret files they name "
         "(watched; changes apply live)",
     ]

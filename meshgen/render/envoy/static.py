@@ -67,7 +67,7 @@ def static_bootstrap_from_documents(documents: dict[str, dict[str, Any]]) -> dic
                 routes[route_config["name"]] = route_config
     listeners = [_with_inline_routes(listener, routes) for listener in _resources(documents[names.LDS_FILE])]
     static = dict(config.get("static_resources", {}))
-    static["listeners"] = listeners
+    static["listeners"] = static.get("listeners", []) + listeners
     static["clusters"] = static.get("clusters", []) + _resources(documents[names.CDS_FILE])
     secrets = [
         _static_secret(s) for file in sorted(documents) if file.startswith("sds-") for s in _resources(documents[file])

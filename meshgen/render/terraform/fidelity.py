@@ -107,7 +107,7 @@ _EXTERNAL_FIELDS = ("address", "port", "protocol", "tls", "sni", "ca_file", "tim
 _HEADER_FIELDS = ("exact", "prefix", "regex", "present")
 _HEALTH_FIELDS = ("path", "grpc_service", "interval", "timeout", "unhealthy_threshold", "healthy_threshold")
 _RATE_FIELDS = ("requests", "per", "burst")
-_SIDECAR_FIELDS = ("inbound_port", "outbound_port", "admin_port", "max_downstream_connections")
+_SIDECAR_FIELDS = ("inbound_port", "outbound_port", "admin_port", "stats_port", "max_downstream_connections")
 _ACCESS_LOG_FIELDS = ("format", "path")
 
 _NO_HOSTS = Moot("ECS gives every task its own address, found through Cloud Map; apps bind the task's loopback")
@@ -119,6 +119,10 @@ _ENVOY = Carried("in the version's Envoy config, as in the local mesh")
 _NO_SIDECAR = Moot("no meshgen sidecar: the Service Connect proxy takes traffic on the app's port")
 _APP_MESH_TASKS = Moot("this flavor builds the mesh, not the tasks (one line of LIMITATIONS.md says so)")
 _APP_MESH_ENVOY = Moot("App Mesh's Envoy takes traffic through the task's proxy configuration, not on catalog ports")
+_NO_PROMETHEUS = Moot(
+    "no Prometheus is deployed on AWS: the local mesh runs one; where Envoy is meshgen's (ecs-envoy) each task serves "
+    "/stats/prometheus on its stats port for a Prometheus of yours"
+)
 
 
 _AUTHORIZATION_FIELDS = ("callers", "clients", "outside", "methods", "paths")
@@ -147,6 +151,7 @@ ECS_ENVOY: dict[str, Fate] = {
     "mesh.tracing.provider": Moot("each task traces to its own sidecar chosen by --tracing (X-Ray or OpenTelemetry)"),
     "mesh.tracing.collector": Moot("each task traces to its own sidecar chosen by --tracing, on the task's loopback"),
     "mesh.tracing.sample_percent": Carried("Envoy's sampling; with --tracing none all tracing is listed as lost"),
+    "mesh.metrics.prometheus": _NO_PROMETHEUS,
     "mesh.access_log.format": _ENVOY,
     "mesh.access_log.path": Carried("inside the Envoy container; /dev/stdout reaches CloudWatch Logs"),
     **_under("mesh.sidecar", dict.fromkeys(_SIDECAR_FIELDS, _ENVOY)),
@@ -165,6 +170,7 @@ ECS_ENVOY: dict[str, Fate] = {
             "inbound_port": Carried(_FIRST_INSTANCE),
             "outbound_port": Carried(_FIRST_INSTANCE),
             "admin_port": Carried(_FIRST_INSTANCE),
+            "stats_port": Carried(_FIRST_INSTANCE),
             "env": Carried(_FIRST_INSTANCE),
             "command": Lost("ECS runs the image's own command"),
         },
@@ -227,6 +233,8 @@ SERVICE_CONNECT: dict[str, Fate] = {
     "mesh.sidecar.inbound_port": _NO_SIDECAR,
     "mesh.sidecar.outbound_port": _NO_SIDECAR,
     "mesh.sidecar.admin_port": _NO_SIDECAR,
+    "mesh.sidecar.stats_port": _NO_SIDECAR,
+    "mesh.metrics.prometheus": _NO_PROMETHEUS,
     "mesh.sidecar.max_downstream_connections": Lost("the proxy's connection limit is not configurable"),
     "hosts.*.address": _NO_HOSTS,
     "hosts.*.local_address": _NO_HOSTS,
@@ -243,6 +251,7 @@ SERVICE_CONNECT: dict[str, Fate] = {
             "inbound_port": _NO_SIDECAR,
             "outbound_port": _NO_SIDECAR,
             "admin_port": _NO_SIDECAR,
+            "stats_port": _NO_SIDECAR,
             "env": Carried(_FIRST_INSTANCE),
             "command": Lost("ECS runs the image's own command"),
         },
@@ -331,6 +340,8 @@ APP_MESH: dict[str, Fate] = {
     "mesh.sidecar.inbound_port": _APP_MESH_ENVOY,
     "mesh.sidecar.outbound_port": _APP_MESH_ENVOY,
     "mesh.sidecar.admin_port": _APP_MESH_ENVOY,
+    "mesh.sidecar.stats_port": _APP_MESH_ENVOY,
+    "mesh.metrics.prometheus": _NO_PROMETHEUS,
     "mesh.sidecar.max_downstream_connections": Lost("App Mesh has no connection limit per Envoy"),
     "hosts.*.address": Moot("virtual nodes are found by their Cloud Map names"),
     "hosts.*.local_address": Moot("virtual nodes are found by their Cloud Map names"),
@@ -349,6 +360,7 @@ APP_MESH: dict[str, Fate] = {
             "inbound_port": _APP_MESH_ENVOY,
             "outbound_port": _APP_MESH_ENVOY,
             "admin_port": _APP_MESH_ENVOY,
+            "stats_port": _APP_MESH_ENVOY,
             "env": _APP_MESH_TASKS,
             "command": _APP_MESH_TASKS,
         },
@@ -516,6 +528,7 @@ _PER_VERSION: dict[str, dict[str, Callable[[Instance], object]]] = {
         "inbound_port": lambda i: i.inbound_port,
         "outbound_port": lambda i: i.outbound_port,
         "admin_port": lambda i: i.admin_port,
+        "stats_port": lambda i: i.stats_port,
         "env": lambda i: dict(i.env),
     },
     "service-connect": {"port": lambda i: i.app_port, "env": lambda i: dict(i.env)},
