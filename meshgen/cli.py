@@ -580,6 +580,25 @@ def traces(catalog: Path | None, limit: int, service: str | None, state_dir: Pat
     click.echo("\n\n".join(draw(spans) for spans in reply.body) or "no traces yet")
 
 
+@main.command()
+@state_dir_option
+@click.option(
+    "--address",
+    default="127.0.0.1",
+    show_default=True,
+    help="Loopback address to listen on; any other is refused (the page is for this machine only).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=9900, show_default=True, help="0: any free port.")
+@user_errors
+def dashboard(state_dir: Path | None, address: str, port: int) -> None:
+    """Serve a live web page of the running local mesh until Ctrl-C: the service graph with request
+    rate, error rate and p99 on every edge, each service's routes, policies and instances, recent
+    traces as waterfalls, and the last `meshgen verify` result. Prints its URL."""
+    from meshgen.dashboard.server import serve
+
+    serve(_state_dir(state_dir), address, port, announce=lambda url: click.echo(f"dashboard: {url}  (Ctrl-C stops it)"))
+
+
 @main.group()
 def aws() -> None:
     """Drive Terraform on the generated AWS root, and compare what is deployed with the catalog."""
