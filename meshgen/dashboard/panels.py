@@ -105,10 +105,11 @@ def _authorization(mesh: Mesh, service: Service) -> list[list[Cell]]:
     return rows
 
 
-def callers_view(mesh: Mesh, service: Service) -> dict[str, list[str]]:
-    """What the callers' sidecars think of each instance (by mesh address): ejected by outlier
-    detection, failing active health checks. One /clusters read per caller sidecar."""
-    seen: dict[str, list[str]] = {}
+def callers_view(mesh: Mesh, service: Service) -> dict[str, str]:
+    """What the callers' sidecars think of each instance (by mesh address), where they do not all
+    think it healthy: ejected by outlier detection, failing active health checks. One /clusters
+    read per caller sidecar."""
+    seen: dict[str, dict[str, list[str]]] = {}
     clusters = {names.version_cluster(service.name, v.name) for v in service.versions}
     for caller in mesh.callers_of(service.name):
         for instance in caller.instances:
@@ -124,11 +125,15 @@ def callers_view(mesh: Mesh, service: Service) -> dict[str, list[str]]:
                     socket = host.get("address", {}).get("socket_address", {})
                     address = f"{socket.get('address')}:{socket.get('port_value')}"
                     health = host.get("health_status", {})
-                    if health.get("failed_outlier_check"):
-                        seen.setdefault(address, []).append(f"ejected by {instance.id}")
-                    if health.get("failed_active_health_check"):
-                        seen.setdefault(address, []).append(f"failing health checks of {instance.id}")
-    return seen
+                    for flag, what in (
+                        ("failed_outlier_check", "ejected by"),
+                        ("failed_active_health_check", "failing health checks of"),
+                    ):
+                        if health.get(flag):
+                            seen.setdefault(address, {}).setdefault(what, []).append(instance.id)
+    return {
+        address: "; ".join(f"{what} {', '.join(ids)}" for what, ids in found.items()) for address, found in seen.items()
+    }
 
 
 def _instances(mesh: Mesh, service: Service, state: MeshState | None) -> list[list[Cell]]:
@@ -146,8 +151,7 @@ def _instances(mesh: Mesh, service: Service, state: MeshState | None) -> list[li
             envoy_cell = state_cell("up", "ok")
         else:
             envoy_cell = state_cell("not ready", "warn")
-        notes = view.get(address, [])
-        callers = state_cell("; ".join(notes), "warn") if notes else state_cell("healthy", "ok")
+        callers = state_cell(view[address], "warn") if address in view else state_cell("healthy", "ok")
         rows.append([instance.id, instance.version, address, app_cell, envoy_cell, callers])
     return rows
 

@@ -9,7 +9,10 @@ const NODE_STYLES = {
     shape: "round-rectangle", "background-color": "#f4f7fc", "border-color": "#9aa7bd", "border-width": 1,
     "text-valign": "top", "text-halign": "center", "font-weight": "bold", "font-size": 14, padding: 10,
   },
-  version: { shape: "round-rectangle", width: 56, height: 30, "background-color": "#ffffff", "border-color": "#4a6fa5" },
+  version: {
+    shape: "round-rectangle", height: 30, "background-color": "#ffffff", "border-color": "#4a6fa5",
+    width: (node) => Math.max(56, 7.5 * node.data("label").length + 16),
+  },
   external: { shape: "cut-rectangle", width: 90, height: 34, "background-color": "#fff6e8", "border-color": "#c98a2b" },
   outside: {
     shape: "ellipse", width: 96, height: 46, "background-color": "#eceff4", "border-style": "dashed",
@@ -161,8 +164,9 @@ async function refreshGraph() {
   const when = graph.sampled_at ? new Date(graph.sampled_at * 1000).toLocaleTimeString() : "not yet";
   const problem = graph.problem ? ` · ${graph.problem}` : "";
   $("#status").textContent =
-    `${graph.catalog} · ${graph.processes.running}/${graph.processes.total} processes running · ` +
+    `${graph.catalog.split("/").pop()} · ${graph.processes.running}/${graph.processes.total} processes running · ` +
     `numbers from ${graph.source}, sampled ${when}${problem}`;
+  $("#status").title = graph.catalog;
   drawGraph(graph);
   drawEdgeTable(graph);
 }
