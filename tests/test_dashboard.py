@@ -278,8 +278,8 @@ def test_clicking_a_service_shows_its_routes_policies_and_instances(browser: Web
     assert "eject after 1000 consecutive 5xx" in policies["circuit breaker"]
     assert sections["Authorization (who may call it)"] == [["web", "any call"]]
     assert sections["Instances"] == [
-        ["api.v1.api-1", "v1", "127.0.72.2:15006", "up", "up", "healthy"],
-        ["api.v2.api-2", "v2", "127.0.72.3:15006", "up", "up", "healthy"],
+        ["api.v1.api-1", "127.0.72.2:15006", "up", "up", "healthy"],
+        ["api.v2.api-2", "127.0.72.3:15006", "up", "up", "healthy"],
     ]
 
 
@@ -387,7 +387,7 @@ def test_an_instance_that_stops_shows_down(mesh: tuple[Path, Mesh], browser: Web
 
     def instances() -> dict[str, list[str]] | None:
         shown = panel(browser)
-        rows = {row[0]: row[3:] for row in shown["sections"].get("Instances", [])} if shown["title"] == "store" else {}
+        rows = {row[0]: row[2:] for row in shown["sections"].get("Instances", [])} if shown["title"] == "store" else {}
         return (
             rows
             if rows.get("store.v1.store-2", [""])[0] == "down" and "health" in rows["store.v1.store-2"][2]

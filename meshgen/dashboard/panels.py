@@ -152,7 +152,7 @@ def _instances(mesh: Mesh, service: Service, state: MeshState | None) -> list[li
         else:
             envoy_cell = state_cell("not ready", "warn")
         callers = state_cell(view[address], "warn") if address in view else state_cell("healthy", "ok")
-        rows.append([instance.id, instance.version, address, app_cell, envoy_cell, callers])
+        rows.append([instance.id, address, app_cell, envoy_cell, callers])
     return rows
 
 
@@ -173,7 +173,7 @@ def service_panel(mesh: Mesh, service: Service, state: MeshState | None) -> dict
             section("Authorization (who may call it)", ["caller", "may make"], _authorization(mesh, service)),
             section(
                 "Instances",
-                ["instance", "version", "mesh address", "app", "sidecar", "callers see"],
+                ["instance", "mesh address", "app", "sidecar", "callers see"],
                 _instances(mesh, service, state),
             ),
         ],
