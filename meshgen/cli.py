@@ -527,16 +527,23 @@ def verify(catalog: Path, as_json: bool, kinds: tuple[str, ...], ca_dir: Path | 
     """Prove the live mesh authorizes, routes, retries, times out, ejects, traces and limits as CATALOG says.
 
     Checks are derived from CATALOG, so a catalog the running mesh does not implement fails.
-    Exit 1 when any check fails.
+    Exit 1 when any check fails. Against the running local mesh, the result is also kept in its
+    state dir (verify.json) for `meshgen dashboard`.
     """
+    from meshgen.deploy.local.state import load_state
     from meshgen.verify import run_checks
     from meshgen.verify.authority import find_authority
     from meshgen.verify.checks import KINDS
     from meshgen.verify.report import to_json, to_table
+    from meshgen.verify.saved import save_result
 
     mesh = load_catalog(catalog)
-    authority = find_authority(mesh, ca_dir, _state_dir(state_dir)) if mesh.security.enabled else None
+    directory = _state_dir(state_dir)
+    authority = find_authority(mesh, ca_dir, directory) if mesh.security.enabled else None
     results, skipped = run_checks(mesh, kinds or KINDS, authority=authority, progress=progress)
+    running = load_state(directory)
+    if running is not None and running.mesh == mesh.name:  # for `meshgen dashboard`
+        save_result(directory, catalog, kinds or KINDS, to_json(results, skipped))
     click.echo(json.dumps(to_json(results, skipped), indent=2) if as_json else to_table(results, skipped))
     if not results or not all(r.passed for r in results):
         sys.exit(1)
@@ -656,6 +663,25 @@ def grafana(catalog: Path, out: Path | None) -> None:
         return
     atomic_write(out, text)
     click.echo(f"{out}: Grafana dashboard of mesh {load_catalog(catalog).name}", err=True)
+
+
+@main.command()
+@state_dir_option
+@click.option(
+    "--address",
+    default="127.0.0.1",
+    show_default=True,
+    help="Loopback address to listen on; any other is refused (the page is for this machine only).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=9900, show_default=True, help="0: any free port.")
+@user_errors
+def dashboard(state_dir: Path | None, address: str, port: int) -> None:
+    """Serve a live web page of the running local mesh until Ctrl-C: the service graph with request
+    rate, error rate and p99 on every edge, each service's routes, policies and instances, recent
+    traces as waterfalls, and the last `meshgen verify` result. Prints its URL."""
+    from meshgen.dashboard.server import serve
+
+    serve(_state_dir(state_dir), address, port, announce=lambda url: click.echo(f"dashboard: {url}  (Ctrl-C stops it)"))
 
 
 @main.group()
