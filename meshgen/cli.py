@@ -91,7 +91,7 @@ def validate(catalog: Path, check_envoy: bool, as_json: bool) -> None:
         )
         return
     by_envoy = f"; Envoy accepted all {checked}" if checked is not None else ""
-    gateways = f", {_gateway_count(mesh)} gateway Envoys" if mesh.gateways else ""
+    gateways = _gateway_envoys(mesh)
     click.echo(
         f"{catalog}: valid: mesh {mesh.name}, {len(mesh.services)} services, {instances} sidecars{gateways}{by_envoy}"
     )
@@ -276,9 +276,8 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
             click.echo(note)
     changes = write_tree(out, files)
     what = {
-        "envoy": f"{len(mesh.instances)} sidecars"
-        + (f", {_gateway_count(mesh)} gateway Envoys" if mesh.gateways else ""),
-        "onprem": f"Ansible inventory, {len(mesh.instances)} sidecars",
+        "envoy": f"{len(mesh.instances)} sidecars" + _gateway_envoys(mesh),
+        "onprem": f"Ansible inventory, {len(mesh.instances)} sidecars" + _gateway_envoys(mesh),
         "aws": f"Terraform root, {options.flavor}",
     }[options.target]
     click.echo(
@@ -862,3 +861,9 @@ main.add_command(certs)
 
 def _gateway_count(mesh: Mesh) -> int:
     return sum(len(g.instances) for g in mesh.gateways)
+
+
+def _gateway_envoys(mesh: Mesh) -> str:
+    """ ", 2 gateway Envoys" to follow the sidecars in a summary; nothing without gateways."""
+    count = _gateway_count(mesh)
+    return f", {count} gateway Envoy{'' if count == 1 else 's'}" if count else ""

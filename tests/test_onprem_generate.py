@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -210,14 +211,26 @@ def test_cli_generate_onprem_writes_a_usable_tree(tmp_path: Path) -> None:
         main, ["generate", str(MOLECULE), "--target", "onprem", "--connection", "docker", "-o", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
-    assert "Ansible inventory, 4 sidecars" in result.output
+    assert "Ansible inventory, 4 sidecars, 1 gateway Envoy" in result.output
     assert sorted(p.name for p in (tmp_path / "envoy").iterdir()) == [
         "auditor.v1.auditor-1",
         "callee.v1.callee-1",
         "callee.v2.callee-2",
         "caller.v1.caller-1",
+        "public.gateway.collector-1",
     ]
-    assert (tmp_path / "host_vars" / "collector-1.yml").exists()
+    collector = yaml.safe_load((tmp_path / "host_vars" / "collector-1.yml").read_text())
+    assert collector["prometheus_listen"] == "127.0.80.9:9090"
+    # The same targets for a Prometheus of the user's own, as a file_sd file.
+    targets = json.loads((tmp_path / "prometheus" / "targets.json").read_text())
+    assert targets == collector["prometheus_targets"]
+    assert {t["labels"]["instance"] for t in targets} == {
+        "auditor.v1.auditor-1",
+        "callee.v1.callee-1",
+        "callee.v2.callee-2",
+        "caller.v1.caller-1",
+        "public.gateway.collector-1",
+    }
 
 
 # --- apps: real ones (a `command`) and the demo app, with what a local mesh tells them

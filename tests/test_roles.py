@@ -28,7 +28,14 @@ def _defaults(role: Path) -> dict[str, Any]:
 
 
 def test_the_roles_are_all_there() -> None:
-    assert sorted(r.name for r in ROLES) == ["app", "demo_app", "envoy", "meshgen_runtime", "trace_collector"]
+    assert sorted(r.name for r in ROLES) == [
+        "app",
+        "demo_app",
+        "envoy",
+        "meshgen_runtime",
+        "prometheus",
+        "trace_collector",
+    ]
     assert sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir()) == [r.name for r in ROLES]
 
 

@@ -16,13 +16,12 @@ from typing import Any
 
 from meshgen.deploy.local.plan import Spec
 from meshgen.model import Mesh
-from meshgen.render.envoy.metrics import STATS_PATH, labels
+from meshgen.render import prometheus as prometheus_config
 from meshgen.render.output import atomic_write
 
 PROMETHEUS_DIR = "prometheus"
 CONFIG_FILE = "prometheus.yml"
 TARGETS_FILE = "targets.json"
-JOB = "meshgen-sidecars"
 # Often enough for a live view (`meshgen top`, a dashboard refreshing every few seconds), on a mesh
 # of a few dozen sidecars on one machine.
 SCRAPE_INTERVAL = "2s"
@@ -64,28 +63,7 @@ def notes(mesh: Mesh) -> list[str]:
 
 
 def scrape_config(state_dir: Path) -> dict[str, Any]:
-    directory = state_dir.resolve() / PROMETHEUS_DIR
-    return {
-        "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL},
-        "scrape_configs": [
-            {
-                "job_name": JOB,
-                "metrics_path": STATS_PATH,
-                # Each sidecar labels its metrics with its own instance id (and mesh, service,
-                # version); those win over Prometheus's host:port, and the targets carry the same.
-                "honor_labels": True,
-                "file_sd_configs": [{"files": [str(directory / TARGETS_FILE)]}],
-            }
-        ],
-    }
-
-
-def targets(mesh: Mesh) -> list[dict[str, Any]]:
-    """Every sidecar's and gateway's stats listener, labelled as its metrics are (so `up` is too)."""
-    return [
-        {"targets": [f"{_host(instance.host.address)}:{instance.stats_port}"], "labels": labels(mesh, instance)}
-        for instance in mesh.proxies
-    ]
+    return prometheus_config.scrape_config(str(state_dir.resolve() / PROMETHEUS_DIR / TARGETS_FILE), SCRAPE_INTERVAL)
 
 
 def write_files(mesh: Mesh, state_dir: Path) -> None:
@@ -95,7 +73,7 @@ def write_files(mesh: Mesh, state_dir: Path) -> None:
     directory = state_dir / PROMETHEUS_DIR
     # JSON is YAML: Prometheus reads the configuration file as it is.
     atomic_write(directory / CONFIG_FILE, json.dumps(scrape_config(state_dir), indent=2) + "\n")
-    atomic_write(directory / TARGETS_FILE, json.dumps(targets(mesh), indent=2) + "\n")
+    atomic_write(directory / TARGETS_FILE, json.dumps(prometheus_config.targets(mesh), indent=2) + "\n")
 
 
 def spec(mesh: Mesh, state_dir: Path) -> Spec | None:

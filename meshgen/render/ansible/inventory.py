@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from meshgen.errors import CatalogError, InputError
 from meshgen.model.addresses import hosts_file_entries, instance_environment
 from meshgen.model.mesh import Host, Instance, Mesh
 from meshgen.pki.authority import ACTIVE, CA_CERT, CA_KEY, TRUST_BUNDLE, default_ca_dir
+from meshgen.render import prometheus as prometheus_config
 from meshgen.render.document import Unsafe, to_yaml
 from meshgen.render.envoy import Layout, render_envoy
 from meshgen.render.envoy.layout import DEFAULT_TLS_ROOT
@@ -111,6 +113,13 @@ def _host_vars(mesh: Mesh, host: Host, instances: list[Instance]) -> dict[str, A
     tracing = mesh.tracing
     if tracing is not None and tracing.collector_address == variables["meshgen_address"]:
         variables["trace_collector_listen"] = f"{tracing.collector_address}:{tracing.collector_port}"
+    metrics = mesh.metrics
+    if metrics is not None and metrics.prometheus_address == host.address:
+        listen = prometheus_config.host_port(metrics.prometheus_address, metrics.prometheus_port)
+        variables["prometheus_listen"] = listen
+        variables["prometheus_mesh"] = mesh.name
+        variables["prometheus_targets"] = prometheus_config.targets(mesh)
+        variables["prometheus_scrape_job"] = prometheus_config.scrape_job()
     return variables
 
 
@@ -255,6 +264,12 @@ def render_onprem(mesh: Mesh, options: OnpremOptions) -> dict[str, str]:
     if tracing is not None:
         collectors = [h.name for h in mesh.hosts if h.address == tracing.collector_address]
         children["trace_collector"] = {"hosts": {h: _connection(options, h, address[h]) for h in collectors}}
+    metrics = mesh.metrics
+    if metrics is not None:
+        # A Prometheus at a catalog host's address runs there (the prometheus role); one elsewhere
+        # is the user's own, and prometheus/targets.json below is its file_sd targets file.
+        monitors = [h.name for h in mesh.hosts if h.address == metrics.prometheus_address]
+        children["prometheus"] = {"hosts": {h: _connection(options, h, address[h]) for h in monitors}}
     for gateway in mesh.gateways:
         children[group_name("gateway", gateway.name)] = {"hosts": {i.host.name: {} for i in gateway.instances}}
     for service in mesh.services:
@@ -274,12 +289,20 @@ def render_onprem(mesh: Mesh, options: OnpremOptions) -> dict[str, str]:
         },
         HEADER,
     )
-    hosts_with_vars = sorted({*sidecar_hosts, *children.get("trace_collector", {}).get("hosts", {})})
+    hosts_with_vars = sorted(
+        {
+            *sidecar_hosts,
+            *children.get("trace_collector", {}).get("hosts", {}),
+            *children.get("prometheus", {}).get("hosts", {}),
+        }
+    )
     on_host: dict[str, list[Instance]] = {}
     for instance in mesh.proxies:
         on_host.setdefault(instance.host.name, []).append(instance)
     for host in hosts_with_vars:
         files[f"host_vars/{host}.yml"] = to_yaml(_host_vars(mesh, hosts[host], on_host.get(host, [])), HEADER)
+    if metrics is not None:
+        files["prometheus/targets.json"] = json.dumps(prometheus_config.targets(mesh), indent=2) + "\n"
     for relative, content in render_envoy(
         mesh, Layout(PurePosixPath(options.config_root), PurePosixPath(options.tls_root))
     ).items():

@@ -52,12 +52,19 @@ def sidecars(host: Any) -> list[dict[str, Any]]:
     return _entries(host, "envoy_sidecars")
 
 
+def gateway_envoys() -> set[str]:
+    """Names of the gateway Envoys (sidecars with no app) of the mesh."""
+    return {i.id for g in mesh().gateways for i in g.instances}
+
+
 def _apps_of(host: Any, key: str) -> list[dict[str, Any]]:
-    """host_vars[key] of a host, demo apps or real ones; a host of the `mesh` group must run at
-    least one app of either kind, so checks that loop over both cannot pass by checking nothing."""
+    """host_vars[key] of a host, demo apps or real ones; a host of the `mesh` group with a sidecar
+    of a service must run at least one app of either kind, so checks that loop over both cannot
+    pass by checking nothing."""
     variables = host_vars(host)
     runs_apps = variables.get("demo_app_instances") or variables.get("app_instances")
-    assert runs_apps or "mesh" not in variables["group_names"], (
+    only_gateways = {s["name"] for s in variables.get("envoy_sidecars") or []} <= gateway_envoys()
+    assert runs_apps or only_gateways or "mesh" not in variables["group_names"], (
         f"{host.backend.get_hostname()} is in group mesh, but its host_vars list no demo_app_instances or app_instances"
     )
     found: list[dict[str, Any]] = variables.get(key) or []

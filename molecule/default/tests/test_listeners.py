@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import yaml
-from conftest import GENERATED, app_unit, apps, assert_listening, demo_apps, host_vars, listeners, sidecars
+from conftest import (
+    GENERATED,
+    app_unit,
+    apps,
+    assert_listening,
+    demo_apps,
+    gateway_envoys,
+    host_vars,
+    listeners,
+    sidecars,
+)
 
 testinfra_hosts = ["mesh", "trace_collector"]
 
@@ -26,12 +36,15 @@ def test_sidecar_listeners_are_bound_to_the_host_address(host):
     for sidecar in sidecars(host):
         unit = f"envoy@{sidecar['name']}.service"
         rendered = _rendered_listeners(sidecar["name"])
-        assert rendered["inbound"] == f"{address}:15006"
+        if sidecar["name"] in gateway_envoys():  # the way in: the gateway's port, no inbound
+            assert rendered["gateway_http"] == f"{address}:8081" and "inbound" not in rendered, rendered
+        else:
+            assert rendered["inbound"] == f"{address}:15006"
         if sidecar["service"] in ("caller", "auditor"):  # the services with dependencies: an outbound listener
             assert rendered["outbound_http"] == f"{variables['meshgen_local_address']}:15001"
         if sidecar["service"] == "auditor":  # and a listener of its own for the caller, on the caller's port
             assert rendered["outbound_http.caller"] == "127.0.80.200:8080"
-        for bound in rendered.values():
+        for bound in [*rendered.values(), f"{address}:15090"]:  # and the stats listener Prometheus scrapes
             assert_listening(host, bound, unit)
 
 

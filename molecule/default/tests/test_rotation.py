@@ -40,7 +40,7 @@ ROTATE = {"envoy_tls_rotate": True}
 
 def _hosts(host) -> dict[str, object]:
     """Sidecar -> the testinfra host it runs on."""
-    return {i.id: other_host(host, i.host.name) for i in mesh().instances}
+    return {i.id: other_host(host, i.host.name) for i in mesh().proxies}
 
 
 def _pids(host) -> dict[str, str]:
@@ -152,7 +152,7 @@ def test_ca_rotation_trusts_both_cas_first_and_loses_no_request(host):
     # swapped a certificate.
     trust_at = output.index("TASK [envoy : Swap the trust bundle live]")
     trust_task = output[trust_at : output.index("TASK [", trust_at + 1)]
-    assert trust_task.count("changed: [") == len({i.host.name for i in mesh().instances}), trust_task
+    assert trust_task.count("changed: [") == len({i.host.name for i in mesh().proxies}), trust_task
     assert trust_at < output.index("TASK [envoy : Swap each renewed certificate and key live]")
     assert traffic.sent >= 50 and not traffic.failures, (
         f"{len(traffic.failures)} of {traffic.sent}: {traffic.failures[:5]}"
