@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -61,3 +65,52 @@ _InventoryLoader.add_constructor("!unsafe", lambda loader, node: loader.construc
 
 def load_inventory_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_InventoryLoader)  # a SafeLoader with one more string tag
+
+
+class SteadyTraffic:
+    """Requests in a loop from a few threads until stopped; every answer counted by status. It
+    waits for answers, not for time: some before the block runs, some after, and `more()` inside
+    it, so every phase of a test is covered however slow the machine is."""
+
+    WARMUP = 20  # answers before the block runs, and again after it
+    PATIENCE = 60.0  # seconds for those answers to come: a mesh that stops answering fails
+
+    def __init__(self, *requests: Callable[[], int]) -> None:
+        self.statuses: Counter[int] = Counter()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(r,)) for r in requests]
+
+    def _run(self, request: Callable[[], int]) -> None:
+        while not self._stop.is_set():
+            status = request()
+            with self._lock:
+                self.statuses[status] += 1
+            time.sleep(0.005)
+
+    def answered(self) -> int:
+        with self._lock:
+            return sum(self.statuses.values())
+
+    def more(self, count: int = WARMUP) -> None:
+        """Wait until `count` more answers have come, whatever their status."""
+        target = self.answered() + count
+        deadline = time.monotonic() + self.PATIENCE
+        while self.answered() < target:
+            assert time.monotonic() < deadline, f"{count} answers did not come in {self.PATIENCE}s: {self.statuses}"
+            time.sleep(0.01)
+
+    def __enter__(self) -> SteadyTraffic:
+        for thread in self._threads:
+            thread.start()
+        self.more()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.more()
+        finally:
+            self._stop.set()
+            for thread in self._threads:
+                thread.join()

@@ -11,7 +11,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from conftest import assert_listening, assert_unit_running, listeners, mesh, run_site
+from conftest import assert_unit_running, listeners, mesh, run_site
 
 from meshgen.verify.http import send
 
@@ -50,14 +50,15 @@ def test_a_request_through_the_gateway_reaches_the_callers_app():
 
 
 def test_prometheus_runs_on_the_hosts_address_only(host):
+    """The package's own unit, as its own user, on the mesh address alone (the install did not
+    start it on :9090 of every address). Its sockets are not looked up by process: the unit runs
+    in a user namespace of its own (PrivateUsers=), whose /proc root in the container may not read."""
     assert_unit_running(host, UNIT)
-    assert_listening(host, PROMETHEUS, UNIT)
     on_its_port = [a for a in listeners(host) if a.endswith(":9090")]
     assert on_its_port == [PROMETHEUS], f"Prometheus's port bound elsewhere too: {on_its_port}"
-    assert host.user("prometheus").exists
-    assert host.process.get(pid=int(host.check_output(f"systemctl show --property MainPID --value {UNIT}"))).user == (
-        "prometheus"
-    )
+    assert _api("status/buildinfo")  # and it is Prometheus that answers there
+    pid = int(host.check_output(f"systemctl show --property MainPID --value {UNIT}"))
+    assert host.process.get(pid=pid).user == "prometheus"
 
 
 def test_every_sidecar_and_the_gateway_is_scraped_with_its_labels():
@@ -90,8 +91,9 @@ def test_requests_through_the_gateway_show_in_prometheus():
 
 def test_a_configuration_promtool_refuses_is_not_applied(host):
     live, pid = host.file(CONFIG).content_string, host.check_output(f"systemctl show --property MainPID --value {UNIT}")
+    # Prometheus refuses a scrape timeout longer than the interval.
     broken = {"prometheus_scrape_job": {"job_name": "meshgen-sidecars", "metrics_path": "/stats/prometheus",
-                                        "honor_labels": True, "scheme": "gopher"}}  # fmt: skip
+                                        "honor_labels": True, "scrape_interval": "5s", "scrape_timeout": "10s"}}  # fmt: skip
     result = run_site("--tags", "prometheus", limit="prometheus", extra_vars=broken)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
