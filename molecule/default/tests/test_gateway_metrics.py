@@ -92,8 +92,8 @@ def test_requests_through_the_gateway_show_in_prometheus():
 def test_a_configuration_promtool_refuses_is_not_applied(host):
     live, pid = host.file(CONFIG).content_string, host.check_output(f"systemctl show --property MainPID --value {UNIT}")
     # Prometheus refuses a scrape timeout longer than the interval.
-    broken = {"prometheus_scrape_job": {"job_name": "meshgen-sidecars", "metrics_path": "/stats/prometheus",
-                                        "honor_labels": True, "scrape_interval": "5s", "scrape_timeout": "10s"}}  # fmt: skip
+    job = {"job_name": "meshgen-sidecars", "metrics_path": "/stats/prometheus", "honor_labels": True}
+    broken = {"prometheus_scrape_job": {**job, "scrape_interval": "5s", "scrape_timeout": "10s"}}
     result = run_site("--tags", "prometheus", limit="prometheus", extra_vars=broken)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
