@@ -66,6 +66,31 @@ def test_graph_has_every_service_version_and_external_and_an_edge_per_called_ver
     assert outside.requests == "http.inbound_plaintext_http.downstream_rq_total"
 
 
+PLAINTEXT = """
+mesh: {name: plain, security: {mtls: off}}
+hosts: {web-1: {address: 127.0.72.1}, gateway-1: {address: 127.0.72.6}}
+services:
+  web: {port: 8080, edge: true, versions: {v1: {instances: [web-1]}}}
+"""
+THROUGH_A_GATEWAY = """
+gateways:
+  front: {hosts: [gateway-1], port: 8080, routes: [{name: site, service: web}]}
+"""
+
+
+@pytest.mark.parametrize(("gateway", "counted"), [("", True), (THROUGH_A_GATEWAY, False)])
+def test_without_mutual_tls_calls_from_outside_are_counted_apart_only_where_nothing_in_the_mesh_calls(
+    tmp_path: Path, gateway: str, counted: bool
+) -> None:
+    # With mutual TLS off every caller, a gateway too, shares the edge sidecar's one inbound chain:
+    # its count is then no longer that of callers from outside.
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(PLAINTEXT + gateway)
+    edges = {edge.id: edge for edge in topology(load_mesh(catalog)).edges}
+    readings = edges["outside->version:web/v1"].readings
+    assert [r.requests for r in readings] == (["http.inbound_http.downstream_rq_total"] if counted else [])
+
+
 def snapshot(taken: float, counters: dict[str, int], latency: dict[tuple[float, float], int]) -> Snapshot:
     return Snapshot(taken, counters, {"cluster.api.v1.upstream_rq_time": latency})
 

@@ -103,27 +103,31 @@ def cluster_reading(instance: Instance, cluster: str, protocol: str) -> Reading:
     )
 
 
+def listener_reading(instance: Instance, stat_prefix: str) -> Reading:
+    """What an Envoy counts of the requests its HTTP connection manager `stat_prefix` answered."""
+    stat = f"http.{stat_prefix}"
+    return Reading(
+        instance.id,
+        admin_of(instance),
+        f"{stat}.downstream_rq_total",
+        f"{stat}.downstream_rq_5xx",
+        f"{stat}.downstream_rq_time",
+    )
+
+
 def _outside_readings(mesh: Mesh, service: Service, instances: tuple[Instance, ...]) -> tuple[Reading, ...]:
     """Calls from outside the mesh, as the edge service's own sidecar counts them: with mutual TLS
-    they arrive on the plaintext chain of its inbound listener, which nothing in the mesh uses.
-    Without it, every caller shares one chain, so outside calls are counted apart only when no
-    service of the mesh calls this one."""
+    they arrive on the plaintext chain of its inbound listener, which nothing in the mesh uses (a
+    gateway calls in with mutual TLS, as services do). Without it, every caller shares one chain,
+    so outside calls are counted apart only when nothing in the mesh, service or gateway, calls
+    this one."""
     if mesh.security.enabled:
-        prefix = "http.inbound_plaintext_http"
-    elif not mesh.callers_of(service.name):
-        prefix = "http.inbound_http"
+        prefix = "inbound_plaintext_http"
+    elif not mesh.callers_of(service.name) and not mesh.gateways_to(service.name):
+        prefix = "inbound_http"
     else:
         return ()
-    return tuple(
-        Reading(
-            i.id,
-            admin_of(i),
-            f"{prefix}.downstream_rq_total",
-            f"{prefix}.downstream_rq_5xx",
-            f"{prefix}.downstream_rq_time",
-        )
-        for i in instances
-    )
+    return tuple(listener_reading(i, prefix) for i in instances)
 
 
 def topology(mesh: Mesh) -> Topology:
