@@ -31,6 +31,7 @@ def test_graph_has_every_service_version_and_external_and_an_edge_per_called_ver
     kinds = {node.id: node.kind for node in graph.nodes}
     assert kinds == {
         OUTSIDE: "outside",
+        "gateway:front": "gateway",
         "service:web": "service",
         "version:web/v1": "version",
         "service:api": "service",
@@ -44,6 +45,10 @@ def test_graph_has_every_service_version_and_external_and_an_edge_per_called_ver
     assert parents["version:api/v2"] == "service:api"
     edges = {edge.id: edge for edge in graph.edges}
     assert set(edges) == {
+        "outside->gateway:front",
+        "gateway:front->version:web/v1",
+        "gateway:front->version:api/v1",
+        "gateway:front->version:api/v2",
         "outside->version:web/v1",
         "version:web/v1->version:api/v1",
         "version:web/v1->version:api/v2",
@@ -64,6 +69,27 @@ def test_graph_has_every_service_version_and_external_and_an_edge_per_called_ver
     # Calls from outside: the plaintext chain of the edge's inbound listener (mutual TLS is strict).
     (outside,) = edges["outside->version:web/v1"].readings
     assert outside.requests == "http.inbound_plaintext_http.downstream_rq_total"
+    # A gateway is read from its own Envoy: what its HTTP and HTTPS listeners answered outside
+    # callers, and what it sent to each version it routes to, as a caller's sidecar counts it.
+    entering = edges["outside->gateway:front"].readings
+    assert [(r.sidecar, r.admin, r.requests, r.errors, r.latency) for r in entering] == [
+        (
+            "front.gateway.gateway-1",
+            "127.0.72.134:15000",
+            f"http.{listener}.downstream_rq_total",
+            f"http.{listener}.downstream_rq_5xx",
+            f"http.{listener}.downstream_rq_time",
+        )
+        for listener in ("gateway_http", "gateway_https")
+    ]
+    (through,) = edges["gateway:front->version:web/v1"].readings
+    assert (through.sidecar, through.requests, through.latency) == (
+        "front.gateway.gateway-1",
+        "cluster.web.v1.upstream_rq_total",
+        "cluster.web.v1.upstream_rq_time",
+    )
+    gateway = next(node for node in graph.nodes if node.kind == "gateway")
+    assert (gateway.label, gateway.details) == ("front", "/api/gateway/front")
 
 
 PLAINTEXT = """
