@@ -286,16 +286,16 @@ def test_traffic_through_the_gateway_shows_on_the_gateways_edges(mesh: tuple[Pat
 
     def carried() -> dict[str, dict[str, str]] | None:
         rows = edge_rows(browser)
-        return rows if rows and all(rows[e]["health"] == "ok" for e in [*THROUGH_GATEWAY, *downstream]) else None
+        if not rows or any(rows[e]["health"] != "ok" for e in [*THROUGH_GATEWAY, *downstream]):
+            return None
+        # Envoy merges histograms every 5 s, so p99 may show a little after the first counts.
+        return rows if all(rows[e]["p99"].endswith(" ms") for e in THROUGH_GATEWAY) else None
 
     with Traffic(model, entry=through_gateway(model)):
         during = wait_for("the gateway's edges carrying traffic", carried)
         for edge in THROUGH_GATEWAY:
             rate = float(during[edge]["rate"].split()[0])
-            assert rate > 0 and during[edge]["errors"] == "0%" and during[edge]["p99"].endswith("ms"), (
-                edge,
-                during[edge],
-            )
+            assert rate > 0 and during[edge]["errors"] == "0%", (edge, during[edge])
         assert during["outside->gateway:front"]["caller"] == "outside the mesh"
         assert during["gateway:front->version:web/v1"]["caller"] == "gateway front"
         # Nothing reached web at its edge sidecar, nor api through the gateway.
