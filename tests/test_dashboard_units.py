@@ -13,12 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from meshgen.cli import main
-from meshgen.dashboard.metrics import EdgeStats, EnvoyAdminMetrics, Snapshot, bins_grown, grown, quantile
+from meshgen.dashboard.metrics import EdgeStats, EnvoyAdminMetrics, Snapshot, bins_grown, quantile
 from meshgen.dashboard.server import STATIC, loopback
 from meshgen.dashboard.topology import OUTSIDE, Topology, topology
 from meshgen.dashboard.traces import summary, waterfall
 from meshgen.deploy.local.state import MeshState, save_state
 from meshgen.errors import InputError
+from meshgen.metrics.red import grown
 from meshgen.model import load_mesh
 from meshgen.verify.saved import VERIFY_FILE
 from tests.support import TESTDATA

@@ -18,6 +18,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from meshgen.dashboard.topology import Edge, Reading, Topology
+from meshgen.metrics.red import grown
 from meshgen.verify.http import send
 
 # A histogram as Envoy's admin details it: (lower bound, width) of each bin, ms -> count so far.
@@ -90,11 +91,6 @@ def read_admin(admin: str, names: list[str]) -> Snapshot | None:
                 (float(b["lower_bound"]), float(b["width"])): int(b["count"]) for b in detail.get("totals", [])
             }
     return Snapshot(taken, counters, histograms)
-
-
-def grown(new: int, old: int) -> int:
-    """How much a counter grew; a counter that went down was reset (its Envoy restarted)."""
-    return new - old if new >= old else new
 
 
 def bins_grown(new: Bins, old: Bins) -> Bins:
