@@ -1,8 +1,8 @@
 """Live numbers per edge: request rate, error rate and p99, behind one small interface.
 
 `EdgeMetrics` is what the dashboard asks every few seconds; `EnvoyAdminMetrics` answers from the
-callers' sidecars and gateways, reading their counters and latency histograms through each Envoy's admin
-interface and turning successive samples into rates over a sliding window. Another source (a
+callers' sidecars and gateways, reading their counters and latency histograms through each Envoy's
+admin interface and turning successive samples into rates over a sliding window. Another source (a
 Prometheus server, say) implements the same one method.
 """
 
@@ -116,9 +116,9 @@ def quantile(bins: Bins, q: float) -> float | None:
 
 @dataclass
 class EnvoyAdminMetrics:
-    """Edge numbers from the callers' own sidecars and gateways: every `sample` reads each Envoy admin once
-    (all the stats the graph needs from it in one request, every admin at the same time) and
-    compares with the oldest sample still inside `window` seconds. Envoy merges histograms when
+    """Edge numbers from the callers' own sidecars and gateways: every `sample` reads each Envoy
+    admin once (all the stats the graph needs from it in one request, every admin at the same time)
+    and compares with the oldest sample still inside `window` seconds. Envoy merges histograms when
     it flushes stats (every 5 s by default), so p99 trails the counters by up to that long."""
 
     window: float = 10.0

@@ -230,16 +230,6 @@ def _gateway_route_row(mesh: Mesh, gateway: Gateway, route: GatewayRoute) -> lis
     ]
 
 
-def gateway_urls(gateway: Gateway, instance: Instance) -> list[str]:
-    """Where callers from outside reach one gateway instance."""
-    address = instance.host.address
-    host = f"[{address}]" if ":" in address else address
-    urls = [f"http://{host}:{gateway.port}/"]
-    if gateway.tls_port is not None:
-        urls.append(f"https://{host}:{gateway.tls_port}/")
-    return urls
-
-
 def _gateway_policies(mesh: Mesh, gateway: Gateway) -> list[list[Cell]]:
     if gateway.tls_port is None:
         https = "none"
@@ -279,7 +269,7 @@ def gateway_panel(mesh: Mesh, gateway: Gateway, state: MeshState | None) -> dict
             section(
                 "URLs",
                 ["instance", "url"],
-                [[i.id, url] for i in gateway.instances for url in gateway_urls(gateway, i)],
+                [[i.id, url] for i in gateway.instances for url in (gateway.http_url(i), gateway.https_url(i)) if url],
             ),
             section(
                 "Instances",
