@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from meshgen.metrics.exposition import SeriesKey, Snapshot
 from meshgen.model import Mesh
 from meshgen.render.envoy import names
+from meshgen.render.envoy.gateway import GATEWAY_HTTP, GATEWAY_HTTPS
 
 # The series RED needs, as Envoy names them in Prometheus's format (with meshgen's tags).
 INBOUND_REQUESTS = "envoy_http_downstream_rq_xx"  # envoy_response_code_class, envoy_http_conn_manager_prefix
@@ -29,7 +30,7 @@ EDGE_TIME = "envoy_cluster_upstream_rq_time_bucket"  # le, envoy_cluster_name
 METRICS = (INBOUND_REQUESTS, INBOUND_TIME, EDGE_REQUESTS, EDGE_TIME)
 # The connection managers of inbound listeners: mutual TLS (or plaintext with mTLS off), the
 # plaintext chain of an edge or a permissive sidecar, and a gateway's HTTP and HTTPS listeners.
-INBOUND_PREFIXES = ("inbound_http", "inbound_plaintext_http", "gateway_http", "gateway_https")
+INBOUND_PREFIXES = ("inbound_http", "inbound_plaintext_http", GATEWAY_HTTP, GATEWAY_HTTPS)
 QUANTILES = (0.5, 0.99)
 # A counter's value: Prometheus's samples are floats, Envoy's admin gives whole numbers.
 Count = TypeVar("Count", int, float)
