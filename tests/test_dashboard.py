@@ -1,8 +1,9 @@
 """`meshgen dashboard` in a real browser (Debian's headless Chromium, driven through Debian's
-chromedriver) against a live mesh with real traffic: the graph shows every service, version and
-external; edge numbers rise under traffic and fall back when it stops; an instance made to fail
-turns its edge red; a click opens a service's routes, policies and instances, and a trace's
-waterfall; the last verify shows; an instance that stops shows down. Hosts on 127.0.72.x.
+chromedriver) against a live mesh with real traffic: the graph shows every service, version,
+external and gateway; edge numbers rise under traffic and fall back when it stops, traffic through
+the gateway on the gateway's own edges; an instance made to fail turns its edge red; a click opens a
+service's routes, policies and instances, a gateway's routes and URLs, and a trace's waterfall; the
+last verify shows; an instance, or a gateway, that stops shows down. Hosts on 127.0.72.x.
 
 MESHGEN_DASHBOARD_SCREENSHOTS=DIR saves the README's pictures into DIR (docs/ for the README).
 """
@@ -119,12 +120,19 @@ def browser(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebD
         driver.quit()
 
 
-class Traffic:
-    """Requests from outside at the edge, each calling api (which calls store), until stopped;
-    at most 4000 requests or 3 minutes, whichever comes first."""
+def through_gateway(mesh: Mesh) -> tuple[str, int]:
+    """Where callers from outside reach the gateway's HTTP listener."""
+    gateway = mesh.gateway("front")
+    return gateway.instances[0].host.address, gateway.port
 
-    def __init__(self, mesh: Mesh, path: str = "/") -> None:
-        self.edge = inbound_address(mesh.service("web").instances[0])
+
+class Traffic:
+    """Requests from outside to web, at its edge sidecar or through the gateway (`entry`), each
+    calling api (which calls store), until stopped; at most 4000 requests or 3 minutes, whichever
+    comes first."""
+
+    def __init__(self, mesh: Mesh, path: str = "/", entry: tuple[str, int] | None = None) -> None:
+        self.edge = entry or inbound_address(mesh.service("web").instances[0])
         self.path = path
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -225,6 +233,8 @@ CALLED = [
     "version:api/v2->version:store/v1",
 ]
 NOT_CALLED = "version:web/v1->external:payments"  # web declares it; the demo app never calls it
+THROUGH_GATEWAY = ["outside->gateway:front", "gateway:front->version:web/v1"]
+GATEWAY_TO_API = ["gateway:front->version:api/v1", "gateway:front->version:api/v2"]  # for Host api.dash.test
 
 
 def test_graph_shows_every_service_version_and_external(mesh: tuple[Path, Mesh], browser: WebDriver) -> None:
@@ -232,9 +242,13 @@ def test_graph_shows_every_service_version_and_external(mesh: tuple[Path, Mesh],
     expected = topology(model)
     graph = wait_for("the graph", lambda: drawn(browser))
     assert {node: data["kind"] for node, data in graph["nodes"].items()} == {n.id: n.kind for n in expected.nodes}
-    assert set(graph["edges"]) == {e.id for e in expected.edges} == {*CALLED, NOT_CALLED}
-    labels = {data["label"] for data in graph["nodes"].values() if data["kind"] in ("service", "external")}
-    assert labels == {"web", "api", "store", "payments"}
+    assert (
+        set(graph["edges"])
+        == {e.id for e in expected.edges}
+        == {*CALLED, NOT_CALLED, *THROUGH_GATEWAY, *GATEWAY_TO_API}
+    )
+    labels = {data["label"] for data in graph["nodes"].values() if data["kind"] in ("service", "external", "gateway")}
+    assert labels == {"web", "api", "store", "payments", "front"}
     for node, data in graph["nodes"].items():  # laid out inside the visible canvas
         assert data["visible"] and 0 < data["x"] < graph["width"] and 0 < data["y"] < graph["height"], node
     rows = wait_for("the edge table", lambda: edge_rows(browser))
@@ -250,19 +264,75 @@ def test_edge_numbers_rise_under_traffic_and_fall_back_when_it_stops(
         rows = edge_rows(browser)
         return rows if rows and all(rows[e]["health"] == wanted for e in edges) else None
 
-    before = wait_for("every edge idle before any traffic", lambda: health("idle", [*CALLED, NOT_CALLED]))
+    everything = [*CALLED, NOT_CALLED, *THROUGH_GATEWAY, *GATEWAY_TO_API]
+    before = wait_for("every edge idle before any traffic", lambda: health("idle", everything))
     assert {before[e]["rate"] for e in CALLED} == {"0.0 req/s"}
     with Traffic(model):
         during = wait_for("every called edge carrying traffic", lambda: health("ok", CALLED))
         for edge in CALLED:
             rate = float(during[edge]["rate"].split()[0])
             assert rate > 0 and during[edge]["errors"] == "0%", (edge, during[edge])
-        assert during[NOT_CALLED]["health"] == "idle"
+        assert {during[e]["health"] for e in [NOT_CALLED, *THROUGH_GATEWAY, *GATEWAY_TO_API]} == {"idle"}
         # The graph draws the same numbers on its edges, in green.
         graph = wait_for("green labelled edges", lambda: health("ok", CALLED) and drawn(browser))
         label = graph["edges"]["version:web/v1->version:api/v1"]
         assert "req/s" in label["label"] and "p99" in label["label"] and label["color"] == GREEN, label
     wait_for("every called edge idle again after the traffic", lambda: health("idle", CALLED))
+
+
+def test_traffic_through_the_gateway_shows_on_the_gateways_edges(mesh: tuple[Path, Mesh], browser: WebDriver) -> None:
+    _, model = mesh
+    downstream = CALLED[1:]  # web -> api -> store, as for calls straight at web
+
+    def carried() -> dict[str, dict[str, str]] | None:
+        rows = edge_rows(browser)
+        if not rows or any(rows[e]["health"] != "ok" for e in [*THROUGH_GATEWAY, *downstream]):
+            return None
+        # Envoy merges histograms every 5 s, so p99 may show a little after the first counts.
+        return rows if all(rows[e]["p99"].endswith(" ms") for e in THROUGH_GATEWAY) else None
+
+    with Traffic(model, entry=through_gateway(model)):
+        during = wait_for("the gateway's edges carrying traffic", carried)
+        for edge in THROUGH_GATEWAY:
+            rate = float(during[edge]["rate"].split()[0])
+            assert rate > 0 and during[edge]["errors"] == "0%", (edge, during[edge])
+        assert during["outside->gateway:front"]["caller"] == "outside the mesh"
+        assert during["gateway:front->version:web/v1"]["caller"] == "gateway front"
+        # Nothing reached web at its edge sidecar, nor api through the gateway.
+        assert {during[e]["health"] for e in ["outside->version:web/v1", *GATEWAY_TO_API]} == {"idle"}
+        graph = wait_for("the gateway's edge green and labelled", lambda: carried() and drawn(browser))
+        label = graph["edges"]["gateway:front->version:web/v1"]
+        assert "req/s" in label["label"] and "p99" in label["label"] and label["color"] == GREEN, label
+        assert graph["nodes"]["gateway:front"]["kind"] == "gateway"
+        click_node(browser, "gateway:front")
+        wait_for("the gateway panel", lambda: panel(browser)["title"] == "gateway front")
+        screenshot(browser, "dashboard-gateway.png")
+    wait_for(
+        "the gateway's edges idle again",
+        lambda: all(edge_rows(browser)[e]["health"] == "idle" for e in THROUGH_GATEWAY),
+    )
+
+
+def test_clicking_the_gateway_shows_its_routes_limits_and_urls(browser: WebDriver) -> None:
+    click_node(browser, "gateway:front")
+    shown = wait_for(
+        "the gateway panel", lambda: (p := panel(browser))["title"] == "gateway front" and p["sections"] and p
+    )
+    sections = shown["sections"]
+    assert sections["Routes (first match wins)"] == [
+        ["api", "api.dash.test", "prefix /v1/", "api", "2s", "none (1 attempt)", "100 per 1s, burst 100"],
+        ["site", "any Host", "any request", "web", "2s", "none (1 attempt)", "none of its own"],
+    ]
+    limits = dict(map(tuple, sections["Listeners and limits"]))
+    assert limits["http"] == "port 8080"
+    assert limits["https"] == "port 8443, a certificate of the mesh CA for api.dash.test"
+    assert limits["rate limit"].startswith("1000 per 1s, burst 1000 (per instance, every route")
+    assert limits["identity towards the mesh"] == "spiffe://dash/gateway/front"
+    assert sections["URLs"] == [
+        ["front.gateway.gateway-1", "http://127.0.72.6:8080/"],
+        ["front.gateway.gateway-1", "https://127.0.72.6:8443/"],
+    ]
+    assert sections["Instances"] == [["front.gateway.gateway-1", "127.0.72.6", "up"]]
 
 
 def test_clicking_a_service_shows_its_routes_policies_and_instances(browser: WebDriver) -> None:
@@ -276,7 +346,7 @@ def test_clicking_a_service_shows_its_routes_policies_and_instances(browser: Web
     policies = dict(map(tuple, sections["Policies"]))
     assert policies["timeout"].startswith("2s")
     assert "eject after 1000 consecutive 5xx" in policies["circuit breaker"]
-    assert sections["Authorization (who may call it)"] == [["web", "any call"]]
+    assert sections["Authorization (who may call it)"] == [["web", "any call"], ["gateway front", "any call"]]
     assert sections["Instances"] == [
         ["api.v1.api-1", "127.0.72.2:15006", "up", "up", "healthy"],
         ["api.v2.api-2", "127.0.72.3:15006", "up", "up", "healthy"],
@@ -351,7 +421,7 @@ def test_a_failing_instance_turns_its_edge_red(mesh: tuple[Path, Mesh], browser:
     failing, healthy = "version:web/v1->version:api/v2", "version:web/v1->version:api/v1"
     set_fault(api_2, {"fail_percent": 100})  # from its own host, as the demo app demands
     try:
-        with Traffic(model):
+        with Traffic(model, entry=through_gateway(model)):
 
             def red() -> dict[str, Any] | None:
                 rows, graph = edge_rows(browser), drawn(browser)
@@ -365,8 +435,8 @@ def test_a_failing_instance_turns_its_edge_red(mesh: tuple[Path, Mesh], browser:
             assert seen["graph"]["edges"][failing]["color"] == RED
             assert "100%" in seen["graph"]["edges"][failing]["label"]
             assert seen["rows"][healthy]["health"] == "ok" and seen["graph"]["edges"][healthy]["color"] == GREEN
-            # Every call from outside that went to v2 failed too: its edge shows errors as well.
-            assert seen["rows"]["outside->version:web/v1"]["health"] == "failing"
+            # Every call through the gateway that went to v2 failed too: its edges show errors as well.
+            assert {seen["rows"][e]["health"] for e in THROUGH_GATEWAY} == {"failing"}
             wait_for("a failed trace in the list", lambda: browser.find_elements(By.CSS_SELECTOR, "#traces li.error"))
             screenshot(browser, "dashboard.png")
     finally:
@@ -398,6 +468,28 @@ def test_an_instance_that_stops_shows_down(mesh: tuple[Path, Mesh], browser: Web
     assert rows["store.v1.store-1"] == ["up", "up", "healthy"]
     assert rows["store.v1.store-2"] == ["down", "up", "failing health checks of api.v1.api-1, api.v2.api-2"]
     screenshot(browser, "dashboard-down.png")
+
+
+def test_a_gateway_that_stops_shows_down(mesh: tuple[Path, Mesh], browser: WebDriver) -> None:
+    state_dir, _ = mesh
+    state = load_state(state_dir)
+    assert state is not None
+    assert stop(state.by_name()["front.gateway.gateway-1 envoy"])
+    graph = wait_for(
+        "the gateway drawn with its instance down",
+        lambda: (g := drawn(browser)) and g["nodes"]["gateway:front"]["label"] == "front (1 down)" and g,
+    )
+    assert graph["nodes"]["gateway:front"]["border"] == RED
+    # Its Envoy counted its edges: with it gone they are unknown, not idle.
+    wait_for("its edges unknown", lambda: all(edge_rows(browser)[e]["health"] == "unknown" for e in THROUGH_GATEWAY))
+    click_node(browser, "gateway:front")
+    wait_for(
+        "the gateway panel with its Envoy down",
+        lambda: (
+            (p := panel(browser))["title"] == "gateway front"
+            and p["sections"].get("Instances") == [["front.gateway.gateway-1", "127.0.72.6", "down"]]
+        ),
+    )
 
 
 def test_the_page_logged_no_errors(browser: WebDriver) -> None:

@@ -13,12 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from meshgen.cli import main
-from meshgen.dashboard.metrics import EdgeStats, EnvoyAdminMetrics, Snapshot, bins_grown, grown, quantile
+from meshgen.dashboard.metrics import EdgeStats, EnvoyAdminMetrics, Snapshot, bins_grown, quantile
 from meshgen.dashboard.server import STATIC, loopback
 from meshgen.dashboard.topology import OUTSIDE, Topology, topology
 from meshgen.dashboard.traces import summary, waterfall
 from meshgen.deploy.local.state import MeshState, save_state
 from meshgen.errors import InputError
+from meshgen.metrics.red import grown
 from meshgen.model import load_mesh
 from meshgen.verify.saved import VERIFY_FILE
 from tests.support import TESTDATA
@@ -31,6 +32,7 @@ def test_graph_has_every_service_version_and_external_and_an_edge_per_called_ver
     kinds = {node.id: node.kind for node in graph.nodes}
     assert kinds == {
         OUTSIDE: "outside",
+        "gateway:front": "gateway",
         "service:web": "service",
         "version:web/v1": "version",
         "service:api": "service",
@@ -44,6 +46,10 @@ def test_graph_has_every_service_version_and_external_and_an_edge_per_called_ver
     assert parents["version:api/v2"] == "service:api"
     edges = {edge.id: edge for edge in graph.edges}
     assert set(edges) == {
+        "outside->gateway:front",
+        "gateway:front->version:web/v1",
+        "gateway:front->version:api/v1",
+        "gateway:front->version:api/v2",
         "outside->version:web/v1",
         "version:web/v1->version:api/v1",
         "version:web/v1->version:api/v2",
@@ -64,6 +70,52 @@ def test_graph_has_every_service_version_and_external_and_an_edge_per_called_ver
     # Calls from outside: the plaintext chain of the edge's inbound listener (mutual TLS is strict).
     (outside,) = edges["outside->version:web/v1"].readings
     assert outside.requests == "http.inbound_plaintext_http.downstream_rq_total"
+    # A gateway is read from its own Envoy: what its HTTP and HTTPS listeners answered outside
+    # callers, and what it sent to each version it routes to, as a caller's sidecar counts it.
+    entering = edges["outside->gateway:front"].readings
+    assert [(r.sidecar, r.admin, r.requests, r.errors, r.latency) for r in entering] == [
+        (
+            "front.gateway.gateway-1",
+            "127.0.72.134:15000",
+            f"http.{listener}.downstream_rq_total",
+            f"http.{listener}.downstream_rq_5xx",
+            f"http.{listener}.downstream_rq_time",
+        )
+        for listener in ("gateway_http", "gateway_https")
+    ]
+    (through,) = edges["gateway:front->version:web/v1"].readings
+    assert (through.sidecar, through.requests, through.latency) == (
+        "front.gateway.gateway-1",
+        "cluster.web.v1.upstream_rq_total",
+        "cluster.web.v1.upstream_rq_time",
+    )
+    gateway = next(node for node in graph.nodes if node.kind == "gateway")
+    assert (gateway.label, gateway.details) == ("front", "/api/gateway/front")
+
+
+PLAINTEXT = """
+mesh: {name: plain, security: {mtls: off}}
+hosts: {web-1: {address: 127.0.72.1}, gateway-1: {address: 127.0.72.6}}
+services:
+  web: {port: 8080, edge: true, versions: {v1: {instances: [web-1]}}}
+"""
+THROUGH_A_GATEWAY = """
+gateways:
+  front: {hosts: [gateway-1], port: 8080, routes: [{name: site, service: web}]}
+"""
+
+
+@pytest.mark.parametrize(("gateway", "counted"), [("", True), (THROUGH_A_GATEWAY, False)])
+def test_without_mutual_tls_calls_from_outside_are_counted_apart_only_where_nothing_in_the_mesh_calls(
+    tmp_path: Path, gateway: str, counted: bool
+) -> None:
+    # With mutual TLS off every caller, a gateway too, shares the edge sidecar's one inbound chain:
+    # its count is then no longer that of callers from outside.
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(PLAINTEXT + gateway)
+    edges = {edge.id: edge for edge in topology(load_mesh(catalog)).edges}
+    readings = edges["outside->version:web/v1"].readings
+    assert [r.requests for r in readings] == (["http.inbound_http.downstream_rq_total"] if counted else [])
 
 
 def snapshot(taken: float, counters: dict[str, int], latency: dict[tuple[float, float], int]) -> Snapshot:

@@ -1,8 +1,8 @@
 """Live numbers per edge: request rate, error rate and p99, behind one small interface.
 
 `EdgeMetrics` is what the dashboard asks every few seconds; `EnvoyAdminMetrics` answers from the
-callers' sidecars, reading their counters and latency histograms through each Envoy's admin
-interface and turning successive samples into rates over a sliding window. Another source (a
+callers' sidecars and gateways, reading their counters and latency histograms through each Envoy's
+admin interface and turning successive samples into rates over a sliding window. Another source (a
 Prometheus server, say) implements the same one method.
 """
 
@@ -18,6 +18,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from meshgen.dashboard.topology import Edge, Reading, Topology
+from meshgen.metrics.red import grown
 from meshgen.verify.http import send
 
 # A histogram as Envoy's admin details it: (lower bound, width) of each bin, ms -> count so far.
@@ -92,11 +93,6 @@ def read_admin(admin: str, names: list[str]) -> Snapshot | None:
     return Snapshot(taken, counters, histograms)
 
 
-def grown(new: int, old: int) -> int:
-    """How much a counter grew; a counter that went down was reset (its Envoy restarted)."""
-    return new - old if new >= old else new
-
-
 def bins_grown(new: Bins, old: Bins) -> Bins:
     if any(new.get(key, 0) < count for key, count in old.items()):
         return dict(new)  # reset
@@ -120,14 +116,14 @@ def quantile(bins: Bins, q: float) -> float | None:
 
 @dataclass
 class EnvoyAdminMetrics:
-    """Edge numbers from the callers' own sidecars: every `sample` reads each Envoy admin once
-    (all the stats the graph needs from it in one request, every admin at the same time) and
-    compares with the oldest sample still inside `window` seconds. Envoy merges histograms when
+    """Edge numbers from the callers' own sidecars and gateways: every `sample` reads each Envoy
+    admin once (all the stats the graph needs from it in one request, every admin at the same time)
+    and compares with the oldest sample still inside `window` seconds. Envoy merges histograms when
     it flushes stats (every 5 s by default), so p99 trails the counters by up to that long."""
 
     window: float = 10.0
     read: Callable[[str, list[str]], Snapshot | None] = read_admin
-    description: str = "the callers' Envoy admin /stats"
+    description: str = "the sidecars' and gateways' Envoy admin /stats"
     _history: dict[str, deque[Snapshot]] = field(default_factory=dict)
 
     async def sample(self, topology: Topology) -> dict[str, EdgeStats]:

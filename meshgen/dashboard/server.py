@@ -5,6 +5,7 @@ JSON endpoints; every one is a GET and changes nothing:
 
   /api/graph             nodes and edges, each edge with its rate, error share, p99 and health
   /api/service/{name}    a service's panel: routes, policies, authorization, instances
+  /api/gateway/{name}    a gateway's panel: routes, listeners and rate limits, URLs, instances
   /api/traces?limit=N    recent traces from the mesh's collector
   /api/trace/{id}        one trace as a waterfall
   /api/verify            the last `meshgen verify` result against this mesh
@@ -27,8 +28,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from meshgen.dashboard.metrics import EdgeMetrics, EdgeStats, EnvoyAdminMetrics
-from meshgen.dashboard.panels import service_panel
-from meshgen.dashboard.topology import Topology, topology, version_id
+from meshgen.dashboard.panels import gateway_panel, service_panel
+from meshgen.dashboard.topology import Topology, gateway_id, topology, version_id
 from meshgen.dashboard.traces import summary, waterfall
 from meshgen.deploy.local.processes import alive
 from meshgen.deploy.local.state import STATE_FILE, MeshState, load_state
@@ -88,25 +89,31 @@ class Dashboard:
             await asyncio.sleep(self.interval)
 
     def down_instances(self) -> set[str]:
-        """Instances whose app or sidecar is not running, per the state file."""
+        """Instances whose app or sidecar, and gateway instances whose Envoy, is not running, per
+        the state file."""
         if self.state is None or self.mesh is None:
             return set()
         running = {(p.instance, p.kind) for p in self.state.processes if p.instance and alive(p)}
-        return {i.id for i in self.mesh.instances if (i.id, "app") not in running or (i.id, "envoy") not in running}
+        return {
+            i.id
+            for i in self.mesh.proxies
+            if (i.id, "envoy") not in running or (not i.gateway and (i.id, "app") not in running)
+        }
 
     def graph_json(self) -> dict[str, Any]:
         if self.state is None or self.mesh is None or self.graph is None:
             return {"mesh": None, "problem": self.problem or "no local mesh is running (meshgen up)"}
         down = self.down_instances()
-        versions = {
+        # The instances each version node, and each gateway node, stands for.
+        members = {
             version_id(s.name, v.name): [i.id for i in v.instances] for s in self.mesh.services for v in s.versions
-        }
+        } | {gateway_id(g.name): [i.id for i in g.instances] for g in self.mesh.gateways}
         nodes = []
         for node in self.graph.nodes:
             data = node.to_json()
-            if node.id in versions:
-                data["instances"] = len(versions[node.id])
-                data["down"] = sorted(set(versions[node.id]) & down)
+            if node.id in members:
+                data["instances"] = len(members[node.id])
+                data["down"] = sorted(set(members[node.id]) & down)
             nodes.append(data)
         edges = []
         for edge in self.graph.edges:
@@ -167,6 +174,16 @@ async def service(request: web.Request) -> web.Response:
     if mesh is None or name not in {s.name for s in mesh.services}:
         return web.json_response({"problem": f"no service {name} in the running mesh"}, status=404)
     panel = await asyncio.to_thread(service_panel, mesh, mesh.service(name), board.state)
+    return web.json_response(panel)
+
+
+async def gateway(request: web.Request) -> web.Response:
+    board = _board(request)
+    name = request.match_info["name"]
+    mesh = board.mesh
+    if mesh is None or name not in {g.name for g in mesh.gateways}:
+        return web.json_response({"problem": f"no gateway {name} in the running mesh"}, status=404)
+    panel = await asyncio.to_thread(gateway_panel, mesh, mesh.gateway(name), board.state)
     return web.json_response(panel)
 
 
@@ -244,6 +261,7 @@ def build_app(board: Dashboard, allowed_hosts: set[str]) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/api/graph", graph)
     app.router.add_get("/api/service/{name}", service)
+    app.router.add_get("/api/gateway/{name}", gateway)
     app.router.add_get("/api/traces", traces)
     app.router.add_get("/api/trace/{trace_id}", trace)
     app.router.add_get("/api/verify", verify)

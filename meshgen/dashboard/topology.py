@@ -2,10 +2,11 @@
 caller -> callee, each edge with the Envoy counters that measure it.
 
 Node kinds: `service` (a box around its versions), `version` (what calls and is called: clusters
-are per `<service>.<version>`), `external`, and `outside` (callers outside the mesh, drawn when a
-service is an edge). The page styles nodes by kind and falls back to a plain style for a kind it
-does not know, so another kind (an ingress gateway) needs nodes and edges here, with readings from
-its own Envoy, and at most one style entry in app.js.
+are per `<service>.<version>`), `external`, `gateway` (an ingress gateway: outside callers in,
+calls to the versions of the services it routes to out, both counted by its own Envoy) and
+`outside` (callers outside the mesh, drawn when there is a gateway or an edge service). The page
+styles nodes by kind and falls back to a plain style for a kind it does not know, so another kind
+needs nodes and edges here, with readings from its own Envoy, and at most one style entry in app.js.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from meshgen.model.mesh import Instance, Mesh, Service
+from meshgen.model.mesh import Gateway, Instance, Mesh, Service
 from meshgen.render.envoy import names
+from meshgen.render.envoy.gateway import GATEWAY_HTTP, GATEWAY_HTTPS
 
 OUTSIDE = "outside"
 
@@ -23,7 +25,7 @@ OUTSIDE = "outside"
 @dataclass(frozen=True)
 class Node:
     id: str
-    kind: str  # service | version | external | outside (| gateway, later)
+    kind: str  # service | version | external | gateway | outside
     label: str
     parent: str | None = None  # the box it is drawn in
     details: str | None = None  # the API path of the panel a click opens
@@ -79,8 +81,16 @@ def external_id(name: str) -> str:
     return f"external:{name}"
 
 
+def gateway_id(name: str) -> str:
+    return f"gateway:{name}"
+
+
 def details_path(service: str) -> str:
     return f"/api/service/{quote(service, safe='')}"
+
+
+def gateway_details_path(gateway: str) -> str:
+    return f"/api/gateway/{quote(gateway, safe='')}"
 
 
 def admin_of(instance: Instance) -> str:
@@ -103,34 +113,66 @@ def cluster_reading(instance: Instance, cluster: str, protocol: str) -> Reading:
     )
 
 
+def listener_reading(instance: Instance, stat_prefix: str) -> Reading:
+    """What an Envoy counts of the requests its HTTP connection manager `stat_prefix` answered."""
+    stat = f"http.{stat_prefix}"
+    return Reading(
+        instance.id,
+        admin_of(instance),
+        f"{stat}.downstream_rq_total",
+        f"{stat}.downstream_rq_5xx",
+        f"{stat}.downstream_rq_time",
+    )
+
+
 def _outside_readings(mesh: Mesh, service: Service, instances: tuple[Instance, ...]) -> tuple[Reading, ...]:
     """Calls from outside the mesh, as the edge service's own sidecar counts them: with mutual TLS
-    they arrive on the plaintext chain of its inbound listener, which nothing in the mesh uses.
-    Without it, every caller shares one chain, so outside calls are counted apart only when no
-    service of the mesh calls this one."""
+    they arrive on the plaintext chain of its inbound listener, which nothing in the mesh uses (a
+    gateway calls in with mutual TLS, as services do). Without it, every caller shares one chain,
+    so outside calls are counted apart only when nothing in the mesh, service or gateway, calls
+    this one."""
     if mesh.security.enabled:
-        prefix = "http.inbound_plaintext_http"
-    elif not mesh.callers_of(service.name):
-        prefix = "http.inbound_http"
+        prefix = "inbound_plaintext_http"
+    elif not mesh.callers_of(service.name) and not mesh.gateways_to(service.name):
+        prefix = "inbound_http"
     else:
         return ()
-    return tuple(
-        Reading(
-            i.id,
-            admin_of(i),
-            f"{prefix}.downstream_rq_total",
-            f"{prefix}.downstream_rq_5xx",
-            f"{prefix}.downstream_rq_time",
-        )
-        for i in instances
+    return tuple(listener_reading(i, prefix) for i in instances)
+
+
+def _gateway(mesh: Mesh, gateway: Gateway) -> tuple[Node, list[Edge]]:
+    """A gateway's node, the edge from outside into it (what its HTTP and HTTPS listeners answered)
+    and an edge to each version of each service it routes to (what it sent to that version's
+    cluster), all read from the gateway's own Envoy, as callers' sidecars are read for theirs."""
+    node = Node(
+        gateway_id(gateway.name),
+        "gateway",
+        gateway.name,
+        details=gateway_details_path(gateway.name),
+        title=f"gateway {gateway.name}",
     )
+    listeners = [GATEWAY_HTTP] + ([GATEWAY_HTTPS] if gateway.tls_port is not None else [])
+    entering = tuple(listener_reading(i, prefix) for i in gateway.instances for prefix in listeners)
+    edges = [Edge(f"{OUTSIDE}->{node.id}", OUTSIDE, node.id, "http", entering)]
+    for target in gateway.targets:
+        service = mesh.service(target)
+        for version in service.versions:
+            callee = version_id(service.name, version.name)
+            cluster = names.version_cluster(service.name, version.name)
+            readings = tuple(cluster_reading(i, cluster, service.protocol) for i in gateway.instances)
+            edges.append(Edge(f"{node.id}->{callee}", node.id, callee, service.protocol, readings))
+    return node, edges
 
 
 def topology(mesh: Mesh) -> Topology:
     nodes: list[Node] = []
     edges: list[Edge] = []
-    if any(s.edge and s.is_http for s in mesh.services):
+    if mesh.gateways or any(s.edge and s.is_http for s in mesh.services):
         nodes.append(Node(OUTSIDE, "outside", "outside the mesh"))
+    for gateway in mesh.gateways:
+        node, entering = _gateway(mesh, gateway)
+        nodes.append(node)
+        edges += entering
     for service in mesh.services:
         details = details_path(service.name)
         nodes.append(Node(service_id(service.name), "service", service.name, details=details))

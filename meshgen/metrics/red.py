@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from meshgen.metrics.exposition import SeriesKey, Snapshot
 from meshgen.model import Mesh
 from meshgen.render.envoy import names
+from meshgen.render.envoy.gateway import GATEWAY_HTTP, GATEWAY_HTTPS
 
 # The series RED needs, as Envoy names them in Prometheus's format (with meshgen's tags).
 INBOUND_REQUESTS = "envoy_http_downstream_rq_xx"  # envoy_response_code_class, envoy_http_conn_manager_prefix
@@ -29,8 +30,10 @@ EDGE_TIME = "envoy_cluster_upstream_rq_time_bucket"  # le, envoy_cluster_name
 METRICS = (INBOUND_REQUESTS, INBOUND_TIME, EDGE_REQUESTS, EDGE_TIME)
 # The connection managers of inbound listeners: mutual TLS (or plaintext with mTLS off), the
 # plaintext chain of an edge or a permissive sidecar, and a gateway's HTTP and HTTPS listeners.
-INBOUND_PREFIXES = ("inbound_http", "inbound_plaintext_http", "gateway_http", "gateway_https")
+INBOUND_PREFIXES = ("inbound_http", "inbound_plaintext_http", GATEWAY_HTTP, GATEWAY_HTTPS)
 QUANTILES = (0.5, 0.99)
+# A counter's value: Prometheus's samples are floats, Envoy's admin gives whole numbers.
+Count = TypeVar("Count", int, float)
 
 
 def quantile(q: float, buckets: dict[float, float]) -> float | None:
@@ -85,6 +88,12 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def grown(new: Count, old: Count) -> Count:
+    """How much a counter rose from `old` to `new`; one that fell was reset (its Envoy restarted)
+    and rose from 0."""
+    return new - old if new >= old else new
+
+
 def increase(before: Snapshot, after: Snapshot, instances: set[str]) -> Snapshot:
     """How much each series of the instances in `instances` rose from `before` to `after`: a series
     missing before started at 0; one that fell was reset (a restarted Envoy) and rose from 0."""
@@ -92,8 +101,7 @@ def increase(before: Snapshot, after: Snapshot, instances: set[str]) -> Snapshot
     for series, value in after.items():
         if dict(series[1]).get("instance") not in instances:
             continue
-        previous = before.get(series, 0.0)
-        result[series] = value - previous if value >= previous else value
+        result[series] = grown(value, before.get(series, 0.0))
     return result
 
 

@@ -351,6 +351,10 @@ class External:
         return self.stand_in or (self.address, self.port)
 
 
+def _url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
 @dataclass(frozen=True)
 class GatewayRoute:
     name: str
@@ -382,6 +386,16 @@ class Gateway:
     def domains(self) -> tuple[str, ...]:
         """The exact Host names its routes answer, in name order (not "*")."""
         return tuple(sorted({d for route in self.routes for d in route.domains if d != "*"}))
+
+    def http_url(self, instance: Instance) -> str:
+        """Where callers from outside reach `instance` over HTTP."""
+        return f"http://{_url_host(instance.host.address)}:{self.port}/"
+
+    def https_url(self, instance: Instance) -> str | None:
+        """Where callers from outside reach `instance` over HTTPS; None: it serves none."""
+        if self.tls_port is None:
+            return None
+        return f"https://{_url_host(instance.host.address)}:{self.tls_port}/"
 
     def sockets(self, instance: Instance) -> tuple[Socket, ...]:
         host = instance.host

@@ -3,7 +3,7 @@
 "use strict";
 
 // How each kind of node looks. A kind not listed here gets the plain default style, so a new
-// kind from the server (a gateway) shows up before anyone styles it.
+// kind from the server shows up before anyone styles it.
 const NODE_STYLES = {
   service: {
     shape: "round-rectangle", "background-color": "#f4f7fc", "border-color": "#9aa7bd", "border-width": 1,

@@ -63,10 +63,10 @@ def describe_up(report: UpReport, state_dir: Path) -> str:
         lines.append(f"metrics: {prometheus_url(mesh)} (Prometheus, scraping every sidecar; meshgen top)")
     for gateway in mesh.gateways:
         for instance in gateway.instances:
-            address = instance.host.address
-            lines.append(f"gateway {gateway.name}:  curl http://{address}:{gateway.port}/")
-            if gateway.tls_port is not None:
-                lines.append(f"gateway {gateway.name}:  https://{address}:{gateway.tls_port}/")
+            lines.append(f"gateway {gateway.name}:  curl {gateway.http_url(instance)}")
+            https = gateway.https_url(instance)
+            if https is not None:
+                lines.append(f"gateway {gateway.name}:  {https}")
     for entry in (s for s in mesh.services if s.edge):
         first = entry.instances[0]
         lines.append(f"call the edge:  curl http://{first.host.address}:{first.inbound_port}/")
@@ -138,8 +138,8 @@ def up_json(report: UpReport, state_dir: Path) -> dict[str, Any]:
             {
                 "gateway": gateway.name,
                 "instance": instance.id,
-                "http": f"http://{instance.host.address}:{gateway.port}/",
-                "https": f"https://{instance.host.address}:{gateway.tls_port}/" if gateway.tls_port else None,
+                "http": gateway.http_url(instance),
+                "https": gateway.https_url(instance),
             }
             for gateway in mesh.gateways
             for instance in gateway.instances

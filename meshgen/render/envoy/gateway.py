@@ -22,6 +22,9 @@ from meshgen.render.envoy.routes import FAULT_FILTER, RATE_LIMIT_FILTER, service
 from meshgen.render.envoy.security import SECRET_TYPE, sds_resources, served_certificate, tls_secret
 
 GATEWAY_ROUTES = "gateway"
+# The listeners' names and their connection managers' stat prefixes (http.<prefix>.downstream_rq_*).
+GATEWAY_HTTP = "gateway_http"
+GATEWAY_HTTPS = "gateway_https"
 GATEWAY_TLS_SECRET = "gateway-tls"
 GATEWAY_TLS_SDS_FILE = names.sds_file(GATEWAY_TLS_SECRET)
 # Named apart from the per-route limiter, so the gateway-wide bucket and a route's both apply.
@@ -120,10 +123,10 @@ def gateway_listeners(mesh: Mesh, gateway: Gateway, instance: Instance, paths: S
     host = instance.host
     listeners = [
         {
-            "name": "gateway_http",
+            "name": GATEWAY_HTTP,
             "address": socket_address(host.address, gateway.port),
             "traffic_direction": "INBOUND",
-            "filter_chains": [{"filters": [hcm("gateway_http")]}],
+            "filter_chains": [{"filters": [hcm(GATEWAY_HTTP)]}],
         }
     ]
     if gateway.tls_port is not None:
@@ -131,12 +134,12 @@ def gateway_listeners(mesh: Mesh, gateway: Gateway, instance: Instance, paths: S
         sds_file = names.SDS_FILES[names.IDENTITY_SECRET] if gateway.tls_cert is None else GATEWAY_TLS_SDS_FILE
         listeners.append(
             {
-                "name": "gateway_https",
+                "name": GATEWAY_HTTPS,
                 "address": socket_address(host.address, gateway.tls_port),
                 "traffic_direction": "INBOUND",
                 "filter_chains": [
                     {
-                        "filters": [hcm("gateway_https")],
+                        "filters": [hcm(GATEWAY_HTTPS)],
                         "transport_socket": served_certificate(secret, paths.file(sds_file)),
                     }
                 ],
