@@ -270,3 +270,30 @@ def test_trace_summary_and_waterfall_rows() -> None:
     ]
     assert rows[1]["cluster"] == "api.v2" and rows[1]["instance"] == "web.v1.web-1"
     json.dumps(waterfall(SPANS))  # what the page receives
+
+
+BOARD = """\
+mesh: {{name: board, dashboard: "{dashboard}"}}
+hosts:
+  web-1: {{address: 127.0.74.1}}
+services:
+  web:
+    port: 8080
+    versions: {{v1: {{instances: [web-1]}}}}
+"""
+
+
+def _validate(tmp_path: Path, dashboard: str) -> tuple[int, str]:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(BOARD.format(dashboard=dashboard))
+    result = CliRunner().invoke(main, ["validate", str(catalog)])
+    return result.exit_code, result.output
+
+
+def test_the_dashboard_of_up_is_on_a_loopback_address_of_its_own(tmp_path: Path) -> None:
+    assert _validate(tmp_path, "127.0.74.9:9900")[0] == 0
+    assert load_mesh(tmp_path / "catalog.yaml").dashboard is not None
+    code, output = _validate(tmp_path, "10.1.2.3:9900")
+    assert code == 2 and "catalog.yaml:1: mesh.dashboard: the dashboard serves this machine only" in output, output
+    code, output = _validate(tmp_path, "web-1:15006")  # a catalog host's name: its address, here taken
+    assert code == 2 and "two listeners on 127.0.74.1:15006" in output and "dashboard" in output, output

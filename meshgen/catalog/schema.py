@@ -268,10 +268,20 @@ class MeshSection(Strict):
     defaults: Defaults = Defaults()
     tracing: Tracing | None = None
     metrics: Metrics | None = None
+    dashboard: str | None = Field(
+        None,
+        description="HOST:PORT where `meshgen up` serves the local mesh's dashboard, a loopback address; "
+        "HOST may name a catalog host. The local mesh only.",
+    )
     access_log: AccessLog = AccessLog()
     sidecar: Sidecar = Sidecar()
     security: Security = Security()
     lint: Lint = Lint()
+
+    @field_validator("dashboard")
+    @classmethod
+    def _dashboard(cls, value: str | None) -> str | None:
+        return None if value is None else Tracing._host_port(value)
 
 
 def _loopback_address(cls: type, value: str | None) -> str | None:

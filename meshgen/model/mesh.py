@@ -419,6 +419,19 @@ class Tracing:
 
 
 @dataclass(frozen=True)
+class Dashboard:
+    """Where `meshgen up` serves the local mesh's dashboard."""
+
+    address: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"http://{host}:{self.port}/"
+
+
+@dataclass(frozen=True)
 class Metrics:
     """The mesh's Prometheus, which scrapes every sidecar's stats listener."""
 
@@ -485,6 +498,7 @@ class Mesh:
     security: Security
     lint_ignores: tuple[LintIgnore, ...] = ()
     metrics: Metrics | None = None
+    dashboard: Dashboard | None = None
     gateways: tuple[Gateway, ...] = ()
     origin: str = field(default="", compare=False)
     # Deprecated spellings in the catalog, located, for every command to warn about.

@@ -298,6 +298,16 @@ class _Resolver:
         address, port, is_ip = self.host_port(metrics.prometheus, hosts, ("mesh", "metrics", "prometheus"))
         return m.Metrics(prometheus_address=address, prometheus_port=port, prometheus_is_ip=is_ip)
 
+    def dashboard(self, hosts: dict[str, m.Host]) -> m.Dashboard | None:
+        value = self.catalog.mesh.dashboard
+        if value is None:
+            return None
+        path: FieldPath = ("mesh", "dashboard")
+        address, port, is_ip = self.host_port(value, hosts, path)
+        if not (is_ip and _is_loopback_ip(address)):
+            self.problem(path, f"the dashboard serves this machine only: a loopback address, got {address}")
+        return m.Dashboard(address=address, port=port)
+
     def tracing(self, hosts: dict[str, m.Host]) -> m.Tracing | None:
         tracing = self.catalog.mesh.tracing
         if tracing is None:
@@ -617,6 +627,7 @@ class _Resolver:
             externals=self.externals(),
             tracing=self.tracing(hosts),
             metrics=self.metrics(hosts),
+            dashboard=self.dashboard(hosts),
             access_log=m.AccessLog(format=catalog.mesh.access_log.format, path=catalog.mesh.access_log.path),
             max_downstream_connections=catalog.mesh.sidecar.max_downstream_connections,
             security=self.security(),
@@ -688,6 +699,9 @@ class _Resolver:
             owners[(machine, address, metrics.prometheus_port)].append(
                 ("prometheus", ("mesh", "metrics", "prometheus"))
             )
+        dashboard = mesh.dashboard
+        if dashboard is not None and _is_loopback_ip(dashboard.address):
+            owners[("loopback", dashboard.address, dashboard.port)].append(("dashboard", ("mesh", "dashboard")))
         for gateway in mesh.gateways:
             for index, instance in enumerate(gateway.instances):
                 address = instance.host.address
@@ -709,3 +723,10 @@ def resolve(catalog: s.Catalog, sources: SourceMap, origin: str = "") -> m.Mesh:
     if resolver.problems:
         raise CatalogError(resolver.problems)
     return dataclasses.replace(mesh, origin=origin, sources=sources)
+
+
+def _is_loopback_ip(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

@@ -91,7 +91,7 @@ def start_all(
     """Start `specs` in order, recording each in the state at once; wait for all to be ready.
     `progress` hears of each process once it is ready."""
     started: list[str] = []
-    order = ("collector", "prometheus", "renewer", "app", "envoy")
+    order = ("collector", "prometheus", "renewer", "app", "envoy", "dashboard")
     for kind, wave in sorted({(s.kind, s.wave) for s in specs}, key=lambda k: (order.index(k[0]), k[1])):
         batch = [s for s in specs if s.kind == kind and s.wave == wave]
         processes = []

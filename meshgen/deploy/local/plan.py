@@ -209,6 +209,16 @@ def _renewer_spec(mesh: Mesh, state_dir: Path) -> Spec | None:
     return Spec("certificate renewer", "renewer", argv, {}, None)
 
 
+def _dashboard_spec(mesh: Mesh, state_dir: Path) -> Spec | None:
+    """`meshgen dashboard` on the catalog's address, started last: it reads the state up wrote."""
+    dashboard = mesh.dashboard
+    if dashboard is None:
+        return None
+    argv = [sys.executable, "-m", "meshgen", "dashboard", "--state-dir", str(state_dir.resolve())]
+    argv += ["--address", dashboard.address, "--port", str(dashboard.port)]
+    return Spec("dashboard", "dashboard", argv, {}, (dashboard.address, dashboard.port))
+
+
 def call_depths(mesh: Mesh) -> dict[str, int]:
     """0 for a service that calls no other service, else one more than the deepest it calls; a
     service in a cycle counts what it calls outside the cycle only."""
@@ -233,7 +243,7 @@ def call_depths(mesh: Mesh) -> dict[str, int]:
 
 def plan(mesh: Mesh, envoy: str, config_dir: Path, files: dict[str, str], state_dir: Path) -> list[Spec]:
     """Processes in start order: the collector, Prometheus, the certificate renewer, every app, then
-    every sidecar, callees' before their callers'."""
+    every sidecar, callees' before their callers', the gateways, and the dashboard."""
     from meshgen.deploy.local.prometheus import spec as prometheus_spec  # it builds on Spec, above
 
     specs = [
@@ -250,4 +260,5 @@ def plan(mesh: Mesh, envoy: str, config_dir: Path, files: dict[str, str], state_
     last = max(depths.values(), default=0) + 1
     gateways = [i for g in mesh.gateways for i in g.instances]
     specs += [dataclasses.replace(_envoy_spec(envoy, i, config_dir, files), wave=last) for i in gateways]
-    return specs
+    dashboard = _dashboard_spec(mesh, state_dir)
+    return specs if dashboard is None else [*specs, dashboard]

@@ -70,6 +70,8 @@ def describe_up(report: UpReport, state_dir: Path) -> str:
     for entry in (s for s in mesh.services if s.edge):
         first = entry.instances[0]
         lines.append(f"call the edge:  curl http://{first.host.address}:{first.inbound_port}/")
+    if mesh.dashboard is not None:
+        lines.append(f"dashboard: {mesh.dashboard.url}")
     lines.append(f"logs:    {state_dir / 'logs'}    stop: meshgen down")
     return "\n".join(lines)
 
@@ -146,6 +148,7 @@ def up_json(report: UpReport, state_dir: Path) -> dict[str, Any]:
         ],
         "traces": f"http://{tracing.collector_address}:{tracing.collector_port}/api/v2/traces" if tracing else None,
         "prometheus": prometheus_url(mesh) if runs_prometheus(mesh) else None,
+        "dashboard": mesh.dashboard.url if mesh.dashboard is not None else None,
         "state_dir": str(state_dir),
     }
 
