@@ -38,13 +38,9 @@ def find_prometheus() -> str | None:
     return found if os.access(found, os.X_OK) else None
 
 
-def _host(address: str) -> str:
-    return f"[{address}]" if ":" in address else address
-
-
 def prometheus_url(mesh: Mesh) -> str | None:
     metrics = mesh.metrics
-    return None if metrics is None else f"http://{_host(metrics.prometheus_address)}:{metrics.prometheus_port}"
+    return None if metrics is None else f"http://{prometheus_config.host_port(metrics.prometheus_address, metrics.prometheus_port)}"
 
 
 def runs_prometheus(mesh: Mesh) -> bool:
@@ -87,7 +83,7 @@ def spec(mesh: Mesh, state_dir: Path) -> Spec | None:
         f"--config.file={directory / CONFIG_FILE}",
         f"--storage.tsdb.path={directory / 'data'}",
         f"--storage.tsdb.retention.time={RETENTION}",
-        f"--web.listen-address={_host(address[0])}:{address[1]}",
+        f"--web.listen-address={prometheus_config.host_port(*address)}",
         "--log.level=warn",
     ]
     return Spec("prometheus", "prometheus", argv, {}, address)
