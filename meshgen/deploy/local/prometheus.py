@@ -40,7 +40,9 @@ def find_prometheus() -> str | None:
 
 def prometheus_url(mesh: Mesh) -> str | None:
     metrics = mesh.metrics
-    return None if metrics is None else f"http://{prometheus_config.host_port(metrics.prometheus_address, metrics.prometheus_port)}"
+    if metrics is None:
+        return None
+    return f"http://{prometheus_config.host_port(metrics.prometheus_address, metrics.prometheus_port)}"
 
 
 def runs_prometheus(mesh: Mesh) -> bool:
