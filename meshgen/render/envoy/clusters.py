@@ -36,6 +36,12 @@ def _static(name: str, endpoints: list[tuple[str, int]]) -> dict[str, Any]:
     }
 
 
+def _panic_threshold(breaker: CircuitBreaker) -> dict[str, Any]:
+    if breaker.panic_threshold is None:
+        return {}
+    return {"common_lb_config": {"healthy_panic_threshold": {"value": breaker.panic_threshold}}}
+
+
 def _circuit_breakers(breaker: CircuitBreaker) -> dict[str, Any]:
     return {
         "circuit_breakers": {
@@ -124,11 +130,8 @@ def version_clusters(service: Service, transport_socket: dict[str, Any] | None =
             "load_assignment": _static(name, endpoints),
             **_circuit_breakers(service.circuit_breaker),
             **_protocol_options(service.protocol, service.circuit_breaker.max_requests_per_connection),
+            **_panic_threshold(service.circuit_breaker),
         }
-        if service.circuit_breaker.panic_threshold is not None:
-            cluster["common_lb_config"] = {
-                "healthy_panic_threshold": {"value": service.circuit_breaker.panic_threshold}
-            }
         if by_name:
             cluster["dns_lookup_family"] = "V4_ONLY"
             cluster["respect_dns_ttl"] = True
@@ -163,7 +166,8 @@ def external_cluster(external: External) -> dict[str, Any]:
         "lb_policy": "ROUND_ROBIN",
         "load_assignment": _static(name, [external.endpoint] if external.reachable else []),
         **_circuit_breakers(external.circuit_breaker),
-        **_protocol_options(external.protocol),
+        **_protocol_options(external.protocol, external.circuit_breaker.max_requests_per_connection),
+        **_panic_threshold(external.circuit_breaker),
     }
     if cluster["type"] == "LOGICAL_DNS":
         cluster["dns_lookup_family"] = "V4_PREFERRED"
