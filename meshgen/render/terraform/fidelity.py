@@ -46,6 +46,7 @@ from meshgen.model.mesh import (
 )
 from meshgen.render.terraform.ecs import discovery_name
 from meshgen.render.terraform.flavors import (
+    app_mesh_gateway_routes,
     app_mesh_health_check,
     app_mesh_retry_events,
     app_mesh_unmapped_retry_conditions,
@@ -503,7 +504,31 @@ APP_MESH: dict[str, Fate] = {
         "services.*.authorization[]",
         dict.fromkeys(_AUTHORIZATION_FIELDS, Lost("no caller identity without mutual TLS: nothing is enforced")),
     ),
-    **_gateways(_NOT_BUILT),
+    **_under(
+        "gateways.*",
+        {
+            "hosts": Moot("this flavor builds the virtual gateway, not its tasks (one line per gateway says so)"),
+            "port": Carried("the virtual gateway's http listener port"),
+            "admin_port": _APP_MESH_ENVOY,
+            "stats_port": _APP_MESH_ENVOY,
+            **{f"rate_limit.{f}": Lost("App Mesh has no rate limit") for f in _RATE_FIELDS},
+            **dict.fromkeys(
+                ("tls.port", "tls.cert", "tls.key"),
+                Lost("a virtual gateway reads its certificate inside its tasks, which this flavor does not build"),
+            ),
+            "routes[].name": Carried("the gateway route's name (-1, -2... per Host name when it has several)"),
+            "routes[].domains": Carried("the gateway route's exact hostname match, one gateway route per name"),
+            "routes[].match.prefix": Carried("the gateway route's prefix match"),
+            "routes[].match.path": Carried("the gateway route's exact path match"),
+            "routes[].match.methods": Lost("App Mesh gateway routes match no method"),
+            **{f"routes[].match.headers.*.{h}": Carried("the gateway route's header matches") for h in _HEADER_FIELDS},
+            "routes[].service": Carried(
+                "the gateway route's target virtual service, whose router then applies (http services; routes to "
+                "http2 and grpc services are listed)"
+            ),
+            **{f"routes[].rate_limit.{f}": Lost("App Mesh has no rate limit") for f in _RATE_FIELDS},
+        },
+    ),
 }
 
 FIELDS: dict[str, dict[str, Fate]] = {
@@ -946,6 +971,46 @@ def _app_mesh_route_losses(service: Service) -> list[str]:
     return lost
 
 
+def _app_mesh_gateway_losses(mesh: Mesh) -> list[str]:
+    lost = []
+    for gateway in mesh.gateways:
+        name = gateway.name
+        rendered = app_mesh_gateway_routes(mesh, gateway)
+        if rendered:
+            lost.append(
+                f"gateway {name}: this flavor builds its virtual gateway (http on {gateway.port}), not its tasks: run "
+                "App Mesh's Envoy image with the environment of output gateway_envoy_environment, behind a load "
+                "balancer of yours"
+            )
+        if gateway.tls_port is not None:
+            served = (
+                f"{gateway.tls_cert} (key {gateway.tls_key})" if gateway.tls_cert else "a certificate of the mesh CA"
+            )
+            lost.append(
+                f"gateway {name}: no HTTPS on {gateway.tls_port} serving {served}: a virtual gateway reads its "
+                "certificate inside its tasks, which this flavor does not build"
+            )
+        if gateway.rate_limit is not None:
+            lost.append(f"gateway {name}: no rate limit ({_rate(gateway.rate_limit)})")
+        for route in gateway.routes:
+            subject = f"gateway {name}/{route.name}"
+            if route not in rendered:
+                protocol = mesh.service(route.service).protocol
+                lost.append(
+                    f"{subject}: not rendered: -> {route.service} speaks {protocol} and this flavor's virtual gateway "
+                    "listens for http only"
+                )
+                continue
+            if route.match.methods:
+                lost.append(
+                    f"{subject}: no method match (methods {','.join(route.match.methods)}); App Mesh gateway routes "
+                    "match every method"
+                )
+            if route.rate_limit is not None:
+                lost.append(f"{subject}: no rate limit ({_rate(route.rate_limit)})")
+    return lost
+
+
 def app_mesh_limitations(mesh: Mesh, tracing: str) -> list[str]:
     lost = []
     for service in mesh.services:
@@ -1023,4 +1088,4 @@ def app_mesh_limitations(mesh: Mesh, tracing: str) -> list[str]:
         "tasks: this flavor builds the mesh, not the tasks: run each version's tasks (image, instances, environment) "
         "with the Envoy environment of output envoy_environment"
     )
-    return lost + _gateways_not_built(mesh)
+    return lost + _app_mesh_gateway_losses(mesh)
