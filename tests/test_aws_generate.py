@@ -238,7 +238,8 @@ def test_gateways_are_listed_as_not_built_on_ecs(tmp_path: Path, flavor: str) ->
     catalog.write_text(GATEWAYS)
     root = render_aws(load_mesh(catalog), tmp_path / "out", AwsOptions(flavor=flavor, default_image="demo:1"))
     [line] = [w for w in root.warnings if w.startswith("gateway ")]
-    assert line.startswith("gateway public: not built on AWS; nothing takes calls from outside for it: HTTP on 8080; ")
+    assert line.startswith("gateway public: not built (")
+    assert "; nothing takes calls from outside for it: HTTP on 8080; HTTPS on 8443 serving a certificate of the" in line
     assert "route writes: Host * path /submit methods POST -> web (rate limit 5 requests per 1s, burst 5)" in line
 
 

@@ -195,7 +195,7 @@ def _gateways(fate: Fate) -> dict[str, Fate]:
     return _under("gateways.*", dict.fromkeys(_GATEWAY_FIELDS, fate))
 
 
-_NOT_BUILT = Lost("gateways are not built on AWS yet: one line per gateway names everything it would do")
+_NOT_BUILT = Lost("the flavor builds no gateway: one line per gateway names everything it would do")
 _NO_HOSTS_FILE = Moot("on-prem only: ECS tasks and App Mesh virtual nodes have no catalog hosts")
 
 
@@ -746,9 +746,9 @@ def _gateway(gateway: Gateway) -> str:
     return "; ".join(parts)
 
 
-def _gateways_not_built(mesh: Mesh) -> list[str]:
+def _gateways_not_built(mesh: Mesh, why: str) -> list[str]:
     return [
-        f"gateway {g.name}: not built on AWS; nothing takes calls from outside for it: {_gateway(g)}"
+        f"gateway {g.name}: not built ({why}); nothing takes calls from outside for it: {_gateway(g)}"
         for g in mesh.gateways
     ]
 
@@ -790,7 +790,7 @@ def ecs_envoy_limitations(mesh: Mesh, tracing: str) -> list[str]:
         + _client_certificates(mesh)
         + _external_cluster_limits(mesh)
         + _hosts_files(mesh)
-        + _gateways_not_built(mesh)
+        + _gateways_not_built(mesh, "ecs-envoy builds no gateway services yet")
     )
 
 
@@ -914,7 +914,11 @@ def service_connect_limitations(mesh: Mesh) -> list[str]:
         )
     log = mesh.access_log
     lost.append(f"access logs: Service Connect's own format, not meshgen's {log.format} log to {log.path}")
-    return lost + _service_connect_tls(mesh) + _gateways_not_built(mesh)
+    return (
+        lost
+        + _service_connect_tls(mesh)
+        + _gateways_not_built(mesh, "Service Connect has no gateway of its own, and this flavor builds none")
+    )
 
 
 # Connection-pool limits App Mesh has per listener protocol; the others are listed when set.
