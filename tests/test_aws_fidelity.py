@@ -120,10 +120,21 @@ BASE: dict[str, Any] = {
             "versions": {"v1": {"instances": [{"host": "h5"}]}},
             "health_check": {},
         },
-        # A second caller of api, so that an authorization rule can leave it out.
-        "spare": {"port": 8080, "versions": {"v1": {"instances": [{"host": "h6"}]}}, "dependencies": ["api"]},
+        # A second caller of api, so that an authorization rule can leave it out; its v1 alone calls g.
+        "spare": {
+            "port": 8080,
+            "versions": {"v1": {"instances": [{"host": "h6"}], "dependencies": [{"service": "g"}]}},
+            "dependencies": ["api"],
+        },
     },
     "external": {"ext": {"address": "api.example.com", "port": 443, "tls": True}},
+    "gateways": {
+        "gw": {
+            "hosts": ["hg"],
+            "rate_limit": {"requests": 500, "per": "1s"},
+            "routes": [{"name": "front", "service": "spare", "rate_limit": {"requests": 100, "per": "1s"}}],
+        }
+    },
 }
 
 
@@ -141,6 +152,7 @@ def _probe(at: str, value: Any, expect: str | None = "") -> Probe:
 def _retries(field: str, at: str) -> dict[str, Probe]:
     probes = {
         "attempts": _probe(f"{at}.attempts", 5, "5 attempts"),
+        "retry_on": _probe(f"{at}.retry_on", ["5xx", "envoy-ratelimited"], "envoy-ratelimited"),
         "on": _probe(f"{at}.on", ["5xx", "envoy-ratelimited"], "envoy-ratelimited"),
         "status_codes": _probe(f"{at}.status_codes", [409], "409"),
         "per_try_timeout": _probe(f"{at}.per_try_timeout", "300ms"),
@@ -163,6 +175,10 @@ def _breaker(field: str, at: str, grpc_at: str) -> dict[str, Probe]:
         "interval": _probe(f"{at}.interval", "5s", "interval 5s"),
         "ejection_time": _probe(f"{at}.ejection_time", "1m", "ejection_time 1m"),
         "max_ejection_percent": _probe(f"{at}.max_ejection_percent", 30, "max_ejection_percent 30"),
+        "max_requests_per_connection": _probe(
+            f"{at}.max_requests_per_connection", 10, "max_requests_per_connection 10"
+        ),
+        "panic_threshold": _probe(f"{at}.panic_threshold", 30, "panic_threshold 30%"),
     }
     return {f"{field}.{name}": probe for name, probe in probes.items()}
 
@@ -184,6 +200,24 @@ def _rate(field: str, at: str) -> dict[str, Probe]:
     }
 
 
+def _dependency(field: str, at: str, target: str) -> dict[str, Probe]:
+    """A dependency's fields, each probed by replacing the list of dependencies at `at` with one."""
+    return {
+        f"{field}.service": _probe(at, [{"service": "web"}], "web"),
+        f"{field}.local_port": _probe(at, [{"service": target, "local_port": 15433}], "15433"),
+        f"{field}.address": _probe(at, [{"service": target, "address": "127.0.0.9"}], "127.0.0.9"),
+        f"{field}.rate_limit.requests": _probe(at, [{"service": target, "rate_limit": RATE}], "50 requests"),
+        f"{field}.rate_limit.per": _probe(at, [{"service": target, "rate_limit": RATE}], "per 2s"),
+        f"{field}.rate_limit.burst": _probe(at, [{"service": target, "rate_limit": RATE}], "burst 300"),
+    }
+
+
+RATE = {"requests": 50, "per": "2s", "burst": 300}
+GATEWAY = "gateways.gw"
+GATEWAY_ROUTE = "gateways.gw.routes.0"
+GATEWAY_CERT = {"port": 8443, "cert": "/probe/gw.pem", "key": "/probe/gw-key.pem"}
+# Every host the catalog names, given addresses so that one of them can write a hosts file.
+HOSTS = {name: {"address": f"10.0.0.{n}"} for n, name in enumerate(("h1", "h2", "h3", "h4", "h5", "h6", "hg"), 1)}
 API = "services.api"
 CLIENT_CERTIFICATE = {"cert": "/probe/c.pem", "key": "/probe/k.pem"}
 ROUTE = "services.api.routes.0"
@@ -215,14 +249,20 @@ PROBES: dict[str, Probe] = {
     "services.*.versions.*.instances[].stats_port": _probe(f"{INSTANCE}.stats_port", 15190),
     "services.*.versions.*.instances[].env": _probe(f"{INSTANCE}.env", {"MODE": "probe"}),
     "services.*.versions.*.instances[].command": _probe(f"{INSTANCE}.command", ["./api-server"], "./api-server"),
+    "services.*.versions.*.instances[].workdir": _probe(
+        INSTANCE, {"host": "h2", "command": ["./api-server"], "workdir": "/srv/api"}, "/srv/api"
+    ),
     "services.*.dependencies[].service": _probe("services.web.dependencies.0.service", "spare", "spare"),
     "services.*.dependencies[].local_port": _probe("services.web.dependencies.1.local_port", 15433),
+    "services.*.dependencies[].address": _probe("services.web.dependencies.1.address", "127.0.0.9"),
     **_rate("services.*.dependencies[].rate_limit", "services.web.dependencies.0.rate_limit"),
+    **_dependency("services.*.versions.*.dependencies[]", "services.spare.versions.v1.dependencies", "g"),
     "services.*.routes[].name": _probe(f"{ROUTE}.name", "primary"),
     "services.*.routes[].match.prefix": _probe(f"{ROUTE}.match.prefix", "/api", "prefix /api"),
     "services.*.routes[].match.path": _probe(f"{ROUTE}.match.path", "/exact", "path /exact"),
     **_headers("services.*.routes[].match.headers.*", f"{ROUTE}.match.headers"),
     "services.*.routes[].match.methods": _probe(f"{ROUTE}.match.methods", ["POST"], "methods POST"),
+    "services.*.routes[].match.callers": _probe(f"{ROUTE}.match.from", ["web"], "web"),
     "services.*.routes[].to": _probe(f"{ROUTE}.to", {"v1": 30, "v2": 70}, "v2 70%"),
     "services.*.routes[].timeout": _probe(f"{ROUTE}.timeout", "1500ms"),
     **_retries("services.*.routes[].retries", f"{ROUTE}.retries"),
@@ -239,6 +279,8 @@ PROBES: dict[str, Probe] = {
     **_breaker("services.*.circuit_breaker", f"{API}.circuit_breaker", "services.g.circuit_breaker"),
     "services.*.health_check.path": _probe(f"{API}.health_check.path", "/ready", "path /ready"),
     "services.*.health_check.grpc_service": _probe("services.g.health_check.grpc_service", "probe.Health"),
+    "services.*.health_check.send": _probe("services.db.health_check", {"send": "PING", "expect": "PONG"}, "'PING'"),
+    "services.*.health_check.expect": _probe("services.db.health_check", {"send": "PING", "expect": "PONG"}, "'PONG'"),
     "services.*.health_check.interval": _probe(f"{API}.health_check.interval", "7s", "every 7s"),
     "services.*.health_check.timeout": _probe(f"{API}.health_check.timeout", "3s", "timeout 3s"),
     "services.*.health_check.unhealthy_threshold": _probe(f"{API}.health_check.unhealthy_threshold", 4, "after 4"),
@@ -250,6 +292,7 @@ PROBES: dict[str, Probe] = {
     "external.*.tls": _probe("external.ext.tls", False, None),
     "external.*.sni": _probe("external.ext.sni", "sni.example", "SNI sni.example"),
     "external.*.ca_file": _probe("external.ext.ca_file", "/etc/probe/ca.pem"),
+    "external.*.hosts": _probe("external.ext.hosts", ["www.probe.example"], "www.probe.example"),
     "external.*.timeout": _probe("external.ext.timeout", "1500ms", "timeout 1500ms"),
     "external.*.connect_timeout": _probe("external.ext.connect_timeout", "2s", "connect_timeout 2s"),
     **_retries("external.*.retries", "external.ext.retries"),
@@ -278,6 +321,23 @@ PROBES: dict[str, Probe] = {
         f"{API}.authorization", [{"from": ["web"], "methods": ["GET"]}], "GET"
     ),
     "services.*.authorization[].paths": _probe(f"{API}.authorization", [{"from": ["web"], "paths": ["/v1/"]}], "/v1/"),
+    "hosts.*.hosts_file": _probe("hosts", {**HOSTS, "h1": {"address": "10.0.0.1", "hosts_file": True}}, "host h1"),
+    "gateways.*.hosts": _probe(f"{GATEWAY}.hosts", ["hg", "hg2"], "hg, hg2"),
+    "gateways.*.port": _probe(f"{GATEWAY}.port", 8090, "HTTP on 8090"),
+    "gateways.*.admin_port": _probe(f"{GATEWAY}.admin_port", 15300, "admin 15300"),
+    "gateways.*.stats_port": _probe(f"{GATEWAY}.stats_port", 15390, "stats 15390"),
+    **_rate("gateways.*.rate_limit", f"{GATEWAY}.rate_limit"),
+    "gateways.*.tls.port": _probe(f"{GATEWAY}.tls", {"port": 8443}, "HTTPS on 8443"),
+    "gateways.*.tls.cert": _probe(f"{GATEWAY}.tls", GATEWAY_CERT, "/probe/gw.pem"),
+    "gateways.*.tls.key": _probe(f"{GATEWAY}.tls", GATEWAY_CERT, "/probe/gw-key.pem"),
+    "gateways.*.routes[].name": _probe(f"{GATEWAY_ROUTE}.name", "shop", "route shop"),
+    "gateways.*.routes[].domains": _probe(f"{GATEWAY_ROUTE}.domains", ["shop.example"], "Host shop.example"),
+    "gateways.*.routes[].match.prefix": _probe(f"{GATEWAY_ROUTE}.match.prefix", "/shop", "prefix /shop"),
+    "gateways.*.routes[].match.path": _probe(f"{GATEWAY_ROUTE}.match.path", "/exact", "path /exact"),
+    "gateways.*.routes[].match.methods": _probe(f"{GATEWAY_ROUTE}.match.methods", ["POST"], "methods POST"),
+    **_headers("gateways.*.routes[].match.headers.*", f"{GATEWAY_ROUTE}.match.headers"),
+    "gateways.*.routes[].service": _probe(f"{GATEWAY_ROUTE}.service", "web", "-> web"),
+    **_rate("gateways.*.routes[].rate_limit", f"{GATEWAY_ROUTE}.rate_limit"),
 }
 
 
@@ -293,7 +353,10 @@ def _set(data: dict[str, Any], at: str, value: Any) -> dict[str, Any]:
     node: Any = data
     for key in parents:
         node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
-    node[last] = value
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
     return data
 
 

@@ -29,7 +29,8 @@ def shop_root(tmp_path: Path, flavor: str, **options: str) -> tuple[dict[str, st
 
 def test_ecs_envoy_root_has_fixed_files_data_and_one_config_per_version(tmp_path: Path) -> None:
     files, warnings = shop_root(tmp_path, "ecs-envoy")
-    assert [w.split(":")[0] for w in warnings] == ["certificates"]  # renewal by `meshgen aws certs rotate`
+    # Renewal by `meshgen aws certs rotate`; the shop's gateway is not built on AWS yet.
+    assert [w.split(":")[0] for w in warnings] == ["certificates", "gateway public"]
     assert sorted(f for f in files if not f.startswith("envoy/")) == [
         "LIMITATIONS.md",
         "main.tf",
@@ -166,6 +167,80 @@ def test_app_mesh_carries_grpc_retry_conditions_and_instance_ports(tmp_path: Pat
     assert data["virtual_nodes"]["api-v1"]["port"] == 9001  # the instance's port, not the service's 9000
     assert "api -> ledger" not in " ".join(root.warnings)
     assert any(w.startswith("external ledger: not modelled") for w in root.warnings)
+
+
+GATEWAYS = """
+mesh: {name: gw}
+services:
+  web: {port: 8080, versions: {v1: {instances: [web-1]}}}
+  api: {port: 8080, versions: {v1: {instances: [api-1]}}}
+  rpc: {port: 50051, protocol: grpc, versions: {v1: {instances: [rpc-1]}}}
+gateways:
+  public:
+    hosts: [gw-1]
+    port: 8080
+    tls: {port: 8443}
+    rate_limit: {requests: 500, per: 1s}
+    routes:
+      - {name: api, domains: [api.example.com, api.example.org], match: {prefix: /v1/, headers: {x-tenant: eu}}, service: api}
+      - {name: writes, match: {path: /submit, methods: [POST]}, service: web, rate_limit: {requests: 5, per: 1s}}
+      - {name: rpc, service: rpc}
+      - {name: storefront, domains: ["*", shop.example.com], service: web}
+"""
+
+
+def test_app_mesh_builds_a_virtual_gateway_with_a_gateway_route_per_host_name(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(GATEWAYS)
+    root = render_aws(load_mesh(catalog), tmp_path / "out", AwsOptions(flavor="app-mesh"))
+    gateways = json.loads(root.files["terraform.tfvars.json"])["virtual_gateways"]
+    assert gateways == {
+        "public": {
+            "port": 8080,
+            "routes": [
+                {
+                    "name": "api-1",
+                    "virtual_service": "api.gw.local",
+                    "hostname": "api.example.com",
+                    "prefix": "/v1/",
+                    "headers": [{"name": "x-tenant", "exact": "eu"}],
+                },
+                {
+                    "name": "api-2",
+                    "virtual_service": "api.gw.local",
+                    "hostname": "api.example.org",
+                    "prefix": "/v1/",
+                    "headers": [{"name": "x-tenant", "exact": "eu"}],
+                },
+                {"name": "writes", "virtual_service": "web.gw.local", "path": "/submit"},
+                # "*" answers any Host: one gateway route without a hostname match.
+                {"name": "storefront", "virtual_service": "web.gw.local", "prefix": "/"},
+            ],
+        }
+    }
+    lines = [w for w in root.warnings if w.startswith("gateway ")]
+    assert lines == [
+        "gateway public: this flavor builds its virtual gateway (http on 8080), not its tasks: run App Mesh's "
+        "Envoy image with the environment of output gateway_envoy_environment, behind a load balancer of yours",
+        "gateway public: no HTTPS on 8443 serving a certificate of the mesh CA: a virtual gateway reads its "
+        "certificate inside its tasks, which this flavor does not build",
+        "gateway public: no rate limit (500 requests per 1s, burst 500)",
+        "gateway public/writes: no method match (methods POST); App Mesh gateway routes match every method",
+        "gateway public/writes: no rate limit (5 requests per 1s, burst 5)",
+        "gateway public/rpc: not rendered: -> rpc speaks grpc and this flavor's virtual gateway listens for http only",
+    ]
+    assert "gateway_envoy_environment" in root.files["outputs.tf"]
+
+
+@pytest.mark.parametrize("flavor", ["ecs-envoy", "service-connect"])
+def test_gateways_are_listed_as_not_built_on_ecs(tmp_path: Path, flavor: str) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(GATEWAYS)
+    root = render_aws(load_mesh(catalog), tmp_path / "out", AwsOptions(flavor=flavor, default_image="demo:1"))
+    [line] = [w for w in root.warnings if w.startswith("gateway ")]
+    assert line.startswith("gateway public: not built (")
+    assert "; nothing takes calls from outside for it: HTTP on 8080; HTTPS on 8443 serving a certificate of the" in line
+    assert "route writes: Host * path /submit methods POST -> web (rate limit 5 requests per 1s, burst 5)" in line
 
 
 CANARY_PORT = """

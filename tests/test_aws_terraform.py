@@ -77,6 +77,8 @@ def test_generated_root_validates_and_plans(
     if flavor == "app-mesh":
         assert planned.count("aws_appmesh_virtual_node.this") == versions
         assert planned.count("aws_appmesh_route.this") == sum(len(s.routes) for s in mesh.services)
+        assert planned.count("aws_appmesh_virtual_gateway.this") == len(mesh.gateways)
+        assert planned.count("aws_appmesh_gateway_route.this") == sum(len(g.routes) for g in mesh.gateways)
     else:
         assert planned.count("aws_ecs_service.this") == versions
         assert summary.destroy == 0 and summary.add == len(summary.resources)

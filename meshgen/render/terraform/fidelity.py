@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from meshgen.catalog.schema import Sidecar
 from meshgen.durations import Duration
+from meshgen.model.addresses import hosts_file_entries
 from meshgen.model.authorization import grants
 from meshgen.model.defaults import BUILTIN
 from meshgen.model.mesh import (
@@ -33,6 +34,7 @@ from meshgen.model.mesh import (
     CircuitBreaker,
     External,
     Fault,
+    Gateway,
     HealthCheck,
     Instance,
     Mesh,
@@ -44,6 +46,7 @@ from meshgen.model.mesh import (
 )
 from meshgen.render.terraform.ecs import discovery_name
 from meshgen.render.terraform.flavors import (
+    app_mesh_gateway_routes,
     app_mesh_health_check,
     app_mesh_retry_events,
     app_mesh_unmapped_retry_conditions,
@@ -102,10 +105,26 @@ _BREAKER_FIELDS = (
     "interval",
     "ejection_time",
     "max_ejection_percent",
+    "max_requests_per_connection",
+    "panic_threshold",
 )
-_EXTERNAL_FIELDS = ("address", "port", "protocol", "tls", "sni", "ca_file", "timeout", "connect_timeout")
+# Envoy's own: meshgen's Envoy config sets them on a service's clusters, not on an external's.
+_CLUSTER_ONLY_BREAKER_FIELDS = ("max_requests_per_connection", "panic_threshold")
+_EXTERNAL_FIELDS = ("address", "port", "protocol", "tls", "sni", "ca_file", "timeout", "connect_timeout", "hosts")
 _HEADER_FIELDS = ("exact", "prefix", "regex", "present")
-_HEALTH_FIELDS = ("path", "grpc_service", "interval", "timeout", "unhealthy_threshold", "healthy_threshold")
+_HEALTH_FIELDS = (
+    "path",
+    "grpc_service",
+    "send",
+    "expect",
+    "interval",
+    "timeout",
+    "unhealthy_threshold",
+    "healthy_threshold",
+)
+_DEPENDENCY_FIELDS = ("service", "local_port", "address", *(f"rate_limit.{f}" for f in ("requests", "per", "burst")))
+# A dependency of one version only: the same fields, each version's tasks (or virtual node) get their own.
+_DEPENDENCIES = ("services.*.dependencies[]", "services.*.versions.*.dependencies[]")
 _RATE_FIELDS = ("requests", "per", "burst")
 _SIDECAR_FIELDS = ("inbound_port", "outbound_port", "admin_port", "stats_port", "max_downstream_connections")
 _ACCESS_LOG_FIELDS = ("format", "path")
@@ -113,6 +132,10 @@ _ACCESS_LOG_FIELDS = ("format", "path")
 _NO_HOSTS = Moot("ECS gives every task its own address, found through Cloud Map; apps bind the task's loopback")
 _PLACEMENT = Moot("ECS places the tasks; the number of instances is carried as the desired count")
 _LINT_ONLY = Moot("an entry point for `meshgen lint`; nothing is deployed differently")
+_LINT_IGNORES = {
+    f"mesh.lint.ignore[].{name}": Moot("accepted `meshgen lint` findings; nothing is deployed differently")
+    for name in ("check", "subject", "reason")
+}
 _LABELS = Moot("descriptive metadata; no target renders labels")
 _FIRST_INSTANCE = "one task definition per version, from its first instance; instances that differ are listed"
 _ENVOY = Carried("in the version's Envoy config, as in the local mesh")
@@ -143,11 +166,51 @@ def _routes(fates: Mapping[str, Fate], match_headers: Fate, fault_headers: Fate)
     }
 
 
+_GATEWAY_FIELDS = (
+    "hosts",
+    "port",
+    "admin_port",
+    "stats_port",
+    *(f"rate_limit.{f}" for f in _RATE_FIELDS),
+    "tls.port",
+    "tls.cert",
+    "tls.key",
+    *(
+        f"routes[].{f}"
+        for f in (
+            "name",
+            "domains",
+            "match.prefix",
+            "match.path",
+            "match.methods",
+            *(f"match.headers.*.{h}" for h in _HEADER_FIELDS),
+            "service",
+            *(f"rate_limit.{r}" for r in _RATE_FIELDS),
+        )
+    ),
+)
+
+
+def _gateways(fate: Fate) -> dict[str, Fate]:
+    return _under("gateways.*", dict.fromkeys(_GATEWAY_FIELDS, fate))
+
+
+_NOT_BUILT = Lost("the flavor builds no gateway: one line per gateway names everything it would do")
+_NO_HOSTS_FILE = Moot("on-prem only: ECS tasks and App Mesh virtual nodes have no catalog hosts")
+
+
 ECS_ENVOY: dict[str, Fate] = {
     "mesh.name": Carried("names the ECS cluster, the Cloud Map namespace and the log group"),
     **dict.fromkeys(_TIMEOUTS + _CONNECT_TIMEOUTS, _ENVOY),
     **_each((*_ROUTE_RETRIES, "external.*.retries"), dict.fromkeys(_RETRY_FIELDS, _ENVOY)),
-    **_each((*_SERVICE_BREAKERS, "external.*.circuit_breaker"), dict.fromkeys(_BREAKER_FIELDS, _ENVOY)),
+    **_each(_SERVICE_BREAKERS, dict.fromkeys(_BREAKER_FIELDS, _ENVOY)),
+    **_under("external.*.circuit_breaker", dict.fromkeys(_BREAKER_FIELDS, _ENVOY)),
+    **_under(
+        "external.*.circuit_breaker",
+        dict.fromkeys(
+            _CLUSTER_ONLY_BREAKER_FIELDS, Lost("meshgen's Envoy config sets them on services' clusters only")
+        ),
+    ),
     "mesh.tracing.provider": Moot("each task traces to its own sidecar chosen by --tracing (X-Ray or OpenTelemetry)"),
     "mesh.tracing.collector": Moot("each task traces to its own sidecar chosen by --tracing, on the task's loopback"),
     "mesh.tracing.sample_percent": Carried("Envoy's sampling; with --tracing none all tracing is listed as lost"),
@@ -157,6 +220,8 @@ ECS_ENVOY: dict[str, Fate] = {
     **_under("mesh.sidecar", dict.fromkeys(_SIDECAR_FIELDS, _ENVOY)),
     "hosts.*.address": _NO_HOSTS,
     "hosts.*.local_address": _NO_HOSTS,
+    "hosts.*.hosts_file": Lost("ECS tasks get no /etc/hosts entries (Fargate has no extraHosts)"),
+    **_LINT_IGNORES,
     "services.*.port": Carried("the app container's port and the callers' Envoy routes"),
     "services.*.protocol": _ENVOY,
     "services.*.edge": _LINT_ONLY,
@@ -173,12 +238,10 @@ ECS_ENVOY: dict[str, Fate] = {
             "stats_port": Carried(_FIRST_INSTANCE),
             "env": Carried(_FIRST_INSTANCE),
             "command": Lost("ECS runs the image's own command"),
+            "workdir": Lost("the command's working directory: ECS runs the image's own command"),
         },
     ),
-    **_under(
-        "services.*.dependencies[]",
-        dict.fromkeys(("service", "local_port", *(f"rate_limit.{f}" for f in _RATE_FIELDS)), _ENVOY),
-    ),
+    **_each(_DEPENDENCIES, dict.fromkeys(_DEPENDENCY_FIELDS, _ENVOY)),
     **_routes(
         dict.fromkeys(
             (
@@ -186,6 +249,7 @@ ECS_ENVOY: dict[str, Fate] = {
                 "match.prefix",
                 "match.path",
                 "match.methods",
+                "match.callers",
                 "to",
                 "fault.delay.duration",
                 "fault.delay.percent",
@@ -216,6 +280,7 @@ ECS_ENVOY: dict[str, Fate] = {
     ),
     **_under("services.*.authorization[]", dict.fromkeys(_AUTHORIZATION_FIELDS, _ENVOY)),
     **dict.fromkeys(_CLIENT_CERTIFICATE, Lost("the files are where meshgen runs; nothing puts them into a task")),
+    **_gateways(_NOT_BUILT),
 }
 
 _SC_RETRIES = Lost("Service Connect retries by its own fixed policy")
@@ -238,6 +303,10 @@ SERVICE_CONNECT: dict[str, Fate] = {
     "mesh.sidecar.max_downstream_connections": Lost("the proxy's connection limit is not configurable"),
     "hosts.*.address": _NO_HOSTS,
     "hosts.*.local_address": _NO_HOSTS,
+    "hosts.*.hosts_file": Moot(
+        "Service Connect answers every service by its catalog name and port in each task: no hosts file is needed"
+    ),
+    **_LINT_IGNORES,
     "services.*.port": Carried("the client alias port callers use"),
     "services.*.protocol": Carried("the port mapping's appProtocol"),
     "services.*.edge": _LINT_ONLY,
@@ -254,13 +323,17 @@ SERVICE_CONNECT: dict[str, Fate] = {
             "stats_port": _NO_SIDECAR,
             "env": Carried(_FIRST_INSTANCE),
             "command": Lost("ECS runs the image's own command"),
+            "workdir": Lost("the command's working directory: ECS runs the image's own command"),
         },
     ),
-    "services.*.dependencies[].service": Lost("every task may call every service of the namespace"),
-    "services.*.dependencies[].local_port": Lost("apps connect to the callee's name and port"),
-    **_under(
-        "services.*.dependencies[].rate_limit",
-        dict.fromkeys(_RATE_FIELDS, Lost("no caller-side rate limit")),
+    **_each(
+        _DEPENDENCIES,
+        {
+            "service": Lost("every task may call every service of the namespace"),
+            "local_port": Lost("apps connect to the callee's name and port"),
+            "address": Lost("apps connect to the callee's name and port"),
+            **{f"rate_limit.{f}": Lost("no caller-side rate limit") for f in _RATE_FIELDS},
+        },
     ),
     **_routes(
         {
@@ -268,6 +341,7 @@ SERVICE_CONNECT: dict[str, Fate] = {
             "match.prefix": Lost("no request matching"),
             "match.path": Lost("no request matching"),
             "match.methods": Lost("no request matching"),
+            "match.callers": Lost("no request matching"),
             "to": Lost("no traffic split: calls go to the primary version"),
             "fault.delay.duration": Lost("no fault injection"),
             "fault.delay.percent": Lost("no fault injection"),
@@ -297,6 +371,7 @@ SERVICE_CONNECT: dict[str, Fate] = {
         "services.*.authorization[]",
         dict.fromkeys(_AUTHORIZATION_FIELDS, Lost("one-way TLS carries no caller identity: nothing is enforced")),
     ),
+    **_gateways(_NOT_BUILT),
 }
 
 _APP_MESH_EXTERNAL = Lost("externals are not modelled; egress is open (ALLOW_ALL)")
@@ -327,6 +402,8 @@ APP_MESH: dict[str, Fate] = {
             "max_pending_requests": Lost("carried for http virtual nodes only"),
             "max_requests": Lost("carried for http2 and grpc virtual nodes only"),
             "max_retries": Lost("App Mesh's connection pools have no retry limit"),
+            "max_requests_per_connection": Lost("App Mesh's connection pools have no requests-per-connection limit"),
+            "panic_threshold": Lost("App Mesh has no panic threshold setting"),
             "consecutive_5xx": _OUTLIER,
             "interval": _OUTLIER,
             "ejection_time": _OUTLIER,
@@ -345,6 +422,8 @@ APP_MESH: dict[str, Fate] = {
     "mesh.sidecar.max_downstream_connections": Lost("App Mesh has no connection limit per Envoy"),
     "hosts.*.address": Moot("virtual nodes are found by their Cloud Map names"),
     "hosts.*.local_address": Moot("virtual nodes are found by their Cloud Map names"),
+    "hosts.*.hosts_file": _APP_MESH_TASKS,
+    **_LINT_IGNORES,
     "services.*.port": Carried("the virtual router's and virtual service's port"),
     "services.*.protocol": Carried("the listeners' and routes' protocol"),
     "services.*.edge": _LINT_ONLY,
@@ -363,13 +442,17 @@ APP_MESH: dict[str, Fate] = {
             "stats_port": _APP_MESH_ENVOY,
             "env": _APP_MESH_TASKS,
             "command": _APP_MESH_TASKS,
+            "workdir": _APP_MESH_TASKS,
         },
     ),
-    "services.*.dependencies[].service": Carried("the virtual node's backends"),
-    "services.*.dependencies[].local_port": Lost("apps connect to the virtual service's name and port"),
-    **_under(
-        "services.*.dependencies[].rate_limit",
-        dict.fromkeys(_RATE_FIELDS, Lost("no caller-side rate limit")),
+    **_each(
+        _DEPENDENCIES,
+        {
+            "service": Carried("the virtual node's backends (a version's own: that version's node only)"),
+            "local_port": Lost("apps connect to the virtual service's name and port"),
+            "address": Lost("apps connect to the virtual service's name and port"),
+            **{f"rate_limit.{f}": Lost("no caller-side rate limit") for f in _RATE_FIELDS},
+        },
     ),
     **_routes(
         {
@@ -377,6 +460,7 @@ APP_MESH: dict[str, Fate] = {
             "match.prefix": Carried("the route's prefix match"),
             "match.path": Carried("the route's exact path match"),
             "match.methods": Carried("the route's method match; only the first of several is, the rest are listed"),
+            "match.callers": Lost("a virtual router's routes apply to every caller"),
             "to": Carried("the route's weighted targets"),
             "fault.delay.duration": Lost("no fault injection"),
             "fault.delay.percent": Lost("no fault injection"),
@@ -393,6 +477,8 @@ APP_MESH: dict[str, Fate] = {
         {
             "path": Carried("the virtual node's health check"),
             "grpc_service": Lost("App Mesh asks for the server's overall health"),
+            "send": Lost("App Mesh's tcp health check only opens a connection"),
+            "expect": Lost("App Mesh's tcp health check only opens a connection"),
             **dict.fromkeys(
                 ("interval", "timeout", "unhealthy_threshold", "healthy_threshold"),
                 Carried("the virtual node's health check; values outside App Mesh's ranges move and are listed"),
@@ -417,6 +503,31 @@ APP_MESH: dict[str, Fate] = {
     **_under(
         "services.*.authorization[]",
         dict.fromkeys(_AUTHORIZATION_FIELDS, Lost("no caller identity without mutual TLS: nothing is enforced")),
+    ),
+    **_under(
+        "gateways.*",
+        {
+            "hosts": Moot("this flavor builds the virtual gateway, not its tasks (one line per gateway says so)"),
+            "port": Carried("the virtual gateway's http listener port"),
+            "admin_port": _APP_MESH_ENVOY,
+            "stats_port": _APP_MESH_ENVOY,
+            **{f"rate_limit.{f}": Lost("App Mesh has no rate limit") for f in _RATE_FIELDS},
+            **dict.fromkeys(
+                ("tls.port", "tls.cert", "tls.key"),
+                Lost("a virtual gateway reads its certificate inside its tasks, which this flavor does not build"),
+            ),
+            "routes[].name": Carried("the gateway route's name (-1, -2... per Host name when it has several)"),
+            "routes[].domains": Carried("the gateway route's exact hostname match, one gateway route per name"),
+            "routes[].match.prefix": Carried("the gateway route's prefix match"),
+            "routes[].match.path": Carried("the gateway route's exact path match"),
+            "routes[].match.methods": Lost("App Mesh gateway routes match no method"),
+            **{f"routes[].match.headers.*.{h}": Carried("the gateway route's header matches") for h in _HEADER_FIELDS},
+            "routes[].service": Carried(
+                "the gateway route's target virtual service, whose router then applies (http services; routes to "
+                "http2 and grpc services are listed)"
+            ),
+            **{f"routes[].rate_limit.{f}": Lost("App Mesh has no rate limit") for f in _RATE_FIELDS},
+        },
     ),
 }
 
@@ -460,19 +571,25 @@ def _retries(retries: Retries) -> str:
 
 
 def _breaker_changes(breaker: CircuitBreaker, fields: tuple[str, ...] = _BREAKER_FIELDS) -> list[str]:
-    return [
-        f"{name} {getattr(breaker, name)}"
-        for name in fields
-        if getattr(breaker, name) != getattr(_DEFAULT_BREAKER, name)
-    ]
+    changes = []
+    for name in fields:
+        value = getattr(breaker, name)
+        if value != getattr(_DEFAULT_BREAKER, name):
+            changes.append(f"{name} {_percent(value) if name == 'panic_threshold' else value}")
+    return changes
 
 
 def _rate(limit: RateLimit) -> str:
     return f"{limit.requests} requests per {limit.per}, burst {limit.burst}"
 
 
-def _health(check: HealthCheck) -> str:
-    probe = f"path {check.path}" if check.path is not None else f"grpc_service {check.grpc_service or '(server)'}"
+def _health(check: HealthCheck, protocol: str) -> str:
+    if protocol == "tcp":
+        probe = f"send {check.send!r}, expect {check.expect!r}" if check.send is not None else "a connection"
+    elif check.path is not None:
+        probe = f"path {check.path}"
+    else:
+        probe = f"grpc_service {check.grpc_service or '(server)'}"
     return (
         f"{probe} every {check.interval}, timeout {check.timeout}, "
         f"unhealthy after {check.unhealthy_threshold}, healthy after {check.healthy_threshold}"
@@ -493,6 +610,8 @@ def _fault(fault: Fault) -> str:
 def _external(external: External) -> str:
     """Where an external service is, and every policy the catalog gives calls to it."""
     settings = []
+    if external.hosts:
+        settings.append(f"its other names {', '.join(external.hosts)} routed to it (each goes where DNS says)")
     if external.tls:
         settings.append(f"TLS origination (SNI {external.sni}, CA {external.ca_file})")
     if external.client_cert:
@@ -554,9 +673,10 @@ def _version_losses(mesh: Mesh, flavor: str) -> list[str]:
             for instance in version.instances:
                 if instance.command is not None:
                     image = version.image or "--default-image"
+                    where = f" (in {instance.workdir})" if instance.workdir else ""
                     lost.append(
-                        f"{service.name} {version.name}: command `{' '.join(instance.command)}` of {instance.id} "
-                        f"is not run; ECS runs the image's own command ({image})"
+                        f"{service.name} {version.name}: command `{' '.join(instance.command)}`{where} of "
+                        f"{instance.id} is not run; ECS runs the image's own command ({image})"
                     )
     return lost
 
@@ -607,6 +727,59 @@ def _client_certificates(mesh: Mesh) -> list[str]:
     ]
 
 
+def _gateway(gateway: Gateway) -> str:
+    """Everything a gateway does, as a line that lists it lost says it."""
+    parts = [f"HTTP on {gateway.port}"]
+    if gateway.tls_port is not None:
+        served = f"{gateway.tls_cert} (key {gateway.tls_key})" if gateway.tls_cert else "a certificate of the mesh CA"
+        parts.append(f"HTTPS on {gateway.tls_port} serving {served}")
+    hosts = ", ".join(i.host.name for i in gateway.instances)
+    first = gateway.instances[0]
+    parts.append(f"on hosts {hosts} (admin {first.admin_port}, stats {first.stats_port})")
+    if gateway.rate_limit is not None:
+        parts.append(f"rate limit {_rate(gateway.rate_limit)}")
+    for route in gateway.routes:
+        limit = f" (rate limit {_rate(route.rate_limit)})" if route.rate_limit is not None else ""
+        parts.append(
+            f"route {route.name}: Host {','.join(route.domains)} {route.match.describe()} -> {route.service}{limit}"
+        )
+    return "; ".join(parts)
+
+
+def _gateways_not_built(mesh: Mesh, why: str) -> list[str]:
+    return [
+        f"gateway {g.name}: not built ({why}); nothing takes calls from outside for it: {_gateway(g)}"
+        for g in mesh.gateways
+    ]
+
+
+def _external_cluster_limits(mesh: Mesh) -> list[str]:
+    """The circuit breaker settings meshgen's Envoy config applies to services' clusters only."""
+    lost = []
+    for external in mesh.externals:
+        changes = _breaker_changes(external.circuit_breaker, _CLUSTER_ONLY_BREAKER_FIELDS)
+        if changes:
+            lost.append(
+                f"external {external.name}: circuit breaker {', '.join(changes)} not carried: meshgen's Envoy "
+                "config sets them on services' clusters only"
+            )
+    return lost
+
+
+def _hosts_files(mesh: Mesh) -> list[str]:
+    lost = []
+    for host in mesh.hosts:
+        if not host.hosts_file:
+            continue
+        entries = hosts_file_entries(mesh, host)
+        names = "; ".join(f"{address} {' '.join(names)}" for address, names in entries.items()) or "none today"
+        lost.append(
+            f"host {host.name}: hosts_file not carried: ECS tasks get no /etc/hosts entries ({names}); apps reach "
+            "a dependency's own address by the <NAME>_SERVICE_HOST of their environment, not by its name"
+        )
+    return lost
+
+
 def ecs_envoy_limitations(mesh: Mesh, tracing: str) -> list[str]:
     """Envoy carries every policy; what is lost is what one ECS task shape per version cannot say,
     and the renewal of certificates inside a running task."""
@@ -615,6 +788,9 @@ def ecs_envoy_limitations(mesh: Mesh, tracing: str) -> list[str]:
         + _tracing_off(mesh, tracing, ("xray", "otel"))
         + _ecs_renewal(mesh)
         + _client_certificates(mesh)
+        + _external_cluster_limits(mesh)
+        + _hosts_files(mesh)
+        + _gateways_not_built(mesh, "ecs-envoy builds no gateway services yet")
     )
 
 
@@ -668,7 +844,7 @@ def service_connect_limitations(mesh: Mesh) -> list[str]:
                     f"{subject}: no weighted split ({route.describe_weights()}); every call goes to version "
                     f"{primary_version(service)}"
                 )
-            if route.match.headers or route.match.methods or route.match.path or route.match.prefix not in (None, "/"):
+            if not route.match.catch_all:
                 lost.append(f"{subject}: no request matching ({route.match.describe()}); the route is ignored")
             # A TCP connection is never retried, in any flavor: its inherited retry policy is moot.
             if service.is_http and route.retries.attempts > 1:
@@ -693,7 +869,7 @@ def service_connect_limitations(mesh: Mesh) -> list[str]:
             lost.append(f"{name}: no rate limit ({_rate(service.rate_limit)})")
         if service.health_check is not None:
             lost.append(
-                f"{name}: no active health checks by callers ({_health(service.health_check)}); "
+                f"{name}: no active health checks by callers ({_health(service.health_check, service.protocol)}); "
                 "ECS task health checks only"
             )
         changes = _breaker_changes(service.circuit_breaker)
@@ -723,6 +899,11 @@ def service_connect_limitations(mesh: Mesh) -> list[str]:
                     f"{arrow}: no local port {dependency.local_port}; the app connects to "
                     f"`{dependency.target}:{port}` (Service Connect's alias)"
                 )
+            if dependency.local_address is not None:
+                lost.append(
+                    f"{arrow}: no listener of its own on {dependency.local_address}; the app connects to "
+                    f"`{dependency.target}` by name"
+                )
     lost += _version_losses(mesh, "service-connect")
     if mesh.max_downstream_connections != _DEFAULT_MAX_DOWNSTREAM:
         lost.append(f"sidecars: no limit of {mesh.max_downstream_connections} downstream connections per proxy")
@@ -733,7 +914,11 @@ def service_connect_limitations(mesh: Mesh) -> list[str]:
         )
     log = mesh.access_log
     lost.append(f"access logs: Service Connect's own format, not meshgen's {log.format} log to {log.path}")
-    return lost + _service_connect_tls(mesh)
+    return (
+        lost
+        + _service_connect_tls(mesh)
+        + _gateways_not_built(mesh, "Service Connect has no gateway of its own, and this flavor builds none")
+    )
 
 
 # Connection-pool limits App Mesh has per listener protocol; the others are listed when set.
@@ -778,10 +963,55 @@ def _app_mesh_route_losses(service: Service) -> list[str]:
                     f"{subject}: retry back-off {retries.backoff_base} to {retries.backoff_max} not carried; "
                     "App Mesh's Envoy backs off 25ms to 250ms"
                 )
+        if route.match.callers:
+            lost.append(
+                f"{subject}: applies to every caller, not only from {', '.join(route.match.callers)}: a virtual "
+                "router's routes cannot tell callers apart"
+            )
         if route.fault is not None:
             lost.append(f"{subject}: no fault injection ({_fault(route.fault)})")
         if route.mirror is not None:
             lost.append(f"{subject}: no traffic mirroring ({_percent(route.mirror.percent)} to {route.mirror.version})")
+    return lost
+
+
+def _app_mesh_gateway_losses(mesh: Mesh) -> list[str]:
+    lost = []
+    for gateway in mesh.gateways:
+        name = gateway.name
+        rendered = app_mesh_gateway_routes(mesh, gateway)
+        if rendered:
+            lost.append(
+                f"gateway {name}: this flavor builds its virtual gateway (http on {gateway.port}), not its tasks: run "
+                "App Mesh's Envoy image with the environment of output gateway_envoy_environment, behind a load "
+                "balancer of yours"
+            )
+        if gateway.tls_port is not None:
+            served = (
+                f"{gateway.tls_cert} (key {gateway.tls_key})" if gateway.tls_cert else "a certificate of the mesh CA"
+            )
+            lost.append(
+                f"gateway {name}: no HTTPS on {gateway.tls_port} serving {served}: a virtual gateway reads its "
+                "certificate inside its tasks, which this flavor does not build"
+            )
+        if gateway.rate_limit is not None:
+            lost.append(f"gateway {name}: no rate limit ({_rate(gateway.rate_limit)})")
+        for route in gateway.routes:
+            subject = f"gateway {name}/{route.name}"
+            if route not in rendered:
+                protocol = mesh.service(route.service).protocol
+                lost.append(
+                    f"{subject}: not rendered: -> {route.service} speaks {protocol} and this flavor's virtual gateway "
+                    "listens for http only"
+                )
+                continue
+            if route.match.methods:
+                lost.append(
+                    f"{subject}: no method match (methods {','.join(route.match.methods)}); App Mesh gateway routes "
+                    "match every method"
+                )
+            if route.rate_limit is not None:
+                lost.append(f"{subject}: no rate limit ({_rate(route.rate_limit)})")
     return lost
 
 
@@ -799,6 +1029,12 @@ def app_mesh_limitations(mesh: Mesh, tracing: str) -> list[str]:
                 f"{name}: circuit breaker {', '.join(changes)} not carried; App Mesh's {service.protocol} "
                 f"virtual nodes limit only {' and '.join(pools)}"
             )
+        envoy_only = _breaker_changes(service.circuit_breaker, _CLUSTER_ONLY_BREAKER_FIELDS)
+        if envoy_only:
+            lost.append(
+                f"{name}: circuit breaker {', '.join(envoy_only)} not carried; App Mesh's virtual nodes have no "
+                "such setting"
+            )
         if service.rate_limit is not None:
             lost.append(f"{name}: no rate limit ({_rate(service.rate_limit)})")
         check = service.health_check
@@ -809,6 +1045,11 @@ def app_mesh_limitations(mesh: Mesh, tracing: str) -> list[str]:
                     f"{name}: health check grpc_service {check.grpc_service} not carried; "
                     "App Mesh asks for the server's overall health"
                 )
+            if check.send is not None:
+                lost.append(
+                    f"{name}: health check send {check.send!r}, expect {check.expect!r} not carried; App Mesh's "
+                    "tcp health check only opens a connection"
+                )
         for dependency in service.dependencies:
             arrow = f"{name} -> {dependency.target}"
             if dependency.rate_limit is not None:
@@ -818,6 +1059,11 @@ def app_mesh_limitations(mesh: Mesh, tracing: str) -> list[str]:
                 lost.append(
                     f"{arrow}: no local port {dependency.local_port}; the app connects to the virtual service "
                     f"`{dependency.target}` on {port}"
+                )
+            if dependency.local_address is not None:
+                lost.append(
+                    f"{arrow}: no listener of its own on {dependency.local_address}; the app connects to "
+                    f"`{dependency.target}` by name"
                 )
     lost += _version_losses(mesh, "app-mesh")
     lost += [
@@ -846,4 +1092,4 @@ def app_mesh_limitations(mesh: Mesh, tracing: str) -> list[str]:
         "tasks: this flavor builds the mesh, not the tasks: run each version's tasks (image, instances, environment) "
         "with the Envoy environment of output envoy_environment"
     )
-    return lost
+    return lost + _app_mesh_gateway_losses(mesh)

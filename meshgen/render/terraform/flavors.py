@@ -9,7 +9,18 @@ from typing import Any
 
 from meshgen.durations import Duration
 from meshgen.model.addresses import app_environment, variable_prefix
-from meshgen.model.mesh import HeaderMatch, HealthCheck, Host, Mesh, Route, Service, Version, longest
+from meshgen.model.mesh import (
+    Gateway,
+    GatewayRoute,
+    HeaderMatch,
+    HealthCheck,
+    Host,
+    Mesh,
+    Route,
+    Service,
+    Version,
+    longest,
+)
 from meshgen.render.terraform.ecs import TASK_LOOPBACK, discovery_name, task_paths
 
 
@@ -264,4 +275,37 @@ def app_mesh_data(mesh: Mesh, namespace: str) -> dict[str, Any]:
             "protocol": service.protocol,
             "routes": [_app_mesh_route(service, route) for route in service.routes],
         }
-    return {"virtual_nodes": nodes, "virtual_services": virtual_services}
+    # A gateway none of whose routes this flavor renders gets no virtual gateway (its lines say so).
+    gateways = {
+        g.name: _app_mesh_gateway(mesh, g, namespace) for g in mesh.gateways if app_mesh_gateway_routes(mesh, g)
+    }
+    return {"virtual_nodes": nodes, "virtual_services": virtual_services, "virtual_gateways": gateways}
+
+
+def app_mesh_gateway_routes(mesh: Mesh, gateway: Gateway) -> list[GatewayRoute]:
+    """The gateway's routes this flavor renders: those to http services (its virtual gateway
+    listens for http; routes to http2 and grpc services are listed as lost)."""
+    return [r for r in gateway.routes if mesh.service(r.service).protocol == "http"]
+
+
+def _app_mesh_gateway(mesh: Mesh, gateway: Gateway, namespace: str) -> dict[str, Any]:
+    """A virtual gateway: its http listener, and a gateway route per route and Host name (App Mesh
+    matches one exact hostname per gateway route; `*` is no hostname match), in the catalog's order."""
+    routes = []
+    for route in app_mesh_gateway_routes(mesh, gateway):
+        hostnames: list[str | None] = [None] if "*" in route.domains else list(route.domains)
+        for index, hostname in enumerate(hostnames, 1):
+            rendered: dict[str, Any] = {
+                "name": route.name if len(hostnames) == 1 else f"{route.name}-{index}",
+                "virtual_service": f"{route.service}.{namespace}",
+            }
+            if hostname is not None:
+                rendered["hostname"] = hostname
+            if route.match.path is not None:
+                rendered["path"] = route.match.path
+            else:
+                rendered["prefix"] = route.match.prefix or "/"
+            if route.match.headers:
+                rendered["headers"] = [_header(h) for h in route.match.headers]
+            routes.append(rendered)
+    return {"port": gateway.port, "routes": routes}

@@ -441,3 +441,99 @@ resource "aws_appmesh_virtual_service" "this" {
 
   tags = var.tags
 }
+
+locals {
+  # Every gateway route, keyed "<virtual gateway>/<route>"; the index in the gateway's list is
+  # the App Mesh priority (0 = matched first).
+  gateway_routes = merge([
+    for gateway_name, gateway in var.virtual_gateways : {
+      for index, route in gateway.routes : "${gateway_name}/${route.name}" => merge(route, {
+        gateway  = gateway_name
+        priority = index
+      })
+    }
+  ]...)
+}
+
+# A virtual gateway: App Mesh's Envoy in tasks of their own (with APPMESH_RESOURCE_ARN of this
+# gateway), behind a load balancer of yours; this module builds the mesh side only.
+resource "aws_appmesh_virtual_gateway" "this" {
+  for_each = var.virtual_gateways
+
+  name      = each.key
+  mesh_name = aws_appmesh_mesh.this.id
+
+  spec {
+    listener {
+      port_mapping {
+        port     = each.value.port
+        protocol = "http"
+      }
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_appmesh_gateway_route" "this" {
+  for_each = local.gateway_routes
+
+  name                 = each.value.name
+  mesh_name            = aws_appmesh_mesh.this.id
+  virtual_gateway_name = aws_appmesh_virtual_gateway.this[each.value.gateway].name
+
+  spec {
+    priority = each.value.priority
+
+    http_route {
+      match {
+        prefix = each.value.path == null ? coalesce(each.value.prefix, "/") : null
+
+        dynamic "path" {
+          for_each = each.value.path == null ? [] : [each.value.path]
+
+          content {
+            exact = path.value
+          }
+        }
+
+        dynamic "hostname" {
+          for_each = each.value.hostname == null ? [] : [each.value.hostname]
+
+          content {
+            exact = hostname.value
+          }
+        }
+
+        dynamic "header" {
+          for_each = each.value.headers
+
+          content {
+            name   = header.value.name
+            invert = header.value.present == false
+
+            dynamic "match" {
+              for_each = header.value.present == null ? [header.value] : []
+
+              content {
+                exact  = match.value.exact
+                prefix = match.value.prefix
+                regex  = match.value.regex
+              }
+            }
+          }
+        }
+      }
+
+      action {
+        target {
+          virtual_service {
+            virtual_service_name = aws_appmesh_virtual_service.this[each.value.virtual_service].name
+          }
+        }
+      }
+    }
+  }
+
+  tags = var.tags
+}

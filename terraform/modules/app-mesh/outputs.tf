@@ -32,3 +32,13 @@ output "route_names" {
   description = "Routes as \"<virtual router>/<route>\", routers sorted, each router's routes in priority order."
   value       = flatten([for service_name, service in var.virtual_services : [for route in service.routes : "${service_name}/${route.name}"]])
 }
+
+output "virtual_gateway_arns" {
+  description = "ARN of each virtual gateway by name: the APPMESH_RESOURCE_ARN of that gateway's Envoy tasks."
+  value       = { for name, gateway in aws_appmesh_virtual_gateway.this : name => gateway.arn }
+}
+
+output "gateway_route_names" {
+  description = "Gateway routes as \"<virtual gateway>/<route>\", gateways sorted, each gateway's routes in priority order."
+  value       = flatten([for gateway_name, gateway in var.virtual_gateways : [for route in gateway.routes : "${gateway_name}/${route.name}"]])
+}

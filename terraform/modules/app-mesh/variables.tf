@@ -311,6 +311,77 @@ variable "virtual_services" {
   }
 }
 
+variable "virtual_gateways" {
+  description = "Virtual gateways by name, each with an http listener port and its gateway routes in priority order (first = priority 0): a request whose Host matches hostname (exact; null: any) and whose path matches prefix or path (exact) and headers goes to virtual_service, whose own routes then apply."
+  type = map(object({
+    port = number
+    routes = list(object({
+      name            = string
+      virtual_service = string
+      hostname        = optional(string)
+      prefix          = optional(string)
+      path            = optional(string)
+      headers = optional(list(object({
+        name    = string
+        exact   = optional(string)
+        prefix  = optional(string)
+        regex   = optional(string)
+        present = optional(bool)
+      })), [])
+    }))
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for name, g in var.virtual_gateways : can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$", name))])
+    error_message = "virtual_gateways keys (gateway names) must be 1-255 letters, digits, '_', '.' and '-', not starting with '.' or '-'."
+  }
+
+  validation {
+    condition     = alltrue([for g in var.virtual_gateways : g.port >= 1 && g.port <= 65535 && floor(g.port) == g.port])
+    error_message = "virtual_gateways port must be a whole number from 1 to 65535."
+  }
+
+  validation {
+    condition = alltrue([
+      for g in var.virtual_gateways : length(g.routes) >= 1 && length(g.routes) <= 1001 &&
+      length(distinct([for r in g.routes : r.name])) == length(g.routes) &&
+      alltrue([for r in g.routes : can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$", r.name))])
+    ])
+    error_message = "Each virtual gateway needs 1-1001 gateway routes with distinct names of 1-255 letters, digits, '_', '.' and '-', not starting with '.' or '-'."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for g in var.virtual_gateways : [
+        for r in g.routes : [
+          (r.prefix == null || can(regex("^/", r.prefix))) && (r.path == null || can(regex("^/", r.path))),
+          r.prefix == null || r.path == null,
+        ]
+      ]
+    ]))
+    error_message = "A gateway route matches on prefix or path, not both, and each must start with \"/\"."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for g in var.virtual_gateways : [
+        for r in g.routes : length(r.headers) <= 10 && alltrue([
+          for h in r.headers : length(h.name) >= 1 && length(h.name) <= 50 && length([for m in [h.exact, h.prefix, h.regex, h.present] : m if m != null]) == 1
+        ])
+      ]
+    ]))
+    error_message = "A gateway route has at most 10 header matches, each with a name of 1-50 characters and exactly one of exact, prefix, regex or present."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for g in var.virtual_gateways : [for r in g.routes : contains(keys(var.virtual_services), r.virtual_service)]
+    ]))
+    error_message = "A gateway route's virtual_service must be one of virtual_services."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource the module creates."
   type        = map(string)

@@ -126,6 +126,7 @@ variables {
       ]
     }
   }
+
 }
 
 run "mesh_and_egress_filter" {
@@ -563,4 +564,107 @@ run "rejects_bad_egress_filter" {
   }
 
   expect_failures = [var.egress_filter]
+}
+
+run "virtual_gateway_and_gateway_routes" {
+  command = plan
+
+  variables {
+    virtual_gateways = {
+      public = {
+        port = 8080
+        routes = [
+          {
+            name            = "api-shop-example"
+            virtual_service = "users.shop.local"
+            hostname        = "api.shop.example"
+            prefix          = "/v1/"
+            headers         = [{ name = "x-tenant", exact = "eu" }, { name = "x-debug", present = false }]
+          },
+          {
+            name            = "orders-exact"
+            virtual_service = "orders.shop.local"
+            path            = "/orders/me"
+          },
+          {
+            name            = "storefront"
+            virtual_service = "users.shop.local"
+          },
+        ]
+      }
+    }
+  }
+
+  assert {
+    condition     = aws_appmesh_virtual_gateway.this["public"].spec[0].listener[0].port_mapping[0].port == 8080 && aws_appmesh_virtual_gateway.this["public"].spec[0].listener[0].port_mapping[0].protocol == "http"
+    error_message = "The virtual gateway must listen for http on the gateway's port."
+  }
+
+  assert {
+    condition     = output.gateway_route_names == ["public/api-shop-example", "public/orders-exact", "public/storefront"]
+    error_message = "Gateway routes must be listed in priority order."
+  }
+
+  assert {
+    condition = (
+      aws_appmesh_gateway_route.this["public/api-shop-example"].spec[0].priority == 0 &&
+      aws_appmesh_gateway_route.this["public/orders-exact"].spec[0].priority == 1 &&
+      aws_appmesh_gateway_route.this["public/storefront"].spec[0].priority == 2
+    )
+    error_message = "The first gateway route must be matched first."
+  }
+
+  assert {
+    condition = (
+      aws_appmesh_gateway_route.this["public/api-shop-example"].spec[0].http_route[0].match[0].prefix == "/v1/" &&
+      aws_appmesh_gateway_route.this["public/api-shop-example"].spec[0].http_route[0].match[0].hostname[0].exact == "api.shop.example" &&
+      length(aws_appmesh_gateway_route.this["public/api-shop-example"].spec[0].http_route[0].match[0].header) == 2 &&
+      aws_appmesh_gateway_route.this["public/api-shop-example"].spec[0].http_route[0].action[0].target[0].virtual_service[0].virtual_service_name == "users.shop.local"
+    )
+    error_message = "A gateway route must match Host, prefix and headers and target its virtual service."
+  }
+
+  assert {
+    condition = (
+      aws_appmesh_gateway_route.this["public/orders-exact"].spec[0].http_route[0].match[0].prefix == null &&
+      aws_appmesh_gateway_route.this["public/orders-exact"].spec[0].http_route[0].match[0].path[0].exact == "/orders/me" &&
+      length(aws_appmesh_gateway_route.this["public/orders-exact"].spec[0].http_route[0].match[0].hostname) == 0
+    )
+    error_message = "A gateway route with a path matches it exactly, and any Host without a hostname."
+  }
+
+  assert {
+    condition     = aws_appmesh_gateway_route.this["public/storefront"].spec[0].http_route[0].match[0].prefix == "/"
+    error_message = "A gateway route without prefix or path matches every path."
+  }
+}
+
+run "rejects_gateway_route_to_unknown_service" {
+  command = plan
+
+  variables {
+    virtual_gateways = {
+      public = {
+        port   = 8080
+        routes = [{ name = "lost", virtual_service = "nowhere.shop.local" }]
+      }
+    }
+  }
+
+  expect_failures = [var.virtual_gateways]
+}
+
+run "rejects_gateway_route_with_prefix_and_path" {
+  command = plan
+
+  variables {
+    virtual_gateways = {
+      public = {
+        port   = 8080
+        routes = [{ name = "both", virtual_service = "users.shop.local", prefix = "/a", path = "/b" }]
+      }
+    }
+  }
+
+  expect_failures = [var.virtual_gateways]
 }
