@@ -196,6 +196,7 @@ def _gateways(fate: Fate) -> dict[str, Fate]:
 
 
 _NOT_BUILT = Lost("the flavor builds no gateway: one line per gateway names everything it would do")
+_LOCAL_DASHBOARD = Moot("`meshgen up` serves it on the local mesh only; nothing is deployed for it")
 _NO_HOSTS_FILE = Moot("on-prem only: ECS tasks and App Mesh virtual nodes have no catalog hosts")
 
 
@@ -205,16 +206,11 @@ ECS_ENVOY: dict[str, Fate] = {
     **_each((*_ROUTE_RETRIES, "external.*.retries"), dict.fromkeys(_RETRY_FIELDS, _ENVOY)),
     **_each(_SERVICE_BREAKERS, dict.fromkeys(_BREAKER_FIELDS, _ENVOY)),
     **_under("external.*.circuit_breaker", dict.fromkeys(_BREAKER_FIELDS, _ENVOY)),
-    **_under(
-        "external.*.circuit_breaker",
-        dict.fromkeys(
-            _CLUSTER_ONLY_BREAKER_FIELDS, Lost("meshgen's Envoy config sets them on services' clusters only")
-        ),
-    ),
     "mesh.tracing.provider": Moot("each task traces to its own sidecar chosen by --tracing (X-Ray or OpenTelemetry)"),
     "mesh.tracing.collector": Moot("each task traces to its own sidecar chosen by --tracing, on the task's loopback"),
     "mesh.tracing.sample_percent": Carried("Envoy's sampling; with --tracing none all tracing is listed as lost"),
     "mesh.metrics.prometheus": _NO_PROMETHEUS,
+    "mesh.dashboard": _LOCAL_DASHBOARD,
     "mesh.access_log.format": _ENVOY,
     "mesh.access_log.path": Carried("inside the Envoy container; /dev/stdout reaches CloudWatch Logs"),
     **_under("mesh.sidecar", dict.fromkeys(_SIDECAR_FIELDS, _ENVOY)),
@@ -300,6 +296,7 @@ SERVICE_CONNECT: dict[str, Fate] = {
     "mesh.sidecar.admin_port": _NO_SIDECAR,
     "mesh.sidecar.stats_port": _NO_SIDECAR,
     "mesh.metrics.prometheus": _NO_PROMETHEUS,
+    "mesh.dashboard": _LOCAL_DASHBOARD,
     "mesh.sidecar.max_downstream_connections": Lost("the proxy's connection limit is not configurable"),
     "hosts.*.address": _NO_HOSTS,
     "hosts.*.local_address": _NO_HOSTS,
@@ -419,6 +416,7 @@ APP_MESH: dict[str, Fate] = {
     "mesh.sidecar.admin_port": _APP_MESH_ENVOY,
     "mesh.sidecar.stats_port": _APP_MESH_ENVOY,
     "mesh.metrics.prometheus": _NO_PROMETHEUS,
+    "mesh.dashboard": _LOCAL_DASHBOARD,
     "mesh.sidecar.max_downstream_connections": Lost("App Mesh has no connection limit per Envoy"),
     "hosts.*.address": Moot("virtual nodes are found by their Cloud Map names"),
     "hosts.*.local_address": Moot("virtual nodes are found by their Cloud Map names"),
@@ -753,19 +751,6 @@ def _gateways_not_built(mesh: Mesh, why: str) -> list[str]:
     ]
 
 
-def _external_cluster_limits(mesh: Mesh) -> list[str]:
-    """The circuit breaker settings meshgen's Envoy config applies to services' clusters only."""
-    lost = []
-    for external in mesh.externals:
-        changes = _breaker_changes(external.circuit_breaker, _CLUSTER_ONLY_BREAKER_FIELDS)
-        if changes:
-            lost.append(
-                f"external {external.name}: circuit breaker {', '.join(changes)} not carried: meshgen's Envoy "
-                "config sets them on services' clusters only"
-            )
-    return lost
-
-
 def _hosts_files(mesh: Mesh) -> list[str]:
     lost = []
     for host in mesh.hosts:
@@ -788,7 +773,6 @@ def ecs_envoy_limitations(mesh: Mesh, tracing: str) -> list[str]:
         + _tracing_off(mesh, tracing, ("xray", "otel"))
         + _ecs_renewal(mesh)
         + _client_certificates(mesh)
-        + _external_cluster_limits(mesh)
         + _hosts_files(mesh)
         + _gateways_not_built(mesh, "ecs-envoy builds no gateway services yet")
     )
