@@ -8,8 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
+import pytest
 import yaml
+from click.testing import CliRunner
 
+from meshgen.cli import main
 from meshgen.model import load_mesh
 from meshgen.render.terraform import AwsOptions, render_aws
 from tests.support import REPO
@@ -94,3 +98,52 @@ def test_app_mesh_lists_metrics_as_lost(tmp_path: Path) -> None:
     [line] = [w for w in warnings if w.startswith("metrics:")]
     assert "no tasks" in line and "CloudWatch agent" in line
     assert "metrics" not in _tfvars(files)
+
+
+METERED = """
+mesh: {name: metered, metrics: {prometheus: "127.0.0.1:9091"}, security: {mtls: "off"}}
+hosts:
+  a-1: {address: 127.0.72.1}
+services:
+  a: {port: 8080, edge: true, versions: {v1: {instances: [{host: a-1, stats_port: 15190}]}}}
+"""
+
+
+@pytest.mark.terraform
+def test_ecs_envoy_apply_runs_the_agent_with_its_permissions(
+    tmp_path: Path, terraform_env: dict[str, str], aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real Terraform applies the root against moto: the task definition ECS stores runs the
+    agent on the version's stats port, and IAM holds the namespace-scoped policy."""
+    monkeypatch.setenv("MESHGEN_CA_DIR", str(tmp_path / "ca"))
+    path = tmp_path / "catalog.yaml"
+    path.write_text(METERED)
+    out = tmp_path / "root"
+    result = CliRunner(env=terraform_env).invoke(
+        main,
+        ["aws", "apply", str(path), "-o", str(out), "--default-image", "demo:1", "--auto-approve"],
+    )
+    assert result.exit_code == 0, result.output + str(result.exception)
+    session = boto3.session.Session()
+
+    task = session.client("ecs").describe_task_definition(taskDefinition="a-v1")["taskDefinition"]
+    containers = {c["name"]: c for c in task["containerDefinitions"]}
+    assert sorted(containers) == ["app", "cloudwatch-agent", "envoy", "xray-daemon"]
+    environment = {e["name"]: e["value"] for e in containers["cloudwatch-agent"]["environment"]}
+    scrape = yaml.safe_load(environment["PROMETHEUS_CONFIG_CONTENT"])["scrape_configs"][0]
+    assert scrape["static_configs"][0]["targets"] == ["127.0.0.1:15190"]
+    assert scrape["metrics_path"] == "/stats/prometheus"
+    prometheus = json.loads(environment["CW_CONFIG_CONTENT"])["logs"]["metrics_collected"]["prometheus"]
+    assert prometheus["emf_processor"]["metric_namespace"] == "meshgen/metered"
+    assert prometheus["log_group_name"] == "/meshgen/metered/metrics"
+
+    logs = session.client("logs").describe_log_groups(logGroupNamePrefix="/meshgen/metered/metrics")
+    assert [g["logGroupName"] for g in logs["logGroups"]] == ["/meshgen/metered/metrics"]
+    iam = session.client("iam")
+    role = next(r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("metered-task-"))
+    policy = iam.get_role_policy(RoleName=role, PolicyName="publish-mesh-metrics")["PolicyDocument"]
+    put = next(s for s in policy["Statement"] if s["Action"] == "cloudwatch:PutMetricData")
+    assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": "meshgen/metered"}}
+
+    destroyed = CliRunner(env=terraform_env).invoke(main, ["aws", "destroy", "-o", str(out), "--auto-approve"])
+    assert destroyed.exit_code == 0, destroyed.output
