@@ -135,7 +135,9 @@ locals {
   # response code class (5xx errors: envoy_response_code_class = 5), dimensions service and version
   # (and the class): a handful of metrics per version whatever the traffic. Request times are
   # Envoy histograms, which the agent drops (it takes counters, gauges and summaries only).
-  metrics_inbound_prefixes = "^(inbound_http|inbound_plaintext_http)$"
+  # The connection managers that answer callers: a sidecar's inbound ones, and a gateway's
+  # listeners, should a gateway run on this module (its labels: service = the gateway, version = gateway).
+  metrics_inbound_prefixes = "^(inbound_http|inbound_plaintext_http|gateway_http|gateway_https)$"
   metrics_scrape_target    = var.metrics == null ? null : "127.0.0.1:${var.metrics.stats_port}"
   prometheus_config = var.metrics == null ? null : yamlencode({
     global = {
@@ -150,7 +152,7 @@ locals {
       # Only the series published are kept, so the EMF log holds nothing else of Envoy's stats.
       metric_relabel_configs = [{
         source_labels = ["__name__", "envoy_http_conn_manager_prefix"]
-        regex         = "envoy_http_downstream_rq_(total|xx);(inbound_http|inbound_plaintext_http)"
+        regex         = "envoy_http_downstream_rq_(total|xx);(inbound_http|inbound_plaintext_http|gateway_http|gateway_https)"
         action        = "keep"
       }]
     }]

@@ -579,3 +579,43 @@ run "rejects_a_stats_port_taken_by_envoy" {
 
   expect_failures = [var.metrics]
 }
+
+run "cloudwatch_agent_keeps_only_the_inbound_request_counts" {
+  command = plan
+
+  variables {
+    metrics = {
+      namespace      = "meshgen/shop"
+      log_group_name = "/meshgen/shop/metrics"
+    }
+  }
+
+  assert {
+    condition = yamldecode(one([
+      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "PROMETHEUS_CONFIG_CONTENT"
+    ])).scrape_configs[0].static_configs[0].targets == ["127.0.0.1:15090"]
+    error_message = "The default stats port is 15090, meshgen's (Istio's)."
+  }
+
+  assert {
+    condition = alltrue([
+      for series in [
+        "envoy_http_downstream_rq_total;inbound_http",
+        "envoy_http_downstream_rq_xx;inbound_plaintext_http",
+        "envoy_http_downstream_rq_xx;gateway_https",
+      ] : can(regex("^(?:${yamldecode(one([for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "PROMETHEUS_CONFIG_CONTENT"])).scrape_configs[0].metric_relabel_configs[0].regex})$", series))
+    ])
+    error_message = "The scrape must keep the request counts of the connection managers that answer callers."
+  }
+
+  assert {
+    condition = !anytrue([
+      for series in [
+        "envoy_http_downstream_rq_total;outbound_http",
+        "envoy_cluster_upstream_rq_total;",
+        "envoy_http_downstream_rq_time_bucket;inbound_http",
+      ] : can(regex("^(?:${yamldecode(one([for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "PROMETHEUS_CONFIG_CONTENT"])).scrape_configs[0].metric_relabel_configs[0].regex})$", series))
+    ])
+    error_message = "The scrape must drop outbound counts (they would double every request) and every other stat."
+  }
+}
