@@ -238,6 +238,7 @@ PROBES: dict[str, Probe] = {
     "mesh.sidecar.outbound_port": _probe("mesh.sidecar.outbound_port", 16001),
     "mesh.sidecar.admin_port": _probe("mesh.sidecar.admin_port", 16002),
     "mesh.sidecar.stats_port": _probe("mesh.sidecar.stats_port", 16003),
+    "mesh.metrics.prometheus": _probe("mesh.metrics.prometheus", "127.0.0.1:9091", "metrics"),
     "mesh.sidecar.max_downstream_connections": _probe("mesh.sidecar.max_downstream_connections", 1000),
     "services.*.port": _probe(f"{API}.port", 9090),
     "services.*.protocol": _probe(f"{API}.protocol", "http2"),

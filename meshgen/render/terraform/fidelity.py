@@ -142,9 +142,17 @@ _ENVOY = Carried("in the version's Envoy config, as in the local mesh")
 _NO_SIDECAR = Moot("no meshgen sidecar: the Service Connect proxy takes traffic on the app's port")
 _APP_MESH_TASKS = Moot("this flavor builds the mesh, not the tasks (one line of LIMITATIONS.md says so)")
 _APP_MESH_ENVOY = Moot("App Mesh's Envoy takes traffic through the task's proxy configuration, not on catalog ports")
-_NO_PROMETHEUS = Moot(
-    "no Prometheus is deployed on AWS: the local mesh runs one; where Envoy is meshgen's (ecs-envoy) each task serves "
-    "/stats/prometheus on its stats port for a Prometheus of yours"
+_CLOUDWATCH_AGENT = Carried(
+    "a CloudWatch agent in every task scrapes its Envoy's stats listener and publishes inbound request counts per "
+    "service and version (by response code class) to the CloudWatch namespace meshgen/<mesh>; the Prometheus address "
+    "is the local mesh's, and request times are listed as lost"
+)
+_SC_METRICS = Lost(
+    "Service Connect's own CloudWatch metrics (AWS/ECS: RequestCount, HTTPCode_Target_5XX_Count, TargetResponseTime by "
+    "ECS service and discovery name) instead of meshgen's; no stats listener, no Prometheus labels"
+)
+_APP_MESH_METRICS = Lost(
+    "this flavor builds no tasks to run a CloudWatch agent in; App Mesh's Envoy stats stay unscraped"
 )
 
 
@@ -209,11 +217,12 @@ ECS_ENVOY: dict[str, Fate] = {
     "mesh.tracing.provider": Moot("each task traces to its own sidecar chosen by --tracing (X-Ray or OpenTelemetry)"),
     "mesh.tracing.collector": Moot("each task traces to its own sidecar chosen by --tracing, on the task's loopback"),
     "mesh.tracing.sample_percent": Carried("Envoy's sampling; with --tracing none all tracing is listed as lost"),
-    "mesh.metrics.prometheus": _NO_PROMETHEUS,
+    "mesh.metrics.prometheus": _CLOUDWATCH_AGENT,
     "mesh.dashboard": _LOCAL_DASHBOARD,
     "mesh.access_log.format": _ENVOY,
     "mesh.access_log.path": Carried("inside the Envoy container; /dev/stdout reaches CloudWatch Logs"),
     **_under("mesh.sidecar", dict.fromkeys(_SIDECAR_FIELDS, _ENVOY)),
+    "mesh.sidecar.stats_port": Carried("the Envoy config's stats listener, and the CloudWatch agent's scrape target"),
     "hosts.*.address": _NO_HOSTS,
     "hosts.*.local_address": _NO_HOSTS,
     "hosts.*.hosts_file": Lost("ECS tasks get no /etc/hosts entries (Fargate has no extraHosts)"),
@@ -295,7 +304,7 @@ SERVICE_CONNECT: dict[str, Fate] = {
     "mesh.sidecar.outbound_port": _NO_SIDECAR,
     "mesh.sidecar.admin_port": _NO_SIDECAR,
     "mesh.sidecar.stats_port": _NO_SIDECAR,
-    "mesh.metrics.prometheus": _NO_PROMETHEUS,
+    "mesh.metrics.prometheus": _SC_METRICS,
     "mesh.dashboard": _LOCAL_DASHBOARD,
     "mesh.sidecar.max_downstream_connections": Lost("the proxy's connection limit is not configurable"),
     "hosts.*.address": _NO_HOSTS,
@@ -415,7 +424,7 @@ APP_MESH: dict[str, Fate] = {
     "mesh.sidecar.outbound_port": _APP_MESH_ENVOY,
     "mesh.sidecar.admin_port": _APP_MESH_ENVOY,
     "mesh.sidecar.stats_port": _APP_MESH_ENVOY,
-    "mesh.metrics.prometheus": _NO_PROMETHEUS,
+    "mesh.metrics.prometheus": _APP_MESH_METRICS,
     "mesh.dashboard": _LOCAL_DASHBOARD,
     "mesh.sidecar.max_downstream_connections": Lost("App Mesh has no connection limit per Envoy"),
     "hosts.*.address": Moot("virtual nodes are found by their Cloud Map names"),
@@ -765,14 +774,31 @@ def _hosts_files(mesh: Mesh) -> list[str]:
     return lost
 
 
+def _prometheus(mesh: Mesh) -> str:
+    assert mesh.metrics is not None
+    return f"{mesh.metrics.prometheus_address}:{mesh.metrics.prometheus_port}"
+
+
+def _ecs_metrics(mesh: Mesh) -> list[str]:
+    if mesh.metrics is None:
+        return []
+    return [
+        f"metrics: a CloudWatch agent in each task publishes inbound request counts per service and version, by "
+        f"response code class (5xx errors: envoy_response_code_class 5), to the namespace meshgen/{mesh.name}, not to "
+        f"the Prometheus at {_prometheus(mesh)}; request times (p50, p99) are lost: Envoy serves them as "
+        "histograms, which the agent drops; so are per-edge and per-instance series and every other Envoy stat"
+    ]
+
+
 def ecs_envoy_limitations(mesh: Mesh, tracing: str) -> list[str]:
     """Envoy carries every policy; what is lost is what one ECS task shape per version cannot say,
-    and the renewal of certificates inside a running task."""
+    the renewal of certificates inside a running task, and what CloudWatch does not take of the metrics."""
     return (
         _version_losses(mesh, "ecs-envoy")
         + _tracing_off(mesh, tracing, ("xray", "otel"))
         + _ecs_renewal(mesh)
         + _client_certificates(mesh)
+        + _ecs_metrics(mesh)
         + _hosts_files(mesh)
         + _gateways_not_built(mesh, "ecs-envoy builds no gateway services yet")
     )
@@ -898,6 +924,14 @@ def service_connect_limitations(mesh: Mesh) -> list[str]:
         )
     log = mesh.access_log
     lost.append(f"access logs: Service Connect's own format, not meshgen's {log.format} log to {log.path}")
+    if mesh.metrics is not None:
+        lost.append(
+            f"metrics: no stats listener and no Prometheus metrics (mesh.metrics {_prometheus(mesh)}); Service "
+            "Connect publishes its own CloudWatch metrics in AWS/ECS by ECS service (<service>-<version>) and "
+            "discovery name: RequestCount for requests/s, HTTPCode_Target_5XX_Count for errors, TargetResponseTime "
+            "for request times; the labels mesh, version and instance, per-instance series and Envoy's other stats "
+            "are lost"
+        )
     return (
         lost
         + _service_connect_tls(mesh)
@@ -1071,6 +1105,11 @@ def app_mesh_limitations(mesh: Mesh, tracing: str) -> list[str]:
         )
         lost += _unauthorized(
             mesh, "without mutual TLS callers have no identity, so whatever reaches its tasks may call it"
+        )
+    if mesh.metrics is not None:
+        lost.append(
+            f"metrics: not carried (mesh.metrics {_prometheus(mesh)}): this flavor builds no tasks to run a "
+            "CloudWatch agent in; App Mesh's Envoy serves /stats/prometheus on its admin port for an agent of yours"
         )
     lost.append(
         "tasks: this flavor builds the mesh, not the tasks: run each version's tasks (image, instances, environment) "

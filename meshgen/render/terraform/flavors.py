@@ -75,6 +75,7 @@ def ecs_envoy_services(mesh: Mesh) -> dict[str, Any]:
                 "environment": _app_environment(mesh, service, version, _task_dependencies(mesh, version)),
                 "inbound_port": first.inbound_port,
                 "admin_port": first.admin_port,
+                "stats_port": first.stats_port,
             }
             if version.image:
                 entry["image"] = version.image
@@ -88,6 +89,17 @@ def ecs_envoy_services(mesh: Mesh) -> dict[str, Any]:
                 }
             services[discovery_name(service.name, version.name)] = entry
     return services
+
+
+def metrics_namespace(mesh: Mesh) -> str:
+    """The CloudWatch namespace of a mesh's Envoy metrics on AWS."""
+    return f"meshgen/{mesh.name}"
+
+
+def ecs_envoy_metrics(mesh: Mesh) -> dict[str, Any] | None:
+    """ecs-envoy: with mesh.metrics, each task's CloudWatch agent publishes under the mesh's
+    namespace; the Prometheus address of the catalog is the local mesh's, moot on AWS."""
+    return None if mesh.metrics is None else {"namespace": metrics_namespace(mesh)}
 
 
 def identities(mesh: Mesh) -> list[str]:

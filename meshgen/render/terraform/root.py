@@ -17,6 +17,7 @@ from meshgen.render.terraform.ecs import check_leaf_lifetime, task_envoy_configs
 from meshgen.render.terraform.fidelity import app_mesh_limitations, ecs_envoy_limitations, service_connect_limitations
 from meshgen.render.terraform.flavors import (
     app_mesh_data,
+    ecs_envoy_metrics,
     ecs_envoy_services,
     identities,
     mesh_ports,
@@ -115,6 +116,7 @@ def render_aws(mesh: Mesh, out: Path, options: AwsOptions) -> AwsRoot:
         tfvars["services"] = ecs_envoy_services(mesh)
         tfvars["identities"] = identities(mesh)
         tfvars["mesh_ports"] = mesh_ports(tfvars["services"], flavor)
+        tfvars["metrics"] = ecs_envoy_metrics(mesh)
         for name, config in task_envoy_configs(mesh, namespace, options.tracing).items():
             files[f"envoy/{name}.yaml"] = config
         warnings = ecs_envoy_limitations(mesh, options.tracing)

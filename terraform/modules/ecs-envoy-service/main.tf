@@ -127,7 +127,81 @@ locals {
     }]
   }
 
-  containers            = concat([local.app_container, local.envoy_container], local.tracing_containers[var.tracing.kind])
+  # Metrics: a CloudWatch agent scrapes this task's Envoy stats listener over the task's loopback
+  # (the listener binds every address of the task) and publishes EMF. Its two configurations are
+  # environment variables, as the Envoy config is: nothing secret, small, and a change rolls the
+  # tasks with the task definition (SSM parameters would add a resource per version and execution
+  # role permissions for no gain). Kept: each service version's inbound requests in total and by
+  # response code class (5xx errors: envoy_response_code_class = 5), dimensions service and version
+  # (and the class): a handful of metrics per version whatever the traffic. Request times are
+  # Envoy histograms, which the agent drops (it takes counters, gauges and summaries only).
+  # The connection managers that answer callers: a sidecar's inbound ones, and a gateway's
+  # listeners, should a gateway run on this module (its labels: service = the gateway, version = gateway).
+  metrics_inbound_prefixes = "^(inbound_http|inbound_plaintext_http|gateway_http|gateway_https)$"
+  metrics_scrape_target    = var.metrics == null ? null : "127.0.0.1:${var.metrics.stats_port}"
+  prometheus_config = var.metrics == null ? null : yamlencode({
+    global = {
+      scrape_interval = "${var.metrics.scrape_interval}s"
+      scrape_timeout  = "10s"
+    }
+    scrape_configs = [{
+      job_name       = "meshgen-envoy"
+      metrics_path   = "/stats/prometheus"
+      honor_labels   = true
+      static_configs = [{ targets = [local.metrics_scrape_target] }]
+      # Only the series published are kept, so the EMF log holds nothing else of Envoy's stats.
+      metric_relabel_configs = [{
+        source_labels = ["__name__", "envoy_http_conn_manager_prefix"]
+        regex         = "envoy_http_downstream_rq_(total|xx);(inbound_http|inbound_plaintext_http|gateway_http|gateway_https)"
+        action        = "keep"
+      }]
+    }]
+  })
+  agent_config = var.metrics == null ? null : jsonencode({
+    agent = { region = var.region }
+    logs = {
+      force_flush_interval = 5
+      metrics_collected = {
+        prometheus = {
+          log_group_name         = var.metrics.log_group_name
+          prometheus_config_path = "env:PROMETHEUS_CONFIG_CONTENT"
+          emf_processor = {
+            metric_namespace = var.metrics.namespace
+            metric_declaration = [
+              {
+                source_labels    = ["envoy_http_conn_manager_prefix"]
+                label_matcher    = local.metrics_inbound_prefixes
+                dimensions       = [["service", "version"]]
+                metric_selectors = ["^envoy_http_downstream_rq_total$"]
+              },
+              {
+                source_labels    = ["envoy_http_conn_manager_prefix"]
+                label_matcher    = local.metrics_inbound_prefixes
+                dimensions       = [["service", "version", "envoy_response_code_class"]]
+                metric_selectors = ["^envoy_http_downstream_rq_xx$"]
+              },
+            ]
+          }
+        }
+      }
+    }
+  })
+  metrics_containers = var.metrics == null ? [] : [{
+    name      = "cloudwatch-agent"
+    image     = var.metrics.image
+    essential = false
+    environment = [
+      { name = "CW_CONFIG_CONTENT", value = local.agent_config },
+      { name = "PROMETHEUS_CONFIG_CONTENT", value = local.prometheus_config },
+    ]
+    dependsOn = [{ containerName = "envoy", condition = "HEALTHY" }]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options   = merge(local.log_options, { "awslogs-stream-prefix" = "cwagent" })
+    }
+  }]
+
+  containers            = concat([local.app_container, local.envoy_container], local.tracing_containers[var.tracing.kind], local.metrics_containers)
   container_definitions = jsonencode(local.containers)
 }
 

@@ -259,6 +259,48 @@ variable "tracing" {
   }
 }
 
+variable "metrics" {
+  description = "CloudWatch metrics of the Envoy sidecar: a CloudWatch agent container scrapes Envoy's stats listener (stats_port, /stats/prometheus) on the task's loopback every scrape_interval seconds and publishes request counts per service and version, by response code class, as EMF to log_group_name, extracted under namespace (ecs-mesh outputs metrics_namespace and metrics_log_group_name); null runs no agent. The task role must allow it (ecs-mesh with metrics_namespace does)."
+  type = object({
+    namespace       = string
+    log_group_name  = string
+    stats_port      = optional(number, 15090)
+    scrape_interval = optional(number, 60)
+    image           = optional(string, "public.ecr.aws/cloudwatch-agent/cloudwatch-agent:1.300064.1b1344")
+  })
+  default = null
+
+  validation {
+    condition     = var.metrics == null || can(regex("^[A-Za-z0-9._/#:-]{1,255}$", try(var.metrics.namespace, ""))) && !startswith(try(var.metrics.namespace, "AWS/"), "AWS/")
+    error_message = "metrics.namespace must be 1-255 characters of letters, digits, '.', '-', '_', '/', '#' and ':', and must not start with \"AWS/\"."
+  }
+
+  validation {
+    condition     = var.metrics == null || can(regex("^[A-Za-z0-9_./#-]{1,512}$", try(var.metrics.log_group_name, "")))
+    error_message = "metrics.log_group_name must be 1-512 characters of letters, digits, '_', '-', '/', '.' and '#'."
+  }
+
+  validation {
+    condition     = var.metrics == null || try(var.metrics.stats_port >= 1 && var.metrics.stats_port <= 65535 && floor(var.metrics.stats_port) == var.metrics.stats_port, false)
+    error_message = "metrics.stats_port must be a whole number from 1 to 65535: the port of the stats listener in envoy.config."
+  }
+
+  validation {
+    condition     = var.metrics == null || try(!contains([var.envoy.inbound_port, var.envoy.admin_port, var.app.port], var.metrics.stats_port), false)
+    error_message = "metrics.stats_port must differ from envoy.inbound_port, envoy.admin_port and app.port."
+  }
+
+  validation {
+    condition     = var.metrics == null || try(var.metrics.scrape_interval >= 10 && var.metrics.scrape_interval <= 300 && floor(var.metrics.scrape_interval) == var.metrics.scrape_interval, false)
+    error_message = "metrics.scrape_interval must be whole seconds from 10 to 300."
+  }
+
+  validation {
+    condition     = var.metrics == null || length(trimspace(try(var.metrics.image, ""))) > 0
+    error_message = "metrics.image must not be empty."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource the module creates."
   type        = map(string)

@@ -151,6 +151,43 @@ resource "aws_iam_role_policy_attachment" "task_xray" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
 }
 
+# Metrics (ecs-envoy-service's CloudWatch agent): each task's agent scrapes its Envoy's stats
+# listener and writes the kept metrics as embedded metric format (EMF) events to this log group;
+# CloudWatch extracts them into the metrics namespace. The task role may write to this group only,
+# and publish metrics to this namespace only (the condition key cloudwatch:namespace).
+resource "aws_cloudwatch_log_group" "metrics" {
+  count = var.metrics_namespace == null ? 0 : 1
+
+  name              = "/meshgen/${var.name}/metrics"
+  retention_in_days = var.log_retention_days
+  tags              = var.tags
+}
+
+resource "aws_iam_role_policy" "metrics" {
+  count = var.metrics_namespace == null ? 0 : 1
+
+  name = "publish-mesh-metrics"
+  role = aws_iam_role.task.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "PutMetricDataInMeshNamespace"
+        Effect    = "Allow"
+        Action    = "cloudwatch:PutMetricData"
+        Resource  = "*"
+        Condition = { StringEquals = { "cloudwatch:namespace" = var.metrics_namespace } }
+      },
+      {
+        Sid      = "WriteEmfToMetricsLogGroup"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+        Resource = ["${aws_cloudwatch_log_group.metrics[0].arn}:*", aws_cloudwatch_log_group.metrics[0].arn]
+      },
+    ]
+  })
+}
+
 # Service identities (ecs-envoy-service): one secret per service holding its certificate, key and
 # trust bundle as JSON {cert, key, ca}. Terraform creates the secret and never a version of it:
 # `meshgen aws certs push` puts the value, so no key material is ever in Terraform's state. Each

@@ -63,3 +63,13 @@ output "service_connect_tls" {
     kms_key                   = var.service_connect_tls.kms_key
   } : null
 }
+
+output "metrics_log_group_name" {
+  description = "Name of the log group the CloudWatch agents write the mesh's metrics to as EMF; null without metrics_namespace."
+  value       = one(aws_cloudwatch_log_group.metrics[*].name)
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the mesh's Envoy metrics, as passed in; null without metrics."
+  value       = var.metrics_namespace
+}

@@ -164,6 +164,17 @@ variable "service_connect_tls" {
   }
 }
 
+variable "metrics_namespace" {
+  description = "CloudWatch namespace the mesh's Envoy metrics are published under (e.g. \"meshgen/shop\"); null creates no metrics log group and grants nothing. With a namespace the module creates the EMF log group <log group>/metrics and lets the task role write to it and publish to that namespace only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.metrics_namespace == null || can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(coalesce(var.metrics_namespace, "-"), "AWS/")
+    error_message = "metrics_namespace must be 1-255 characters of letters, digits, '.', '-', '_', '/', '#' and ':', and must not start with \"AWS/\" (reserved for AWS services)."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource the module creates."
   type        = map(string)

@@ -485,3 +485,137 @@ run "rejects_a_tls_secret_that_is_not_a_secret_arn" {
 
   expect_failures = [var.tls]
 }
+
+run "no_cloudwatch_agent_without_metrics" {
+  command = plan
+
+  assert {
+    condition     = !contains([for c in jsondecode(aws_ecs_task_definition.this.container_definitions) : c.name], "cloudwatch-agent")
+    error_message = "Without metrics the task must run no CloudWatch agent."
+  }
+}
+
+run "cloudwatch_agent_scrapes_envoy_stats" {
+  command = plan
+
+  variables {
+    metrics = {
+      namespace      = "meshgen/shop"
+      log_group_name = "/meshgen/shop/metrics"
+      stats_port     = 15190
+    }
+  }
+
+  assert {
+    condition     = [for c in jsondecode(aws_ecs_task_definition.this.container_definitions) : c.name] == ["app", "envoy", "xray-daemon", "cloudwatch-agent"]
+    error_message = "With metrics the task must add a cloudwatch-agent container."
+  }
+
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[3].image == "public.ecr.aws/cloudwatch-agent/cloudwatch-agent:1.300064.1b1344" && !jsondecode(aws_ecs_task_definition.this.container_definitions)[3].essential
+    error_message = "The agent must run the pinned default image, and not be essential (metrics stopping must not stop the service)."
+  }
+
+  assert {
+    condition = yamldecode(one([
+      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "PROMETHEUS_CONFIG_CONTENT"
+    ])).scrape_configs[0].static_configs[0].targets == ["127.0.0.1:15190"]
+    error_message = "The agent must scrape the task's own Envoy stats listener on the loopback, at metrics.stats_port."
+  }
+
+  assert {
+    condition = yamldecode(one([
+      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "PROMETHEUS_CONFIG_CONTENT"
+    ])).scrape_configs[0].metrics_path == "/stats/prometheus"
+    error_message = "The agent must scrape /stats/prometheus."
+  }
+
+  assert {
+    condition = jsondecode(one([
+      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "CW_CONFIG_CONTENT"
+    ])).logs.metrics_collected.prometheus.emf_processor.metric_namespace == "meshgen/shop"
+    error_message = "The agent must publish under metrics.namespace."
+  }
+
+  assert {
+    condition = jsondecode(one([
+      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "CW_CONFIG_CONTENT"
+    ])).logs.metrics_collected.prometheus.log_group_name == "/meshgen/shop/metrics"
+    error_message = "The agent must write its EMF events to metrics.log_group_name."
+  }
+
+  assert {
+    condition = jsondecode(one([
+      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "CW_CONFIG_CONTENT"
+    ])).logs.metrics_collected.prometheus.prometheus_config_path == "env:PROMETHEUS_CONFIG_CONTENT"
+    error_message = "The agent must read the scrape configuration from PROMETHEUS_CONFIG_CONTENT."
+  }
+
+  assert {
+    condition = [
+      for d in jsondecode(one([
+        for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "CW_CONFIG_CONTENT"
+      ])).logs.metrics_collected.prometheus.emf_processor.metric_declaration : d.dimensions
+    ] == [[["service", "version"]], [["service", "version", "envoy_response_code_class"]]]
+    error_message = "Dimensions must stay bounded: service and version, and the response code class for rq_xx."
+  }
+
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[3].logConfiguration.options["awslogs-stream-prefix"] == "cwagent"
+    error_message = "The agent must log to its own stream prefix."
+  }
+}
+
+run "rejects_a_stats_port_taken_by_envoy" {
+  command = plan
+
+  variables {
+    metrics = {
+      namespace      = "meshgen/shop"
+      log_group_name = "/meshgen/shop/metrics"
+      stats_port     = 15000
+    }
+  }
+
+  expect_failures = [var.metrics]
+}
+
+run "cloudwatch_agent_keeps_only_the_inbound_request_counts" {
+  command = plan
+
+  variables {
+    metrics = {
+      namespace      = "meshgen/shop"
+      log_group_name = "/meshgen/shop/metrics"
+    }
+  }
+
+  assert {
+    condition = yamldecode(one([
+      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "PROMETHEUS_CONFIG_CONTENT"
+    ])).scrape_configs[0].static_configs[0].targets == ["127.0.0.1:15090"]
+    error_message = "The default stats port is 15090, meshgen's (Istio's)."
+  }
+
+  assert {
+    condition = alltrue([
+      for series in [
+        "envoy_http_downstream_rq_total;inbound_http",
+        "envoy_http_downstream_rq_xx;inbound_plaintext_http",
+        "envoy_http_downstream_rq_xx;gateway_https",
+      ] : can(regex("^(?:${yamldecode(one([for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "PROMETHEUS_CONFIG_CONTENT"])).scrape_configs[0].metric_relabel_configs[0].regex})$", series))
+    ])
+    error_message = "The scrape must keep the request counts of the connection managers that answer callers."
+  }
+
+  assert {
+    condition = !anytrue([
+      for series in [
+        "envoy_http_downstream_rq_total;outbound_http",
+        "envoy_cluster_upstream_rq_total;",
+        "envoy_http_downstream_rq_time_bucket;inbound_http",
+      ] : can(regex("^(?:${yamldecode(one([for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[3].environment : e.value if e.name == "PROMETHEUS_CONFIG_CONTENT"])).scrape_configs[0].metric_relabel_configs[0].regex})$", series))
+    ])
+    error_message = "The scrape must drop outbound counts (they would double every request) and every other stat."
+  }
+}

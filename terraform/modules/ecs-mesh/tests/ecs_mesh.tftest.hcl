@@ -531,3 +531,72 @@ run "rejects_a_private_ca_arn_that_is_not_one" {
 
   expect_failures = [var.service_connect_tls]
 }
+
+run "no_metrics_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(aws_cloudwatch_log_group.metrics) == 0 && length(aws_iam_role_policy.metrics) == 0 && output.metrics_log_group_name == null
+    error_message = "Without metrics_namespace: no metrics log group, no metrics permission."
+  }
+}
+
+run "metrics_log_group_and_namespace_scoped_permission" {
+  command = plan
+
+  variables {
+    metrics_namespace = "meshgen/shop"
+  }
+
+  override_resource {
+    target          = aws_cloudwatch_log_group.metrics[0]
+    override_during = plan
+    values          = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/meshgen/shop/metrics" }
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.metrics[0].name == "/meshgen/shop/metrics" && output.metrics_log_group_name == "/meshgen/shop/metrics"
+    error_message = "The EMF log group must be /meshgen/<mesh>/metrics, and an output."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.metrics[0].retention_in_days == 30
+    error_message = "The metrics log group must keep log_retention_days, like the mesh's log group."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.metrics[0].policy).Statement : s if s.Action == "cloudwatch:PutMetricData"
+    ]).Condition == { StringEquals = { "cloudwatch:namespace" = "meshgen/shop" } }
+    error_message = "PutMetricData must be allowed in the mesh's namespace only (condition cloudwatch:namespace)."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.metrics[0].policy).Statement : s.Resource if s.Sid == "WriteEmfToMetricsLogGroup"
+    ]) == ["arn:aws:logs:eu-west-1:123456789012:log-group:/meshgen/shop/metrics:*", "arn:aws:logs:eu-west-1:123456789012:log-group:/meshgen/shop/metrics"]
+    error_message = "EMF writes must be allowed to the metrics log group and its streams only."
+  }
+
+  assert {
+    condition = join(",", sort(one([
+      for s in jsondecode(aws_iam_role_policy.metrics[0].policy).Statement : s.Action if s.Sid == "WriteEmfToMetricsLogGroup"
+    ]))) == "logs:CreateLogStream,logs:DescribeLogStreams,logs:PutLogEvents"
+    error_message = "The agent needs to create streams in the group and put events; nothing else of CloudWatch Logs."
+  }
+
+  assert {
+    condition     = output.metrics_namespace == "meshgen/shop"
+    error_message = "metrics_namespace must be an output."
+  }
+}
+
+run "rejects_an_aws_metrics_namespace" {
+  command = plan
+
+  variables {
+    metrics_namespace = "AWS/ECS"
+  }
+
+  expect_failures = [var.metrics_namespace]
+}
