@@ -176,3 +176,24 @@ def test_a_root_generated_from_the_installed_wheel_validates(
             ["terraform", *command], cwd=out, env=tf_env, capture_output=True, text=True, timeout=600, check=False
         )
         assert run.returncode == 0, run.stdout + run.stderr
+
+
+def _aws_constraint(versions_tf: str) -> str:
+    (terraform,) = hcl2.loads(versions_tf)["terraform"]
+    (providers,) = terraform["required_providers"]
+    return str(providers["aws"]["version"]).strip('"')
+
+
+def test_one_provider_constraint_everywhere_and_the_readme_states_it(tmp_path: Path) -> None:
+    """Widening the provider range is one edit in every versions.tf: none may be left behind."""
+    found = {
+        str(path.relative_to(REPO)): _aws_constraint(path.read_text())
+        for path in sorted((REPO / "terraform").glob("*/*/versions.tf"))
+    }
+    assert len(found) >= len(MODULES)
+    rendered = render_aws(load_mesh(SHOP), tmp_path, AwsOptions(default_image="x")).files["versions.tf"]
+    found["generated root (templates/versions.tf.j2)"] = _aws_constraint(rendered)
+    assert len(set(found.values())) == 1, found
+    (constraint,) = set(found.values())
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"`hashicorp/aws` `{constraint}`" in readme
