@@ -109,6 +109,7 @@ class TargetOptions:
     namespace: str | None
     default_image: str | None
     modules_dir: Path | None
+    module_source: str | None
     connection: str
     ca_dir: Path | None
 
@@ -143,6 +144,7 @@ def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, st
         namespace=options.namespace,
         default_image=options.default_image,
         modules_dir=options.modules_dir,
+        module_source=options.module_source,
     )
     rendered = render_aws(mesh, out, aws)
     return rendered.files, rendered.warnings
@@ -229,7 +231,14 @@ _TARGET_OPTIONS = [
     click.option(
         "--modules-dir",
         type=click.Path(path_type=Path),
-        help="aws: the terraform/modules directory (default: the one beside the meshgen package).",
+        help="aws: the terraform/modules directory (default: the modules shipped with meshgen).",
+    ),
+    click.option(
+        "--module-source",
+        metavar="SOURCE",
+        help="aws: a versioned source for the root's modules instead of a local path, {module} standing for "
+        "the module's name, e.g. git::https://github.com/ORG/meshgen.git//terraform/modules/{module}?ref=v0.1.0 "
+        "or a registry address.",
     ),
 ]
 

@@ -1,4 +1,4 @@
-"""The app role's quoting (roles/app/filter_plugins/systemd_quote.py): an argv list written as
+"""The app role's quoting (the collection's plugins/filter/systemd_quote.py): an argv list written as
 ExecStart=, and values written into an EnvironmentFile=, come back unchanged when read the way
 systemd 252 reads them. The readers below follow systemd's own code (extract_first_word with
 EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE and cunescape_one, unit specifiers, replace_env_argv at exec,
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.support import REPO
 
-PLUGIN = REPO / "roles/app/filter_plugins/systemd_quote.py"
+PLUGIN = REPO / "plugins/filter/systemd_quote.py"
 
 
 def _load() -> ModuleType:

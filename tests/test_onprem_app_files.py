@@ -114,7 +114,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     out.mkdir()
     env = {
         **os.environ,
-        "ANSIBLE_FILTER_PLUGINS": str(REPO / "roles/app/filter_plugins"),
+        "ANSIBLE_COLLECTIONS_PATH": str(REPO / "ansible/collections"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_LOCALHOST_WARNING": "0",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ class AwsOptions:
     namespace: str | None = None  # default: <mesh>.local
     default_image: str | None = None
     modules_dir: Path | None = None
+    # A versioned source for every module instead of a local path, with {module} for the module's
+    # name: a git ref or a registry address (None: the modules shipped with meshgen, by path).
+    module_source: str | None = None
 
 
 @dataclass
@@ -54,18 +58,44 @@ class AwsRoot:
     warnings: list[str] = field(default_factory=list)
 
 
+MODULES = ("ecs-mesh", "ecs-envoy-service", "ecs-service-connect", "app-mesh")
+# Characters a source would need to break out of its HCL string, or to be read as an interpolation.
+_UNSAFE_SOURCE = re.compile(r'["\s\\]|\$\{|%\{')
+
+
 def default_modules_dir() -> Path:
-    return Path(__file__).resolve().parents[3] / "terraform" / "modules"
+    """The Terraform modules shipped with meshgen: package data of the installed wheel, or in a
+    checkout the link meshgen/terraform_modules -> terraform/modules."""
+    return Path(__file__).resolve().parents[2] / "terraform_modules"
 
 
 def _modules_source(out: Path, modules_dir: Path) -> str:
     if not (modules_dir / "ecs-mesh" / "main.tf").exists():
         raise InputError(
-            f"Terraform modules not found in {modules_dir}: run meshgen from its source checkout, "
-            "or name the modules directory with --modules-dir"
+            f"Terraform modules not found in {modules_dir}: reinstall meshgen (its wheel ships them), "
+            "name the modules directory with --modules-dir, or pass --module-source"
         )
     relative = os.path.relpath(modules_dir.resolve(), out.resolve())
     return relative if relative.startswith(".") else f"./{relative}"
+
+
+def module_sources(out: Path, options: AwsOptions) -> dict[str, str]:
+    """The `source` of each module a root calls: `--module-source` with {module} filled in, or a
+    relative path from the root to the modules directory."""
+    if options.module_source is None:
+        local = _modules_source(out, options.modules_dir or default_modules_dir())
+        return {name: f"{local}/{name}" for name in MODULES}
+    template = options.module_source
+    if options.modules_dir is not None:
+        raise InputError("--module-source and --modules-dir exclude each other: pass one")
+    if template.count("{module}") != 1:
+        raise InputError(
+            f"--module-source must hold {{module}} once, where the module's name goes, got {template!r} "
+            "(e.g. git::https://github.com/ORG/meshgen.git//terraform/modules/{module}?ref=v0.1.0)"
+        )
+    if _UNSAFE_SOURCE.search(template):
+        raise InputError(f"--module-source {template!r}: no quotes, backslashes, whitespace or ${{ or %{{ in a source")
+    return {name: template.replace("{module}", name) for name in MODULES}
 
 
 def _render(name: str, **context: Any) -> str:
@@ -92,8 +122,7 @@ def render_aws(mesh: Mesh, out: Path, options: AwsOptions) -> AwsRoot:
     if options.flavor not in FLAVORS:
         raise InputError(f"unknown flavor {options.flavor!r}; expected one of {', '.join(FLAVORS)}")
     namespace = options.namespace or f"{mesh.name}.local"
-    modules = _modules_source(out, options.modules_dir or default_modules_dir())
-    context = {"mesh": mesh.name, "flavor": options.flavor, "modules": modules}
+    context = {"mesh": mesh.name, "flavor": options.flavor, "sources": module_sources(out, options)}
     flavor = options.flavor
     files = {
         "versions.tf": _render("versions.tf", **context),

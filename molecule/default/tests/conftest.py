@@ -177,7 +177,12 @@ def run_site(
     """ansible-playbook site.yml with the inventories and settings Molecule's converge uses, on
     `limit`; output captured (stdout and stderr), never checked here."""
     playbook = Path(sys.executable).with_name("ansible-playbook")
-    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    env = {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(REPO / "ansible/collections"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
     command = [
         str(playbook),
         "--inventory", str(inventory_dir()),

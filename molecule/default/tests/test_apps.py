@@ -93,8 +93,10 @@ def test_the_command_reaches_the_program_as_written(host):
     assert _proc(host, pid, "cmdline") == ["python3", "-m", "http.server", "--bind", "127.0.80.132", "8080"]
     exec_start = _properties(host, ["ExecStart"])["ExecStart"]
     script = 'exec python3 -m http.server --bind "${MESHGEN_LISTEN%:*}" "${MESHGEN_LISTEN##*:}"'
-    # systemctl show prints the argv as a unit file would hold it: a literal $ as $$.
-    assert f"argv[]=sh -c {script.replace('$', '$$')} ;" in exec_start, exec_start
+    # systemctl shows argv with specifiers expanded (%% is a %) but before the environment is, at
+    # exec: each `$` still written `$$`, as the unit escapes it (the cmdline above is what runs).
+    shown = script.replace("$", "$$")
+    assert f"argv[]=sh -c {shown} ;" in exec_start, exec_start
     assert_listening(host, LISTEN, UNIT)
 
 

@@ -150,10 +150,10 @@ def test_ca_rotation_trusts_both_cas_first_and_loses_no_request(host):
     assert KEY_MARKER not in output
     # One play, tasks in order across hosts: every host swapped its trust bundle before any host
     # swapped a certificate.
-    trust_at = output.index("TASK [envoy : Swap the trust bundle live]")
+    trust_at = output.index("TASK [meshgen.mesh.envoy : Swap the trust bundle live]")
     trust_task = output[trust_at : output.index("TASK [", trust_at + 1)]
     assert trust_task.count("changed: [") == len({i.host.name for i in mesh().proxies}), trust_task
-    assert trust_at < output.index("TASK [envoy : Swap each renewed certificate and key live]")
+    assert trust_at < output.index("TASK [meshgen.mesh.envoy : Swap each renewed certificate and key live]")
     assert traffic.sent >= 50 and not traffic.failures, (
         f"{len(traffic.failures)} of {traffic.sent}: {traffic.failures[:5]}"
     )

@@ -249,6 +249,8 @@ resource "aws_appmesh_route" "this" {
       }
     }
 
+    # The same body as http_route: Terraform cannot pick a block's type with `dynamic`, so the two
+    # are copies, held equal by the run "http2_routes_are_http_routes" in tests/app_mesh.tftest.hcl.
     dynamic "http2_route" {
       for_each = each.value.protocol == "http2" ? [each.value] : []
 

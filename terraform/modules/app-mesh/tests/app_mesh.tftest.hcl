@@ -323,6 +323,142 @@ run "http_routes" {
   }
 }
 
+# http_route and http2_route are two copies of one block body in main.tf (Terraform cannot choose
+# a block's type with `dynamic`): the same routes on an http and an http2 service must give the
+# same match, action, retry policy and timeout, each under its own protocol's block only.
+run "http2_routes_are_http_routes" {
+  command = plan
+
+  variables {
+    virtual_nodes = {
+      "h1-v1" = { hostname = "h1-v1.shop.local", port = 15006, protocol = "http" }
+      "h1-v2" = { hostname = "h1-v2.shop.local", port = 15006, protocol = "http" }
+      "h2-v1" = { hostname = "h2-v1.shop.local", port = 15006, protocol = "http2" }
+      "h2-v2" = { hostname = "h2-v2.shop.local", port = 15006, protocol = "http2" }
+    }
+    virtual_services = {
+      "h1.shop.local" = {
+        port     = 15006
+        protocol = "http"
+        routes = [
+          {
+            name    = "canary-header"
+            prefix  = "/api/"
+            headers = [{ name = "x-canary", exact = "true" }, { name = "x-debug", present = false }, { name = "x-tenant", regex = "eu-.*" }]
+            targets = [{ virtual_node = "h1-v2", weight = 100 }]
+          },
+          {
+            name    = "get-user"
+            path    = "/users/me"
+            method  = "GET"
+            targets = [{ virtual_node = "h1-v1", weight = 1 }]
+            retry = {
+              max_retries          = 3
+              per_retry_timeout_ms = 250
+              http_retry_events    = ["server-error", "gateway-error"]
+              tcp_retry_events     = ["connection-error"]
+            }
+          },
+          {
+            name       = "default"
+            targets    = [{ virtual_node = "h1-v1", weight = 90 }, { virtual_node = "h1-v2", weight = 10 }]
+            timeout_ms = 1500
+          },
+        ]
+      }
+      "h2.shop.local" = {
+        port     = 15006
+        protocol = "http2"
+        routes = [
+          {
+            name    = "canary-header"
+            prefix  = "/api/"
+            headers = [{ name = "x-canary", exact = "true" }, { name = "x-debug", present = false }, { name = "x-tenant", regex = "eu-.*" }]
+            targets = [{ virtual_node = "h2-v2", weight = 100 }]
+          },
+          {
+            name    = "get-user"
+            path    = "/users/me"
+            method  = "GET"
+            targets = [{ virtual_node = "h2-v1", weight = 1 }]
+            retry = {
+              max_retries          = 3
+              per_retry_timeout_ms = 250
+              http_retry_events    = ["server-error", "gateway-error"]
+              tcp_retry_events     = ["connection-error"]
+            }
+          },
+          {
+            name       = "default"
+            targets    = [{ virtual_node = "h2-v1", weight = 90 }, { virtual_node = "h2-v2", weight = 10 }]
+            timeout_ms = 1500
+          },
+        ]
+      }
+    }
+  }
+
+  assert {
+    condition = alltrue([
+      for name in ["canary-header", "get-user", "default"] :
+      length(aws_appmesh_route.this["h2.shop.local/${name}"].spec[0].http_route) == 0
+      && length(aws_appmesh_route.this["h2.shop.local/${name}"].spec[0].http2_route) == 1
+      && length(aws_appmesh_route.this["h1.shop.local/${name}"].spec[0].http2_route) == 0
+    ])
+    error_message = "An http2 service's routes must be http2_route blocks only, an http service's http_route only."
+  }
+
+  assert {
+    condition = alltrue([
+      for name in ["canary-header", "get-user", "default"] : (
+        aws_appmesh_route.this["h2.shop.local/${name}"].spec[0].http2_route[0].match == aws_appmesh_route.this["h1.shop.local/${name}"].spec[0].http_route[0].match
+        && aws_appmesh_route.this["h2.shop.local/${name}"].spec[0].http2_route[0].retry_policy == aws_appmesh_route.this["h1.shop.local/${name}"].spec[0].http_route[0].retry_policy
+        && aws_appmesh_route.this["h2.shop.local/${name}"].spec[0].http2_route[0].timeout == aws_appmesh_route.this["h1.shop.local/${name}"].spec[0].http_route[0].timeout
+        && toset([for t in aws_appmesh_route.this["h2.shop.local/${name}"].spec[0].http2_route[0].action[0].weighted_target : [replace(t.virtual_node, "h2-", ""), t.weight]])
+        == toset([for t in aws_appmesh_route.this["h1.shop.local/${name}"].spec[0].http_route[0].action[0].weighted_target : [replace(t.virtual_node, "h1-", ""), t.weight]])
+      )
+    ])
+    error_message = "http2_route must carry exactly what http_route carries for the same route."
+  }
+
+  # Equal could mean equally empty: the http2 side on its own, every field.
+  assert {
+    condition = (
+      aws_appmesh_route.this["h2.shop.local/get-user"].spec[0].http2_route[0].match[0].path[0].exact == "/users/me"
+      && aws_appmesh_route.this["h2.shop.local/get-user"].spec[0].http2_route[0].match[0].prefix == null
+      && aws_appmesh_route.this["h2.shop.local/get-user"].spec[0].http2_route[0].match[0].method == "GET"
+      && aws_appmesh_route.this["h2.shop.local/get-user"].spec[0].http2_route[0].retry_policy[0].max_retries == 3
+      && aws_appmesh_route.this["h2.shop.local/get-user"].spec[0].http2_route[0].retry_policy[0].http_retry_events == toset(["server-error", "gateway-error"])
+      && aws_appmesh_route.this["h2.shop.local/get-user"].spec[0].http2_route[0].retry_policy[0].tcp_retry_events == toset(["connection-error"])
+      && aws_appmesh_route.this["h2.shop.local/get-user"].spec[0].http2_route[0].retry_policy[0].per_retry_timeout[0].value == 250
+      && aws_appmesh_route.this["h2.shop.local/get-user"].spec[0].http2_route[0].retry_policy[0].per_retry_timeout[0].unit == "ms"
+      && aws_appmesh_route.this["h2.shop.local/default"].spec[0].http2_route[0].match[0].prefix == "/"
+      && aws_appmesh_route.this["h2.shop.local/default"].spec[0].http2_route[0].timeout[0].per_request[0].value == 1500
+      && aws_appmesh_route.this["h2.shop.local/canary-header"].spec[0].http2_route[0].match[0].prefix == "/api/"
+    )
+    error_message = "http2_route: path and method, retry policy, timeout and prefix as the catalog says."
+  }
+
+  assert {
+    condition = {
+      for h in aws_appmesh_route.this["h2.shop.local/canary-header"].spec[0].http2_route[0].match[0].header :
+      h.name => jsonencode([h.invert, [for m in h.match : [m.exact, m.prefix, m.regex]]])
+      } == {
+      "x-canary" = jsonencode([false, [["true", null, null]]])
+      "x-debug"  = jsonencode([true, []])
+      "x-tenant" = jsonencode([false, [[null, null, "eu-.*"]]])
+    }
+    error_message = "http2_route header matches: exact, absent (inverted presence), regex."
+  }
+
+  assert {
+    condition = toset([
+      for t in aws_appmesh_route.this["h2.shop.local/default"].spec[0].http2_route[0].action[0].weighted_target : [t.virtual_node, t.weight]
+    ]) == toset([["h2-v1", 90], ["h2-v2", 10]])
+    error_message = "http2_route must split between its service's own nodes by weight."
+  }
+}
+
 run "grpc_and_tcp_routes" {
   command = plan
 

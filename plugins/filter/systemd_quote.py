@@ -1,13 +1,13 @@
 """Quoting for systemd unit files and environment files, as systemd 252 (Debian 12) reads them.
 
-- `meshgen_systemd_exec`: an argv list as the value of ExecStart=. systemd splits the value on
+- `meshgen.mesh.systemd_exec`: an argv list as the value of ExecStart=. systemd splits the value on
   whitespace, unquotes "double quotes" and takes C escapes in them (\\\\, \\", \\n, \\xHH, \\uXXXX),
   then expands specifiers (%i; %% is a %) in each word, and at start expands $VAR and ${VAR}
   ($$ is a $). Each word is written so that all of this gives it back unchanged.
-- `meshgen_systemd_env`: a value for an EnvironmentFile= line. In "double quotes" systemd takes
+- `meshgen.mesh.systemd_env`: a value for an EnvironmentFile= line. In "double quotes" systemd takes
   \\", \\\\, \\` and \\$ as escapes and everything else, newlines included, as it is; it expands
   nothing.
-- `meshgen_systemd_path`: a path for a setting that expands specifiers but takes no quotes
+- `meshgen.mesh.systemd_path`: a path for a setting that expands specifiers but takes no quotes
   (WorkingDirectory=, EnvironmentFile=): only % is doubled.
 
 Values that systemd cannot carry (a NUL character; a program name it would read as a prefix)
@@ -88,7 +88,7 @@ def path(value: Any) -> str:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
-            "meshgen_systemd_exec": exec_line,
-            "meshgen_systemd_env": env_value,
-            "meshgen_systemd_path": path,
+            "systemd_exec": exec_line,
+            "systemd_env": env_value,
+            "systemd_path": path,
         }
