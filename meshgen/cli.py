@@ -33,9 +33,9 @@ from meshgen.cli_support import (
     user_errors,
 )
 from meshgen.errors import CatalogError, InputError, UserError
-from meshgen.model import Mesh
 
 if TYPE_CHECKING:  # the CLI imports what a command needs when it runs
+    from meshgen.model import Mesh
     from meshgen.render.output import Changes
 
 catalog_argument = click.argument("catalog", type=click.Path(path_type=Path))
