@@ -148,6 +148,25 @@ def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, st
     return rendered.files, rendered.warnings
 
 
+def _inputs(catalog: Path, out: Path, options: TargetOptions) -> str | None:
+    """The fingerprint of what `generate` renders from, for targets whose output depends on
+    nothing else; None for onprem (its run also creates or checks a CA outside OUT)."""
+    if options.target == "onprem":
+        return None
+    from meshgen.render.fingerprint import fingerprint
+
+    settings = [f"{f.name}={getattr(options, f.name)!r}" for f in dataclasses.fields(options)]
+    settings.append(f"out={out.resolve()}")
+    if options.target == "aws":
+        from importlib.metadata import version
+
+        # render.terraform.root.default_modules_dir, without importing the renderer
+        modules = (options.modules_dir or Path(__file__).resolve().parents[1] / "terraform" / "modules").resolve()
+        settings.append(f"modules={modules}:{(modules / 'ecs-mesh' / 'main.tf').exists()}")
+        settings.append(f"jinja2={version('jinja2')}")
+    return fingerprint(catalog, settings)
+
+
 def _onprem_ca_dir(mesh: Mesh, out: Path, options: TargetOptions) -> Path:
     """meshgen's CA directory for an on-prem mesh, absolute. The CA signs every sidecar
     certificate, so neither it nor the catalog's own CA may live in OUT, which is meant to be
@@ -260,8 +279,17 @@ out_option = click.option("-o", "--out", type=click.Path(path_type=Path), requir
 def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool) -> None:
     """Render the catalog into OUT: Envoy sidecar directories, an Ansible inventory for on-prem hosts
     (creating meshgen's CA for them when missing, outside OUT), or a Terraform root for AWS."""
-    from meshgen.render.output import write_tree
+    from meshgen.render.output import record_run, unchanged_since, write_tree
 
+    inputs = None if check_envoy else _inputs(catalog, out, options)
+    if inputs is not None:
+        unchanged = unchanged_since(out, inputs)
+        if unchanged is not None:  # the same inputs as the last run, its files untouched since
+            count, told = unchanged
+            for warning in told:
+                click.echo(f"warning: {warning}", err=True)
+            click.echo(f"{out}: unchanged; 0 files added, 0 changed, 0 removed, {count} unchanged")
+            return
     mesh = load_catalog(catalog)
     files, warnings = _render(mesh, out, options)
     if check_envoy:
@@ -275,6 +303,8 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
         if note:
             click.echo(note)
     changes = write_tree(out, files)
+    if inputs is not None:
+        record_run(out, files, inputs, [*mesh.deprecations, *warnings])
     what = {
         "envoy": f"{len(mesh.instances)} sidecars"
         + (f", {_gateway_count(mesh)} gateway Envoys" if mesh.gateways else ""),

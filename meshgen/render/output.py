@@ -1,20 +1,40 @@
 """Putting rendered files on disk, and comparing them with what is there.
 
 Everything is rendered in memory before anything is written, so invalid input never leaves a
-half-written tree. Each file is replaced atomically (write a temporary file, then rename), the
-way a running Envoy expects its watched files to change. A manifest records what meshgen wrote,
-so files it no longer renders are removed and files it never wrote are left alone.
+half-written tree. Each file that replaces another is replaced atomically (write a temporary
+file, then rename), the way a running Envoy expects its watched files to change; a file in a
+directory this run created is written in place, since nothing can be watching it yet. Only files
+whose content differs are written: an unchanged file keeps its inode and its mtime. A manifest
+records what meshgen wrote, so files it no longer renders are removed and files it never wrote
+are left alone.
+
+A record of each run (`record_run`: the fingerprint of its inputs and each file's status: size,
+mtime, ctime, inode) lets a run with the same inputs over an untouched tree stop before loading
+anything (`unchanged_since`). It lives in meshgen's cache directory, not in OUT, so the output
+stays byte-identical from run to run and machine to machine (a tree kept in git does not churn).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
-import tempfile
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 MANIFEST = ".meshgen-manifest.json"
+# A file whose mtime is this close to the moment its status was recorded could still be changed
+# within the same tick of the filesystem's clock without its status showing it (git's "racily
+# clean" entries): its content digest is recorded too, and checked instead of its status.
+_RACY_NS = 100_000_000
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+_MODE = 0o644
 
 
 @dataclass
@@ -29,22 +49,34 @@ class Changes:
         return not (self.added or self.changed or self.removed)
 
 
-def read_manifest(out: Path) -> list[str]:
+def _load_manifest(out: Path) -> dict[str, Any]:
     try:
-        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        data = orjson.loads((out / MANIFEST).read_bytes())
     except (OSError, ValueError):
-        return []
-    files = data.get("files", []) if isinstance(data, dict) else []
-    return [f for f in files if isinstance(f, str)]
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_manifest(out: Path) -> list[str]:
+    files = _load_manifest(out).get("files", [])
+    return [f for f in files if isinstance(f, str)] if isinstance(files, list) else []
 
 
 def compare(out: Path, files: dict[str, str]) -> Changes:
     changes = Changes()
+    root = os.fspath(out)
+    present = os.path.isdir(root)
     for relative, content in files.items():
-        target = out / relative
-        if not target.exists():
+        if not present:
             changes.added.append(relative)
-        elif target.read_text(encoding="utf-8") != content:
+            continue
+        try:
+            with open(os.path.join(root, relative), "rb") as handle:
+                on_disk = handle.read()
+        except (FileNotFoundError, NotADirectoryError):
+            changes.added.append(relative)
+            continue
+        if on_disk != content.encode("utf-8"):
             changes.changed.append(relative)
         else:
             changes.unchanged.append(relative)
@@ -52,17 +84,70 @@ def compare(out: Path, files: dict[str, str]) -> Changes:
     return changes
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(target: Path, content: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    """Replace `target` with `content` in one rename, so a reader sees the old file or the new one."""
+    directory, name = os.path.split(os.fspath(target))
+    os.makedirs(directory, exist_ok=True)
+    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.chmod(temporary, 0o644)
+        fd = os.open(temporary, _NEW_FILE, 0o600)
+    except FileExistsError:  # left by a process of the same id that died: never reuse a name
+        os.unlink(temporary)
+        fd = os.open(temporary, _NEW_FILE, 0o600)
+    try:
+        try:
+            _write_all(fd, content.encode("utf-8"))
+            os.fchmod(fd, _MODE)
+        finally:
+            os.close(fd)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+class _TreeWriter:
+    """Writes files under one root, creating each directory once; files in a directory it
+    created are written in place (no reader can have been watching them), others atomically."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.existing: set[str] = set()
+        self.created: set[str] = set()
+        self.chmod = _umask() & _MODE != 0
+
+    def write(self, relative: str, content: str) -> None:
+        directory = relative.rpartition("/")[0]
+        if directory not in self.existing and directory not in self.created:
+            absolute = os.path.join(self.root, directory) if directory else self.root
+            if os.path.isdir(absolute):
+                self.existing.add(directory)
+            else:
+                os.makedirs(absolute)
+                self.created.add(directory)
+        path = os.path.join(self.root, relative)
+        if directory not in self.created:
+            atomic_write(Path(path), content)
+            return
+        fd = os.open(path, _NEW_FILE, _MODE)
+        try:
+            _write_all(fd, content.encode("utf-8"))
+            if self.chmod:
+                os.fchmod(fd, _MODE)
+        finally:
+            os.close(fd)
 
 
 def write_tree(out: Path, files: dict[str, str]) -> Changes:
@@ -71,15 +156,98 @@ def write_tree(out: Path, files: dict[str, str]) -> Changes:
     Files are written in the order given, so callers put files that others depend on first.
     """
     changes = compare(out, files)
+    pending = set(changes.added)
+    pending.update(changes.changed)
+    writer = _TreeWriter(os.fspath(out))
     for relative, content in files.items():
-        if relative in changes.added or relative in changes.changed:
-            atomic_write(out / relative, content)
+        if relative in pending:
+            writer.write(relative, content)
     for relative in changes.removed:
         stale = out / relative
         stale.unlink(missing_ok=True)
         _remove_empty_parents(stale.parent, out)
     atomic_write(out / MANIFEST, json.dumps({"files": sorted(files)}, indent=2) + "\n")
     return changes
+
+
+def cache_dir() -> Path:
+    """meshgen's cache: $MESHGEN_CACHE_DIR, or meshgen under $XDG_CACHE_HOME or ~/.cache."""
+    explicit = os.environ.get("MESHGEN_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "meshgen"
+
+
+def _record_path(out: Path) -> Path:
+    where = hashlib.sha256(os.fsencode(out.resolve())).hexdigest()[:32]
+    return cache_dir() / "generate" / f"{where}.json"
+
+
+def record_run(out: Path, files: dict[str, str], inputs: str, notes: Iterable[str] = ()) -> None:
+    """Remember that `out` now holds `files`, rendered from the inputs whose fingerprint is
+    `inputs`, and what the run told the user (`notes`). Best effort: without a writable cache
+    directory the next run simply renders again."""
+    record = {"out": str(out.resolve()), "inputs": inputs, "notes": list(notes), "status": _statuses(out, files)}
+    with contextlib.suppress(OSError):
+        atomic_write(_record_path(out), orjson.dumps(record).decode())
+
+
+def _status(path: str) -> list[int]:
+    info = os.stat(path, follow_symlinks=False)
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+
+
+def _statuses(out: Path, files: dict[str, str]) -> dict[str, list[Any]]:
+    root = os.fspath(out)
+    statuses: dict[str, list[Any]] = {relative: _status(os.path.join(root, relative)) for relative in files}
+    recent = time.time_ns() - _RACY_NS
+    for relative, status in statuses.items():
+        if status[1] >= recent or status[2] >= recent:
+            status.append(_digest(files[relative].encode("utf-8")))
+    # The manifest says which files are meshgen's: it must be untouched too, and is not racy-checked
+    # by content (its status alone is enough: it is only read, never trusted, past this check).
+    statuses[MANIFEST] = _status(os.path.join(root, MANIFEST))
+    return statuses
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def unchanged_since(out: Path, inputs: str) -> tuple[int, list[str]] | None:
+    """When `out` holds exactly what a run with the fingerprint `inputs` wrote, untouched since:
+    the number of files and the notes that run gave. None when anything may differ (another
+    fingerprint, a file changed, removed or replaced, no record or a damaged one)."""
+    try:
+        record = orjson.loads(_record_path(out).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("inputs") != inputs or record.get("out") != str(out.resolve()):
+        return None
+    files, statuses, notes = read_manifest(out), record.get("status"), record.get("notes")
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        return None
+    if not isinstance(statuses, dict) or statuses.keys() - {MANIFEST} != set(files) or len(statuses) != len(files) + 1:
+        return None
+    root = os.fspath(out)
+    if not all(_untouched(os.path.join(root, relative), statuses[relative]) for relative in [MANIFEST, *files]):
+        return None
+    return len(files), notes
+
+
+def _untouched(path: str, recorded: object) -> bool:
+    """Whether the file at `path` is the one whose status (and, when racy, digest) was recorded."""
+    if not isinstance(recorded, list) or len(recorded) not in (4, 5):
+        return False
+    try:
+        if _status(path) != recorded[:4]:
+            return False
+        if len(recorded) == 5:
+            with open(path, "rb") as handle:
+                return bool(_digest(handle.read()) == recorded[4])
+    except OSError:
+        return False
+    return True
 
 
 def _remove_empty_parents(directory: Path, stop: Path) -> None:
