@@ -35,6 +35,8 @@ from meshgen.cli_support import (
 from meshgen.errors import CatalogError, InputError, UserError
 
 if TYPE_CHECKING:  # the CLI imports what a command needs when it runs
+    from collections.abc import Callable, Iterator
+
     from meshgen.model import Mesh
     from meshgen.render.output import Changes
 
@@ -115,9 +117,7 @@ class TargetOptions:
 
 def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, str], list[str]]:
     """Files to write into `out`, and warnings for the person at the terminal."""
-    for flag, value in (("--config-root", options.config_root), ("--tls-root", options.tls_root)):
-        if value and not PurePosixPath(value).is_absolute():
-            raise InputError(f"{flag} must be an absolute path, got {value!r}")
+    _check_roots(options)
     if options.target == "envoy":
         from meshgen.render.envoy import Layout, render_envoy
         from meshgen.render.envoy.layout import DEFAULT_TLS_ROOT
@@ -146,6 +146,34 @@ def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, st
     )
     rendered = render_aws(mesh, out, aws)
     return rendered.files, rendered.warnings
+
+
+# Below this many sidecars a second process costs more than it saves.
+_PARALLEL_FROM = 200
+
+
+def _processes(sidecars: int) -> int:
+    if sidecars < _PARALLEL_FROM or not hasattr(os, "fork"):
+        return 1
+    return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _envoy_shares(mesh: Mesh, out: Path, options: TargetOptions) -> Callable[[int, int], Iterator[dict[str, str]]]:
+    """The envoy target's files, share by share, as _render would give them all at once."""
+    from meshgen.render.envoy import Layout
+    from meshgen.render.envoy.layout import DEFAULT_TLS_ROOT
+    from meshgen.render.envoy.sidecar import render_envoy_sidecars
+
+    _check_roots(options)
+    root = PurePosixPath(options.config_root or out.resolve().as_posix())
+    layout = Layout(root, PurePosixPath(options.tls_root or DEFAULT_TLS_ROOT))
+    return lambda share, of: render_envoy_sidecars(mesh, layout, share, of)
+
+
+def _check_roots(options: TargetOptions) -> None:
+    for flag, value in (("--config-root", options.config_root), ("--tls-root", options.tls_root)):
+        if value and not PurePosixPath(value).is_absolute():
+            raise InputError(f"{flag} must be an absolute path, got {value!r}")
 
 
 def _inputs(catalog: Path, out: Path, options: TargetOptions) -> str | None:
@@ -279,7 +307,7 @@ out_option = click.option("-o", "--out", type=click.Path(path_type=Path), requir
 def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool) -> None:
     """Render the catalog into OUT: Envoy sidecar directories, an Ansible inventory for on-prem hosts
     (creating meshgen's CA for them when missing, outside OUT), or a Terraform root for AWS."""
-    from meshgen.render.output import record_run, unchanged_since, write_tree
+    from meshgen.render.output import file_statuses, record_run, unchanged_since, write_streamed, write_tree
 
     inputs = None if check_envoy else _inputs(catalog, out, options)
     if inputs is not None:
@@ -291,20 +319,30 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
             click.echo(f"{out}: unchanged; 0 files added, 0 changed, 0 removed, {count} unchanged")
             return
     mesh = load_catalog(catalog)
-    files, warnings = _render(mesh, out, options)
     if check_envoy:
         from meshgen.render.envoy.check import check_with_envoy
 
         check_with_envoy(mesh)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if options.target == "onprem":
-        note = _ensure_onprem_authority(mesh, _onprem_ca_dir(mesh, out, options))
-        if note:
-            click.echo(note)
-    changes = write_tree(out, files)
-    if inputs is not None:
-        record_run(out, files, inputs, [*mesh.deprecations, *warnings])
+    if options.target == "envoy":
+        # Sidecar by sidecar, rendered and written by as many processes as there are cores (up
+        # to 2 where it pays): never the whole mesh's files in memory at once.
+        streamed = write_streamed(
+            out, _envoy_shares(mesh, out, options), processes=_processes(len(mesh.proxies)), statuses=bool(inputs)
+        )
+        changes, statuses = streamed.changes, streamed.statuses
+        warnings: list[str] = []
+    else:
+        files, warnings = _render(mesh, out, options)
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if options.target == "onprem":
+            note = _ensure_onprem_authority(mesh, _onprem_ca_dir(mesh, out, options))
+            if note:
+                click.echo(note)
+        changes = write_tree(out, files)
+        statuses = file_statuses(out, files) if inputs else None
+    if inputs is not None and statuses is not None:
+        record_run(out, statuses, inputs, [*mesh.deprecations, *warnings])
     what = {
         "envoy": f"{len(mesh.instances)} sidecars"
         + (f", {_gateway_count(mesh)} gateway Envoys" if mesh.gateways else ""),

@@ -1,7 +1,9 @@
 """Putting rendered files on disk, and comparing them with what is there.
 
-Everything is rendered in memory before anything is written, so invalid input never leaves a
-half-written tree. Each file that replaces another is replaced atomically (write a temporary
+The catalog is loaded and checked before anything is written, so invalid input never leaves a
+half-written tree: `write_tree` takes every file rendered in memory; `write_streamed` takes them
+sidecar by sidecar from a renderer that cannot fail once the catalog is loaded (Envoy's), so
+memory does not grow with the mesh, and can split the work between processes. Each file that replaces another is replaced atomically (write a temporary
 file, then rename), the way a running Envoy expects its watched files to change; a file in a
 directory this run created is written in place, since nothing can be watching it yet. Only files
 whose content differs are written: an unchanged file keeps its inode and its mtime. A manifest
@@ -20,8 +22,10 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +133,9 @@ class _TreeWriter:
         self.chmod = _umask() & _MODE != 0
 
     def write(self, relative: str, content: str) -> None:
+        self.write_bytes(relative, content.encode("utf-8"))
+
+    def write_bytes(self, relative: str, data: bytes) -> None:
         directory = relative.rpartition("/")[0]
         if directory not in self.existing and directory not in self.created:
             absolute = os.path.join(self.root, directory) if directory else self.root
@@ -139,11 +146,11 @@ class _TreeWriter:
                 self.created.add(directory)
         path = os.path.join(self.root, relative)
         if directory not in self.created:
-            atomic_write(Path(path), content)
+            atomic_write(Path(path), data.decode("utf-8"))
             return
         fd = os.open(path, _NEW_FILE, _MODE)
         try:
-            _write_all(fd, content.encode("utf-8"))
+            _write_all(fd, data)
             if self.chmod:
                 os.fchmod(fd, _MODE)
         finally:
@@ -170,6 +177,123 @@ def write_tree(out: Path, files: dict[str, str]) -> Changes:
     return changes
 
 
+Chunks = Callable[[int, int], Iterable[dict[str, str]]]
+
+
+@dataclass
+class Streamed:
+    """What `write_streamed` did: the changes, every file's name, and each file's status for
+    `record_run` (None when it was not asked for, or one could not be taken safely)."""
+
+    changes: Changes
+    files: list[str]
+    statuses: dict[str, list[Any]] | None
+
+
+def write_streamed(out: Path, chunks: Chunks, *, processes: int = 1, statuses: bool = False) -> Streamed:
+    """Like write_tree, for output too large to hold at once: `chunks(k, n)` renders share k of n
+    (dictionaries of files, each written as soon as it is rendered, in its order), and with
+    `processes` > 1 the shares are rendered and written by that many processes at once (forked:
+    the callable and what it reads are shared, nothing is pickled). For renderers that cannot fail
+    once the catalog is loaded (a failure midway leaves the files written so far, and no manifest
+    change). `statuses`: take each file's status right after it is in place, for `record_run`."""
+    previous = set(read_manifest(out))
+    if processes <= 1:
+        parts = [_update(out, chunks(0, 1), statuses)]
+    else:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        children = [_fork(out, chunks, share, processes, statuses) for share in range(1, processes)]
+        parts = [_update(out, chunks(0, processes), statuses)]
+        parts.extend(_join(*child) for child in children)
+    changes, files = Changes(), []
+    taken: dict[str, list[Any]] | None = {}
+    for part in parts:
+        for kind in ("added", "changed", "unchanged"):
+            getattr(changes, kind).extend(part["changes"][kind])
+        files.extend(part["files"])
+        taken = None if taken is None or part["statuses"] is None else {**taken, **part["statuses"]}
+    changes.removed = sorted(previous - set(files))
+    for relative in changes.removed:
+        stale = out / relative
+        stale.unlink(missing_ok=True)
+        _remove_empty_parents(stale.parent, out)
+    os.makedirs(out, exist_ok=True)
+    atomic_write(out / MANIFEST, json.dumps({"files": sorted(files)}, indent=2) + "\n")
+    if taken is not None:
+        taken[MANIFEST] = _status(os.path.join(os.fspath(out), MANIFEST))
+    return Streamed(changes, files, taken if statuses else None)
+
+
+def _fork(out: Path, chunks: Chunks, share: int, processes: int, statuses: bool) -> tuple[int, int]:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its share, its result on the pipe, and out without any clean-up
+        code = 0
+        try:
+            os.close(read)
+            result = orjson.dumps(_update(out, chunks(share, processes), statuses))
+        except BaseException as exc:  # reported by the parent
+            result, code = orjson.dumps({"error": f"{type(exc).__name__}: {exc}"}), 1
+        with contextlib.suppress(BaseException), os.fdopen(write, "wb") as pipe:
+            pipe.write(result)
+        os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def _join(pid: int, read: int) -> dict[str, Any]:
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    result = orjson.loads(data) if data else {"error": f"exit status {status}"}
+    if "error" in result or status != 0:
+        raise RuntimeError(f"writing files in process {pid} failed: {result.get('error', status)}")
+    return dict(result)
+
+
+def _update(out: Path, chunks: Iterable[dict[str, str]], take_statuses: bool) -> dict[str, Any]:
+    """Compare each file with what is on disk, write it when it differs, in order."""
+    root = os.fspath(out)
+    present = os.path.isdir(root)
+    writer = _TreeWriter(root)
+    changes: dict[str, list[str]] = {"added": [], "changed": [], "unchanged": []}
+    files: list[str] = []
+    statuses: dict[str, list[Any]] = {}
+    recent: deque[tuple[int, str, bytes]] = deque()  # the last second's files, for racy digests
+    for chunk in chunks:
+        for relative, content in chunk.items():
+            data = content.encode("utf-8")
+            path = os.path.join(root, relative)
+            kind = "added"
+            if present:
+                try:
+                    with open(path, "rb") as handle:
+                        kind = "unchanged" if handle.read() == data else "changed"
+                except (FileNotFoundError, NotADirectoryError):
+                    pass
+            if kind != "unchanged":
+                writer.write_bytes(relative, data)
+            changes[kind].append(relative)
+            files.append(relative)
+            if take_statuses:
+                statuses[relative] = _status(path)
+                now = time.time_ns()
+                recent.append((now, relative, data))
+                while recent[0][0] < now - 10 * _RACY_NS:
+                    recent.popleft()
+    if not take_statuses:
+        return {"changes": changes, "files": files, "statuses": None}
+    racy = time.time_ns() - _RACY_NS
+    for _, relative, data in recent:
+        status = statuses[relative]
+        if len(status) == 4 and (status[1] >= racy or status[2] >= racy):
+            status.append(_digest(data))
+    if any(len(s) == 4 and (s[1] >= racy or s[2] >= racy) for s in statuses.values()):
+        return {"changes": changes, "files": files, "statuses": None}  # a racy file without its digest
+    return {"changes": changes, "files": files, "statuses": statuses}
+
+
 def cache_dir() -> Path:
     """meshgen's cache: $MESHGEN_CACHE_DIR, or meshgen under $XDG_CACHE_HOME or ~/.cache."""
     explicit = os.environ.get("MESHGEN_CACHE_DIR")
@@ -183,11 +307,12 @@ def _record_path(out: Path) -> Path:
     return cache_dir() / "generate" / f"{where}.json"
 
 
-def record_run(out: Path, files: dict[str, str], inputs: str, notes: Iterable[str] = ()) -> None:
-    """Remember that `out` now holds `files`, rendered from the inputs whose fingerprint is
-    `inputs`, and what the run told the user (`notes`). Best effort: without a writable cache
-    directory the next run simply renders again."""
-    record = {"out": str(out.resolve()), "inputs": inputs, "notes": list(notes), "status": _statuses(out, files)}
+def record_run(out: Path, statuses: dict[str, list[Any]], inputs: str, notes: Iterable[str] = ()) -> None:
+    """Remember that `out` now holds the files whose `statuses` are given (`file_statuses`, or
+    what `write_streamed` took), rendered from the inputs whose fingerprint is `inputs`, and what
+    the run told the user (`notes`). Best effort: without a writable cache directory the next run
+    simply renders again."""
+    record = {"out": str(out.resolve()), "inputs": inputs, "notes": list(notes), "status": statuses}
     with contextlib.suppress(OSError):
         atomic_write(_record_path(out), orjson.dumps(record).decode())
 
@@ -197,7 +322,8 @@ def _status(path: str) -> list[int]:
     return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
 
 
-def _statuses(out: Path, files: dict[str, str]) -> dict[str, list[Any]]:
+def file_statuses(out: Path, files: dict[str, str]) -> dict[str, list[Any]]:
+    """The status of each of `files` in `out` and of the manifest, as `write_tree` left them."""
     root = os.fspath(out)
     statuses: dict[str, list[Any]] = {relative: _status(os.path.join(root, relative)) for relative in files}
     recent = time.time_ns() - _RACY_NS
