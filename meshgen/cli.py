@@ -153,6 +153,12 @@ _PARALLEL_FROM = 200
 
 
 def _processes(sidecars: int) -> int:
+    """How many processes render and write the envoy target: $MESHGEN_PROCESSES (1 or 2; 1 for a
+    profiler, or a machine where other work needs the other core), else 2 from _PARALLEL_FROM
+    sidecars on where there are two cores."""
+    explicit = os.environ.get("MESHGEN_PROCESSES", "")
+    if explicit.strip() in ("1", "2"):
+        return int(explicit) if hasattr(os, "fork") else 1
     if sidecars < _PARALLEL_FROM or not hasattr(os, "fork"):
         return 1
     return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))

@@ -3,10 +3,12 @@
 The catalog is loaded and checked before anything is written, so invalid input never leaves a
 half-written tree: `write_tree` takes every file rendered in memory; `write_streamed` takes them
 sidecar by sidecar from a renderer that cannot fail once the catalog is loaded (Envoy's), so
-memory does not grow with the mesh, and can split the work between processes. Each file that replaces another is replaced atomically (write a temporary
-file, then rename), the way a running Envoy expects its watched files to change; a file in a
-directory this run created is written in place, since nothing can be watching it yet. Only files
-whose content differs are written: an unchanged file keeps its inode and its mtime. A manifest
+memory does not grow with the mesh, and can split the work between processes.
+
+Each file that replaces another is replaced atomically (write a temporary file, then rename),
+the way a running Envoy expects its watched files to change; a file in a directory this run
+created is written in place, since nothing can be watching it yet. Only files whose content
+differs are written: an unchanged file keeps its inode and its mtime. A manifest
 records what meshgen wrote, so files it no longer renders are removed and files it never wrote
 are left alone.
 
