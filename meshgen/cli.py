@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the CLI imports what a command needs when it runs
     from collections.abc import Callable, Iterator
 
     from meshgen.model import Mesh
+    from meshgen.render.envoy.incremental import Shape
     from meshgen.render.output import Changes
 
 catalog_argument = click.argument("catalog", type=click.Path(path_type=Path))
@@ -164,8 +165,30 @@ def _processes(sidecars: int) -> int:
     return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
-def _envoy_shares(mesh: Mesh, out: Path, options: TargetOptions) -> Callable[[int, int], Iterator[dict[str, str]]]:
-    """The envoy target's files, share by share, as _render would give them all at once."""
+def _unaffected(
+    out: Path, settings: str, shape: Shape, mesh: Mesh
+) -> tuple[set[str] | None, dict[str, list[Any]] | None]:
+    """For an incremental run of the envoy target: the Envoys to render, and the files of the
+    others, which the change cannot affect, with their statuses; (None, None) to render all."""
+    from meshgen.render.envoy.incremental import Shape, sidecars_to_render
+    from meshgen.render.output import kept_files, load_record
+
+    record = load_record(out)
+    previous = Shape.from_json(record.get("envoy")) if record and record.get("settings") == settings else None
+    if record is None or previous is None:
+        return None, None
+    only = sidecars_to_render(previous, shape, mesh)
+    if only is None:
+        return None, None
+    kept = kept_files(out, record, {p.id for p in mesh.proxies} - only)
+    return (only, kept) if kept is not None else (None, None)
+
+
+def _envoy_shares(
+    mesh: Mesh, out: Path, options: TargetOptions, only: set[str] | None = None
+) -> Callable[[int, int], Iterator[dict[str, str]]]:
+    """The envoy target's files, share by share, as _render would give them all at once; with
+    `only`, those of these Envoys alone."""
     from meshgen.render.envoy import Layout
     from meshgen.render.envoy.layout import DEFAULT_TLS_ROOT
     from meshgen.render.envoy.sidecar import render_envoy_sidecars
@@ -173,7 +196,7 @@ def _envoy_shares(mesh: Mesh, out: Path, options: TargetOptions) -> Callable[[in
     _check_roots(options)
     root = PurePosixPath(options.config_root or out.resolve().as_posix())
     layout = Layout(root, PurePosixPath(options.tls_root or DEFAULT_TLS_ROOT))
-    return lambda share, of: render_envoy_sidecars(mesh, layout, share, of)
+    return lambda share, of: render_envoy_sidecars(mesh, layout, share, of, only)
 
 
 def _check_roots(options: TargetOptions) -> None:
@@ -182,12 +205,13 @@ def _check_roots(options: TargetOptions) -> None:
             raise InputError(f"{flag} must be an absolute path, got {value!r}")
 
 
-def _inputs(catalog: Path, out: Path, options: TargetOptions) -> str | None:
-    """The fingerprint of what `generate` renders from, for targets whose output depends on
-    nothing else; None for onprem (its run also creates or checks a CA outside OUT)."""
+def _inputs(catalog: Path, out: Path, options: TargetOptions) -> tuple[str, str] | None:
+    """The fingerprints of what `generate` renders from (all of it; all but the catalog), for
+    targets whose output depends on nothing else; None for onprem (its run also creates or
+    checks a CA outside OUT, and brings its trust bundle up to date as CA generations retire)."""
     if options.target == "onprem":
         return None
-    from meshgen.render.fingerprint import fingerprint
+    from meshgen.render.fingerprint import fingerprint, settings_fingerprint
 
     settings = [f"{f.name}={getattr(options, f.name)!r}" for f in dataclasses.fields(options)]
     settings.append(f"out={out.resolve()}")
@@ -198,7 +222,8 @@ def _inputs(catalog: Path, out: Path, options: TargetOptions) -> str | None:
         modules = (options.modules_dir or Path(__file__).resolve().parents[1] / "terraform" / "modules").resolve()
         settings.append(f"modules={modules}:{(modules / 'ecs-mesh' / 'main.tf').exists()}")
         settings.append(f"jinja2={version('jinja2')}")
-    return fingerprint(catalog, settings)
+    everything = fingerprint(catalog, settings)
+    return None if everything is None else (everything, settings_fingerprint(settings))
 
 
 def _onprem_ca_dir(mesh: Mesh, out: Path, options: TargetOptions) -> Path:
@@ -315,7 +340,8 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
     (creating meshgen's CA for them when missing, outside OUT), or a Terraform root for AWS."""
     from meshgen.render.output import file_statuses, record_run, unchanged_since, write_streamed, write_tree
 
-    inputs = None if check_envoy else _inputs(catalog, out, options)
+    fingerprints = None if check_envoy else _inputs(catalog, out, options)
+    inputs = fingerprints[0] if fingerprints else None
     if inputs is not None:
         unchanged = unchanged_since(out, inputs)
         if unchanged is not None:  # the same inputs as the last run, its files untouched since
@@ -329,14 +355,25 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
         from meshgen.render.envoy.check import check_with_envoy
 
         check_with_envoy(mesh)
+    extra = None
     if options.target == "envoy":
+        from meshgen.render.envoy.incremental import Shape
+
+        shape = Shape.of(mesh)
+        only, kept = _unaffected(out, fingerprints[1], shape, mesh) if fingerprints else (None, None)
         # Sidecar by sidecar, rendered and written by as many processes as there are cores (up
         # to 2 where it pays): never the whole mesh's files in memory at once.
         streamed = write_streamed(
-            out, _envoy_shares(mesh, out, options), processes=_processes(len(mesh.proxies)), statuses=bool(inputs)
+            out,
+            _envoy_shares(mesh, out, options, only),
+            processes=_processes(len(mesh.proxies) if only is None else len(only)),
+            statuses=bool(inputs),
+            kept=kept,
         )
         changes, statuses = streamed.changes, streamed.statuses
         warnings: list[str] = []
+        if fingerprints:
+            extra = {"settings": fingerprints[1], "envoy": shape.as_json()}
     else:
         files, warnings = _render(mesh, out, options)
         for warning in warnings:
@@ -348,7 +385,7 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
         changes = write_tree(out, files)
         statuses = file_statuses(out, files) if inputs else None
     if inputs is not None and statuses is not None:
-        record_run(out, statuses, inputs, [*mesh.deprecations, *warnings])
+        record_run(out, statuses, inputs, [*mesh.deprecations, *warnings], extra)
     what = {
         "envoy": f"{len(mesh.instances)} sidecars"
         + (f", {_gateway_count(mesh)} gateway Envoys" if mesh.gateways else ""),

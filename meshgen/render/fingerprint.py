@@ -33,12 +33,18 @@ def _package_files() -> Iterable[str]:
                 yield f"{os.path.relpath(path, _PACKAGE)}:{info.st_size}:{info.st_mtime_ns}"
 
 
-def fingerprint(catalog: Path, settings: Iterable[str]) -> str | None:
-    """The digest of the catalog at `catalog` rendered with `settings`; None when the catalog
-    cannot be read (the normal path then reports why)."""
+def settings_fingerprint(settings: Iterable[str]) -> str:
+    """The digest of everything but the catalog: meshgen itself and `settings`."""
     digest = hashlib.sha256()
     for part in (__version__, orjson.__version__, yaml.__version__, *_package_files(), *settings):
         digest.update(part.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def fingerprint(catalog: Path, settings: Iterable[str]) -> str | None:
+    """The digest of the catalog at `catalog` rendered with `settings`; None when the catalog
+    cannot be read (the normal path then reports why)."""
+    digest = hashlib.sha256(settings_fingerprint(settings).encode())
     try:
         for file in catalog_files(catalog):
             data = file.read_bytes()

@@ -192,13 +192,22 @@ class Streamed:
     statuses: dict[str, list[Any]] | None
 
 
-def write_streamed(out: Path, chunks: Chunks, *, processes: int = 1, statuses: bool = False) -> Streamed:
+def write_streamed(
+    out: Path,
+    chunks: Chunks,
+    *,
+    processes: int = 1,
+    statuses: bool = False,
+    kept: dict[str, list[Any]] | None = None,
+) -> Streamed:
     """Like write_tree, for output too large to hold at once: `chunks(k, n)` renders share k of n
     (dictionaries of files, each written as soon as it is rendered, in its order), and with
     `processes` > 1 the shares are rendered and written by that many processes at once (forked:
     the callable and what it reads are shared, nothing is pickled). For renderers that cannot fail
     once the catalog is loaded (a failure midway leaves the files written so far, and no manifest
-    change). `statuses`: take each file's status right after it is in place, for `record_run`."""
+    change). `statuses`: take each file's status right after it is in place, for `record_run`.
+    `kept`: files left as they are, not rendered (`kept_files`: those of sidecars a change does
+    not affect), with their statuses; they count as unchanged."""
     previous = set(read_manifest(out))
     if processes <= 1:
         parts = [_update(out, chunks(0, 1), statuses)]
@@ -208,11 +217,13 @@ def write_streamed(out: Path, chunks: Chunks, *, processes: int = 1, statuses: b
         children = [_fork(out, chunks, share, processes, statuses) for share in range(1, processes)]
         parts = [_update(out, chunks(0, processes), statuses)]
         parts.extend(_join(*child) for child in children)
+    if kept:
+        parts.append({"changes": {"unchanged": list(kept)}, "files": list(kept), "statuses": kept})
     changes, files = Changes(), []
     taken: dict[str, list[Any]] | None = {}
     for part in parts:
         for kind in ("added", "changed", "unchanged"):
-            getattr(changes, kind).extend(part["changes"][kind])
+            getattr(changes, kind).extend(part["changes"].get(kind, []))
         files.extend(part["files"])
         taken = None if taken is None or part["statuses"] is None else {**taken, **part["statuses"]}
     changes.removed = sorted(previous - set(files))
@@ -309,12 +320,18 @@ def _record_path(out: Path) -> Path:
     return cache_dir() / "generate" / f"{where}.json"
 
 
-def record_run(out: Path, statuses: dict[str, list[Any]], inputs: str, notes: Iterable[str] = ()) -> None:
+def record_run(
+    out: Path,
+    statuses: dict[str, list[Any]],
+    inputs: str,
+    notes: Iterable[str] = (),
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Remember that `out` now holds the files whose `statuses` are given (`file_statuses`, or
     what `write_streamed` took), rendered from the inputs whose fingerprint is `inputs`, and what
     the run told the user (`notes`). Best effort: without a writable cache directory the next run
-    simply renders again."""
-    record = {"out": str(out.resolve()), "inputs": inputs, "notes": list(notes), "status": statuses}
+    simply renders again. `extra`: what the target needs to render the next run incrementally."""
+    record = {"out": str(out.resolve()), "inputs": inputs, "notes": list(notes), "status": statuses, **(extra or {})}
     with contextlib.suppress(OSError):
         atomic_write(_record_path(out), orjson.dumps(record).decode())
 
@@ -342,25 +359,49 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def unchanged_since(out: Path, inputs: str) -> tuple[int, list[str]] | None:
-    """When `out` holds exactly what a run with the fingerprint `inputs` wrote, untouched since:
-    the number of files and the notes that run gave. None when anything may differ (another
-    fingerprint, a file changed, removed or replaced, no record or a damaged one)."""
+def load_record(out: Path) -> dict[str, Any] | None:
+    """The record of the last run into `out` (see `record_run`), None without a usable one."""
     try:
         record = orjson.loads(_record_path(out).read_bytes())
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("inputs") != inputs or record.get("out") != str(out.resolve()):
+    if not isinstance(record, dict) or record.get("out") != str(out.resolve()):
         return None
-    files, statuses, notes = read_manifest(out), record.get("status"), record.get("notes")
-    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+    if not isinstance(record.get("status"), dict) or not isinstance(record.get("notes"), list):
         return None
-    if not isinstance(statuses, dict) or statuses.keys() - {MANIFEST} != set(files) or len(statuses) != len(files) + 1:
+    return record
+
+
+def unchanged_since(out: Path, inputs: str) -> tuple[int, list[str]] | None:
+    """When `out` holds exactly what a run with the fingerprint `inputs` wrote, untouched since:
+    the number of files and the notes that run gave. None when anything may differ (another
+    fingerprint, a file changed, removed or replaced, no record or a damaged one)."""
+    record = load_record(out)
+    if record is None or record.get("inputs") != inputs:
+        return None
+    files, statuses, notes = read_manifest(out), record["status"], record["notes"]
+    if not all(isinstance(n, str) for n in notes):
+        return None
+    if statuses.keys() - {MANIFEST} != set(files) or len(statuses) != len(files) + 1:
         return None
     root = os.fspath(out)
     if not all(_untouched(os.path.join(root, relative), statuses[relative]) for relative in [MANIFEST, *files]):
         return None
     return len(files), notes
+
+
+def kept_files(out: Path, record: dict[str, Any], keep: set[str]) -> dict[str, list[Any]] | None:
+    """The files the last run wrote into `out` under the directories `keep` (sidecars a change
+    does not affect), with their recorded statuses, when every one of them and the manifest are
+    untouched since that run; None otherwise (then everything is rendered again)."""
+    statuses = record["status"]
+    root = os.fspath(out)
+    if not _untouched(os.path.join(root, MANIFEST), statuses.get(MANIFEST)):
+        return None
+    kept = {f: statuses.get(f) for f in read_manifest(out) if f.partition("/")[0] in keep}
+    if not all(_untouched(os.path.join(root, relative), status) for relative, status in kept.items()):
+        return None
+    return kept
 
 
 def _untouched(path: str, recorded: object) -> bool:

@@ -189,10 +189,14 @@ def render_envoy(mesh: Mesh, layout: Layout) -> dict[str, str]:
     return files
 
 
-def render_envoy_sidecars(mesh: Mesh, layout: Layout, share: int = 0, of: int = 1) -> Iterator[dict[str, str]]:
+def render_envoy_sidecars(
+    mesh: Mesh, layout: Layout, share: int = 0, of: int = 1, only: set[str] | None = None
+) -> Iterator[dict[str, str]]:
     """render_envoy one sidecar at a time (relative path -> content), for output too large to
-    hold at once; `share` of `of`: every `of`-th sidecar from the `share`-th, to split the work."""
-    for instance in mesh.proxies[share::of]:
+    hold at once; `share` of `of`: every `of`-th sidecar from the `share`-th, to split the work;
+    `only`: the Envoys of these instance ids alone."""
+    proxies = mesh.proxies if only is None else tuple(p for p in mesh.proxies if p.id in only)
+    for instance in proxies[share::of]:
         yield {
             f"{instance.id}/{name}": content
             for name, content in render_sidecar(mesh, instance, layout.sidecar(instance.id)).items()
