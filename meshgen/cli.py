@@ -31,6 +31,7 @@ from meshgen.cli_support import (
     resolve_state_dir,
     state_dir_option,
     user_errors,
+    without_cycle_collection,
 )
 from meshgen.errors import CatalogError, InputError, UserError
 
@@ -363,19 +364,21 @@ def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool
         only, kept = _unaffected(out, fingerprints[1], shape, mesh) if fingerprints else (None, None)
         # Sidecar by sidecar, rendered and written by as many processes as there are cores (up
         # to 2 where it pays): never the whole mesh's files in memory at once.
-        streamed = write_streamed(
-            out,
-            _envoy_shares(mesh, out, options, only),
-            processes=_processes(len(mesh.proxies) if only is None else len(only)),
-            statuses=bool(inputs),
-            kept=kept,
-        )
+        with without_cycle_collection():
+            streamed = write_streamed(
+                out,
+                _envoy_shares(mesh, out, options, only),
+                processes=_processes(len(mesh.proxies) if only is None else len(only)),
+                statuses=bool(inputs),
+                kept=kept,
+            )
         changes, statuses = streamed.changes, streamed.statuses
         warnings: list[str] = []
         if fingerprints:
             extra = {"settings": fingerprints[1], "envoy": shape.as_json()}
     else:
-        files, warnings = _render(mesh, out, options)
+        with without_cycle_collection():
+            files, warnings = _render(mesh, out, options)
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
         if options.target == "onprem":
