@@ -224,7 +224,7 @@ class Timed:
         return {"seconds": self.seconds, "peak_rss_mib": self.peak_rss_mib}
 
 
-def timed_command(argv: list[str], timeout: float, log: Path) -> Timed:
+def timed_command(argv: list[str], timeout: float, log: Path, env: dict[str, str] | None = None) -> Timed:
     """Run `argv` in its own process group, output to `log`; killed (group) past `timeout`.
     The peak RSS is the child's own (`wait4`), not that of this process."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -232,7 +232,7 @@ def timed_command(argv: list[str], timeout: float, log: Path) -> Timed:
     with log.open("wb") as output:
         begin = time.perf_counter()
         popen = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
 
         def reap() -> None:
@@ -288,9 +288,12 @@ def generate_round(
     """generate into a new directory, `cp -r` of what it wrote (the floor), generate into it again
     unchanged, then after a one-route change. Returns the sample, or None and why it failed."""
     catalog, changed = catalogs
-    out, copied = directory / "out", directory / "copy"
-    for path in (out, copied):
+    out, copied, cache = directory / "out", directory / "copy", directory / "cache"
+    for path in (out, copied, cache):
         shutil.rmtree(path, ignore_errors=True)
+    # generate records its runs in meshgen's cache (what lets an unchanged run stop early): the
+    # round's own, removed with the trees, as a user's would be theirs.
+    env = {**os.environ, "MESHGEN_CACHE_DIR": str(cache)}
     logs = directory / "logs"
     sample: dict[str, Any] = {}
     try:
@@ -299,7 +302,7 @@ def generate_round(
                 timed = timed_command(["cp", "-r", str(out), str(copied)], timeout, logs / f"{mode}.log")
             else:
                 argv = [*meshgen_argv(), "generate", str(source), "-o", str(out), *TARGET_FLAGS[target]]
-                timed = timed_command(argv, timeout, logs / f"{mode}.log")
+                timed = timed_command(argv, timeout, logs / f"{mode}.log", env)
             if not timed.ok:
                 why = f"timed out after {timeout:.0f} s" if timed.returncode is None else f"exit {timed.returncode}"
                 tail = (logs / f"{mode}.log").read_text(encoding="utf-8", errors="replace")[-1500:]
@@ -309,7 +312,7 @@ def generate_round(
                 sample["files"], sample["bytes"] = tree_size(out)
         return sample, None
     finally:
-        for path in (out, copied):
+        for path in (out, copied, cache):
             shutil.rmtree(path, ignore_errors=True)
 
 

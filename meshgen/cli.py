@@ -31,11 +31,15 @@ from meshgen.cli_support import (
     resolve_state_dir,
     state_dir_option,
     user_errors,
+    without_cycle_collection,
 )
 from meshgen.errors import CatalogError, InputError, UserError
-from meshgen.model import Mesh
 
 if TYPE_CHECKING:  # the CLI imports what a command needs when it runs
+    from collections.abc import Callable, Iterator
+
+    from meshgen.model import Mesh
+    from meshgen.render.envoy.incremental import Shape
     from meshgen.render.output import Changes
 
 catalog_argument = click.argument("catalog", type=click.Path(path_type=Path))
@@ -116,9 +120,7 @@ class TargetOptions:
 
 def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, str], list[str]]:
     """Files to write into `out`, and warnings for the person at the terminal."""
-    for flag, value in (("--config-root", options.config_root), ("--tls-root", options.tls_root)):
-        if value and not PurePosixPath(value).is_absolute():
-            raise InputError(f"{flag} must be an absolute path, got {value!r}")
+    _check_roots(options)
     if options.target == "envoy":
         from meshgen.render.envoy import Layout, render_envoy
         from meshgen.render.envoy.layout import DEFAULT_TLS_ROOT
@@ -148,6 +150,83 @@ def _render(mesh: Mesh, out: Path, options: TargetOptions) -> tuple[dict[str, st
     )
     rendered = render_aws(mesh, out, aws)
     return rendered.files, rendered.warnings
+
+
+# Below this many sidecars a second process costs more than it saves.
+_PARALLEL_FROM = 200
+
+
+def _processes(sidecars: int) -> int:
+    """How many processes render and write the envoy target: $MESHGEN_PROCESSES (1 or 2; 1 for a
+    profiler, or a machine where other work needs the other core), else 2 from _PARALLEL_FROM
+    sidecars on where there are two cores."""
+    explicit = os.environ.get("MESHGEN_PROCESSES", "")
+    if explicit.strip() in ("1", "2"):
+        return int(explicit) if hasattr(os, "fork") else 1
+    if sidecars < _PARALLEL_FROM or not hasattr(os, "fork"):
+        return 1
+    return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _unaffected(
+    out: Path, settings: str, shape: Shape, mesh: Mesh
+) -> tuple[set[str] | None, dict[str, list[Any]] | None]:
+    """For an incremental run of the envoy target: the Envoys to render, and the files of the
+    others, which the change cannot affect, with their statuses; (None, None) to render all."""
+    from meshgen.render.envoy.incremental import Shape, sidecars_to_render
+    from meshgen.render.output import kept_files, load_record
+
+    record = load_record(out)
+    previous = Shape.from_json(record.get("envoy")) if record and record.get("settings") == settings else None
+    if record is None or previous is None:
+        return None, None
+    only = sidecars_to_render(previous, shape, mesh)
+    if only is None:
+        return None, None
+    kept = kept_files(out, record, {p.id for p in mesh.proxies} - only)
+    return (only, kept) if kept is not None else (None, None)
+
+
+def _envoy_shares(
+    mesh: Mesh, out: Path, options: TargetOptions, only: set[str] | None = None
+) -> Callable[[int, int], Iterator[dict[str, str]]]:
+    """The envoy target's files, share by share, as _render would give them all at once; with
+    `only`, those of these Envoys alone."""
+    from meshgen.render.envoy import Layout
+    from meshgen.render.envoy.layout import DEFAULT_TLS_ROOT
+    from meshgen.render.envoy.sidecar import render_envoy_sidecars
+
+    _check_roots(options)
+    root = PurePosixPath(options.config_root or out.resolve().as_posix())
+    layout = Layout(root, PurePosixPath(options.tls_root or DEFAULT_TLS_ROOT))
+    return lambda share, of: render_envoy_sidecars(mesh, layout, share, of, only)
+
+
+def _check_roots(options: TargetOptions) -> None:
+    for flag, value in (("--config-root", options.config_root), ("--tls-root", options.tls_root)):
+        if value and not PurePosixPath(value).is_absolute():
+            raise InputError(f"{flag} must be an absolute path, got {value!r}")
+
+
+def _inputs(catalog: Path, out: Path, options: TargetOptions) -> tuple[str, str] | None:
+    """The fingerprints of what `generate` renders from (all of it; all but the catalog), for
+    targets whose output depends on nothing else; None for onprem (its run also creates or
+    checks a CA outside OUT, and brings its trust bundle up to date as CA generations retire)."""
+    if options.target == "onprem":
+        return None
+    from meshgen.render.fingerprint import fingerprint, settings_fingerprint
+
+    settings = [f"{f.name}={getattr(options, f.name)!r}" for f in dataclasses.fields(options)]
+    settings.append(f"out={out.resolve()}")
+    if options.target == "aws":
+        from importlib.metadata import version
+
+        # render.terraform.root.default_modules_dir, without importing the renderer
+        modules = (options.modules_dir or Path(__file__).resolve().parents[1] / "terraform" / "modules").resolve()
+        settings.append(f"modules={modules}:{(modules / 'ecs-mesh' / 'main.tf').exists()}")
+        settings.append(f"jinja2={version('jinja2')}")
+    everything = fingerprint(catalog, settings)
+    return None if everything is None else (everything, settings_fingerprint(settings))
 
 
 def _onprem_ca_dir(mesh: Mesh, out: Path, options: TargetOptions) -> Path:
@@ -269,21 +348,56 @@ out_option = click.option("-o", "--out", type=click.Path(path_type=Path), requir
 def generate(catalog: Path, out: Path, options: TargetOptions, check_envoy: bool) -> None:
     """Render the catalog into OUT: Envoy sidecar directories, an Ansible inventory for on-prem hosts
     (creating meshgen's CA for them when missing, outside OUT), or a Terraform root for AWS."""
-    from meshgen.render.output import write_tree
+    from meshgen.render.output import file_statuses, record_run, unchanged_since, write_streamed, write_tree
 
+    fingerprints = None if check_envoy else _inputs(catalog, out, options)
+    inputs = fingerprints[0] if fingerprints else None
+    if inputs is not None:
+        unchanged = unchanged_since(out, inputs)
+        if unchanged is not None:  # the same inputs as the last run, its files untouched since
+            count, told = unchanged
+            for warning in told:
+                click.echo(f"warning: {warning}", err=True)
+            click.echo(f"{out}: unchanged; 0 files added, 0 changed, 0 removed, {count} unchanged")
+            return
     mesh = load_catalog(catalog)
-    files, warnings = _render(mesh, out, options)
     if check_envoy:
         from meshgen.render.envoy.check import check_with_envoy
 
         check_with_envoy(mesh)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if options.target == "onprem":
-        note = _ensure_onprem_authority(mesh, _onprem_ca_dir(mesh, out, options))
-        if note:
-            click.echo(note)
-    changes = write_tree(out, files)
+    extra = None
+    if options.target == "envoy":
+        from meshgen.render.envoy.incremental import Shape
+
+        shape = Shape.of(mesh)
+        only, kept = _unaffected(out, fingerprints[1], shape, mesh) if fingerprints else (None, None)
+        # Sidecar by sidecar, rendered and written by as many processes as there are cores (up
+        # to 2 where it pays): never the whole mesh's files in memory at once.
+        with without_cycle_collection():
+            streamed = write_streamed(
+                out,
+                _envoy_shares(mesh, out, options, only),
+                processes=_processes(len(mesh.proxies) if only is None else len(only)),
+                statuses=bool(inputs),
+                kept=kept,
+            )
+        changes, statuses = streamed.changes, streamed.statuses
+        warnings: list[str] = []
+        if fingerprints:
+            extra = {"settings": fingerprints[1], "envoy": shape.as_json()}
+    else:
+        with without_cycle_collection():
+            files, warnings = _render(mesh, out, options)
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if options.target == "onprem":
+            note = _ensure_onprem_authority(mesh, _onprem_ca_dir(mesh, out, options))
+            if note:
+                click.echo(note)
+        changes = write_tree(out, files)
+        statuses = file_statuses(out, files) if inputs else None
+    if inputs is not None and statuses is not None:
+        record_run(out, statuses, inputs, [*mesh.deprecations, *warnings], extra)
     what = {
         "envoy": f"{len(mesh.instances)} sidecars" + _gateway_envoys(mesh),
         "onprem": f"Ansible inventory, {len(mesh.instances)} sidecars" + _gateway_envoys(mesh),

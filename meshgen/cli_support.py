@@ -3,9 +3,11 @@ JSON and progress output, the state dir."""
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
@@ -75,11 +77,27 @@ def resolve_state_dir(state_dir: Path | None) -> Path:
     return state_dir or default_state_dir()
 
 
+@contextmanager
+def without_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector off while a command builds large structures without cycles (the
+    catalog's nodes, values and model; rendered documents): its passes over every live container
+    were more than half of loading a catalog of 5,000 services. Reference counting still frees
+    everything as usual; the collector runs again afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_catalog(path: Path) -> Mesh:
     """The catalog's mesh; its deprecated spellings are warned about on stderr, located."""
     from meshgen.model import load_mesh
 
-    mesh = load_mesh(path)
+    with without_cycle_collection():
+        mesh = load_mesh(path)
     for deprecation in mesh.deprecations:
         click.echo(f"warning: {deprecation}", err=True)
     return mesh

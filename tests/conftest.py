@@ -88,6 +88,14 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _isolated_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`generate` records each run in meshgen's cache directory: a scratch one for the whole run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MESHGEN_CACHE_DIR", str(tmp_path_factory.mktemp("meshgen-cache")))
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _isolated_ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """`generate --target onprem` creates meshgen's CA of a mesh where none is: in a scratch
     directory for the whole run, never in the home directory of whoever runs the tests."""

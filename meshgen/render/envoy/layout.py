@@ -7,7 +7,8 @@ business (meshgen up, the Ansible roles, an ECS task's entrypoint).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePosixPath
 
 # Where hosts keep sidecar identities unless told otherwise: outside the config directory, so
@@ -28,19 +29,24 @@ class SidecarPaths:
     config_dir: PurePosixPath  # envoy.yaml and the files it watches
     identity_dir: PurePosixPath  # <generation>/cert.pem and key.pem, `current` -> the live one
     trust_dir: PurePosixPath  # <generation>/ca.pem, `current` -> the live bundle
+    # Every path is named many times per sidecar (each cluster names the SDS files): made once.
+    _files: dict[str, PurePosixPath] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def file(self, name: str) -> PurePosixPath:
-        return self.config_dir / name
+        path = self._files.get(name)
+        if path is None:
+            path = self._files[name] = self.config_dir / name
+        return path
 
-    @property
+    @cached_property
     def cert(self) -> PurePosixPath:
         return self.identity_dir / CURRENT / CERT_FILE
 
-    @property
+    @cached_property
     def key(self) -> PurePosixPath:
         return self.identity_dir / CURRENT / KEY_FILE
 
-    @property
+    @cached_property
     def trust_bundle(self) -> PurePosixPath:
         return self.trust_dir / CURRENT / CA_FILE
 

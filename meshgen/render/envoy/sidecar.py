@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from meshgen.model.authorization import grants
@@ -183,7 +184,20 @@ def render_envoy(mesh: Mesh, layout: Layout) -> dict[str, str]:
     """Relative path -> content for every sidecar in the mesh: one directory per instance, to live
     under `layout.config_root` when Envoy runs (absolute, since the bootstraps point into it)."""
     files: dict[str, str] = {}
-    for instance in mesh.proxies:
-        for name, content in render_sidecar(mesh, instance, layout.sidecar(instance.id)).items():
-            files[f"{instance.id}/{name}"] = content
+    for sidecar in render_envoy_sidecars(mesh, layout):
+        files.update(sidecar)
     return files
+
+
+def render_envoy_sidecars(
+    mesh: Mesh, layout: Layout, share: int = 0, of: int = 1, only: set[str] | None = None
+) -> Iterator[dict[str, str]]:
+    """render_envoy one sidecar at a time (relative path -> content), for output too large to
+    hold at once; `share` of `of`: every `of`-th sidecar from the `share`-th, to split the work;
+    `only`: the Envoys of these instance ids alone."""
+    proxies = mesh.proxies if only is None else tuple(p for p in mesh.proxies if p.id in only)
+    for instance in proxies[share::of]:
+        yield {
+            f"{instance.id}/{name}": content
+            for name, content in render_sidecar(mesh, instance, layout.sidecar(instance.id)).items()
+        }
