@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,14 @@ exec "$REAL_ENVOY" --mode validate "$@"
 """
 
 
+def _under_tmp(*paths: str) -> list[str]:
+    """The entries of /tmp these paths live in."""
+    tmp = Path("/tmp").resolve()
+    return sorted(
+        {p.relative_to(tmp).parts[0] for p in (Path(path).resolve() for path in paths) if p.is_relative_to(tmp)}
+    )
+
+
 @pytest.mark.envoy
 @pytest.mark.skipif(not _unshare_works(), reason="needs unshare -rm (user and mount namespaces)")
 def test_the_task_command_writes_the_pushed_identity_where_envoy_reads_it(
@@ -227,9 +236,14 @@ def test_the_task_command_writes_the_pushed_identity_where_envoy_reads_it(
         service = family.split("-")[0]
         pushed = _value(secret_name("tiny", service))
         wanted = [hashlib.sha256(pushed[k].encode()).hexdigest() for k in ("cert", "key", "ca")]
+        # The task's /tmp is a fresh tmpfs; what this checkout's Envoy needs from the host's /tmp (a
+        # clone in `mktemp -d`, say) is bound back into it, through /dev/shm.
         wrapper = (
-            'mount -t tmpfs tmpfs /dev/shm && mount -t tmpfs tmpfs /tmp && mkdir /tmp/bin && printf %s "$STUB" > '
-            '/tmp/bin/envoy && chmod +x /tmp/bin/envoy && PATH=/tmp/bin:$PATH exec "$TASK_SHELL" -c "$TASK_COMMAND"'
+            "mount -t tmpfs tmpfs /dev/shm && mkdir /dev/shm/host-tmp && mount --bind /tmp /dev/shm/host-tmp && "
+            "mount -t tmpfs tmpfs /tmp && "
+            'for d in $KEEP; do mkdir "/tmp/$d" && mount --bind "/dev/shm/host-tmp/$d" "/tmp/$d" || exit 1; done && '
+            'mkdir /tmp/bin && printf %s "$STUB" > /tmp/bin/envoy && chmod +x /tmp/bin/envoy && '
+            'PATH=/tmp/bin:$PATH exec "$TASK_SHELL" -c "$TASK_COMMAND"'
         )
         result = subprocess.run(
             ["unshare", "-rm", "sh", "-c", wrapper],
@@ -239,6 +253,7 @@ def test_the_task_command_writes_the_pushed_identity_where_envoy_reads_it(
                 "TASK_SHELL": shell,
                 "TASK_COMMAND": command,
                 "REAL_ENVOY": find_envoy(),
+                "KEEP": " ".join(_under_tmp(find_envoy(), sys.prefix)),
                 "CHECK_FILES": " ".join(files),
                 "ENVOY_CONFIG_B64": config_b64,
                 **env,
