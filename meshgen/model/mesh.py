@@ -427,8 +427,7 @@ class Dashboard:
 
     @property
     def url(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"http://{host}:{self.port}/"
+        return f"http://{_url_host(self.address)}:{self.port}/"
 
 
 @dataclass(frozen=True)
