@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from meshgen.cli import main
-from meshgen.deploy.local.processes import alive, identity, spawn, stop
+from meshgen.deploy.local.processes import alive, identity, port_free, spawn, stop
 from meshgen.deploy.local.runner import down
 from meshgen.deploy.local.state import STATE_FILE, MeshState, Process, load_state, save_state
 
@@ -45,6 +46,33 @@ def test_spawn_records_the_identity_and_stop_ends_the_process(tmp_path: Path) ->
     assert stop(process) is True
     assert not alive(process)
     assert stop(process) is False  # already gone: nothing sent
+
+
+# The first thread ends (pthread_exit) while a second one keeps a listening socket open: the
+# leader shows as a zombie, yet the process still holds its files, as a multithreaded process
+# being killed does for a moment.
+LEADER_GONE = [
+    sys.executable,
+    "-c",
+    "import ctypes, socket, threading, time\n"
+    "s = socket.create_server(('127.0.76.1', 0))\n"
+    "print(s.getsockname()[1], flush=True)\n"
+    "threading.Thread(target=time.sleep, args=(60,)).start()\n"
+    "ctypes.CDLL(None).pthread_exit(None)\n",
+]
+
+
+def test_a_process_whose_first_thread_ended_is_alive_until_its_other_threads_end(tmp_path: Path) -> None:
+    process = spawn("leader-gone", "app", LEADER_GONE, tmp_path / "leader.log")
+    deadline = time.monotonic() + 10
+    while (state := Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z":
+        assert time.monotonic() < deadline, f"the first thread did not end: state {state}"
+        time.sleep(0.02)
+    port = int((tmp_path / "leader.log").read_text().split()[-1])  # after the log's start marker
+    assert alive(process), "a zombie leader whose threads still run was taken for gone"
+    assert stop(process) is True
+    assert not alive(process)
+    assert port_free("127.0.76.1", port)
 
 
 @pytest.mark.parametrize(

@@ -126,6 +126,14 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
+def _threads_left(pid: int) -> bool:
+    """Threads of the process besides its first one are still running."""
+    try:
+        return sum(1 for _ in Path(f"/proc/{pid}/task").iterdir()) > 1
+    except OSError:
+        return False
+
+
 def _boot_id() -> str:
     return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 
@@ -138,13 +146,25 @@ def identity(pid: int) -> str | None:
     return f"{_boot_id()}:{fields[19]}" if fields is not None else None
 
 
+def _exited(pid: int) -> bool:
+    """`pid` has no process, or only a zombie (reaped here when it is our child). A zombie leader
+    may still have threads that hold the process's files and sockets (Envoy's workers, the
+    dashboard's): the process has exited only once they have too."""
+    fields = _stat(pid)
+    if fields is not None and (fields[0] != "Z" or _threads_left(pid)):
+        return False
+    with contextlib.suppress(ChildProcessError):  # a child of ours stays a zombie until reaped
+        os.waitpid(pid, os.WNOHANG)
+    return True
+
+
 def alive(process: Process) -> bool:
     """The process the state recorded still runs: its PID exists, is not a zombie, and still
     belongs to the same process (not to one that got the PID after a reboot or PID reuse)."""
+    if _exited(process.pid):
+        return False
     fields = _stat(process.pid)
-    if fields is None or fields[0] == "Z":
-        with contextlib.suppress(ChildProcessError):  # a child of ours stays a zombie until reaped
-            os.waitpid(process.pid, os.WNOHANG)
+    if fields is None:
         return False
     if process.started is not None:
         return process.started == f"{_boot_id()}:{fields[19]}"
@@ -179,9 +199,11 @@ def stop(process: Process) -> bool:
         except (ProcessLookupError, PermissionError):
             return signalled
         signalled = True
+        # Once signalled, it is waited on by its PID alone, which no other process can take before
+        # it has exited: its identity (its command line, for an old record) may vanish first.
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not alive(process):
+            if _exited(process.pid):
                 return signalled
             time.sleep(0.05)
     return signalled
