@@ -460,7 +460,8 @@ def test_an_instance_that_stops_shows_down(mesh: tuple[Path, Mesh], browser: Web
         rows = {row[0]: row[2:] for row in shown["sections"].get("Instances", [])} if shown["title"] == "store" else {}
         return (
             rows
-            if rows.get("store.v1.store-2", [""])[0] == "down" and "health" in rows["store.v1.store-2"][2]
+            if rows.get("store.v1.store-2", [""])[0] == "down"
+            and rows["store.v1.store-2"][2].startswith("failing health checks")
             else None
         )
 
